@@ -1,0 +1,1 @@
+"""branchenv: ephemeral feature-branch environments on AWS (the library behind app.py)."""

@@ -1,0 +1,197 @@
+"""The environment model and where it is stored.
+
+An :class:`Environment` is one branch's record: what is desired (present at a sha, or
+absent), what converge has made so far, and the status people see. Records are written
+with optimistic concurrency: every write names the version it read, and a write that
+lost a race raises :class:`ConcurrentUpdate` so the caller re-reads and tries again.
+
+Two stores share one contract (tests/integration/test_store_contract.py): DynamoDB for
+real use, in memory for unit tests. Neither ever deletes an environment record: a
+deleted environment is kept as history until DynamoDB's TTL removes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any, Literal
+
+Desired = Literal["present", "absent"]
+
+
+class Status(StrEnum):
+    """Where an environment is in its life; see DESIGN.md "States of an environment"."""
+
+    PENDING = "pending"
+    BUILDING = "building"
+    DEPLOYING = "deploying"
+    READY = "ready"
+    FAILED = "failed"
+    DELETING = "deleting"
+    DELETED = "deleted"
+
+
+LIVE_STATUSES = frozenset(
+    {
+        Status.PENDING,
+        Status.BUILDING,
+        Status.DEPLOYING,
+        Status.READY,
+        Status.FAILED,
+        Status.DELETING,
+    }
+)
+TRANSIENT_STATUSES = frozenset({Status.PENDING, Status.BUILDING, Status.DEPLOYING, Status.DELETING})
+
+
+class StoreError(Exception):
+    """The environment store could not be read or written."""
+
+
+class ConcurrentUpdate(StoreError):
+    """Someone else wrote the record since it was read; re-read and try again."""
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One branch's environment: desired state, progress, and what people see."""
+
+    slug: str
+    repository: str
+    branch: str
+    desired: Desired = "present"
+    desired_sha: str | None = None
+    ordering: float = 0.0
+    status: Status = Status.PENDING
+    reason: str | None = None
+    log_url: str | None = None
+    pusher: str | None = None
+    commit_url: str | None = None
+    generation: int = 1
+    listener_arn: str | None = None
+    priority: int | None = None
+    target_group_arn: str | None = None
+    rule_arn: str | None = None
+    service_name: str | None = None
+    task_definition_arn: str | None = None
+    deployed_sha: str | None = None
+    image_uri: str | None = None
+    build_id: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    triggered_at: float | None = None
+    ready_at: float | None = None
+    ready_seconds: tuple[float, ...] = ()
+    expires_at: int | None = None
+    notifications: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def short_sha(self) -> str | None:
+        sha = self.desired_sha or self.deployed_sha
+        return sha[:7] if sha else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        data["ready_seconds"] = list(self.ready_seconds)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Environment:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["status"] = Status(values.get("status", "pending"))
+        values["ready_seconds"] = tuple(values.get("ready_seconds", ()))
+        return cls(**values)
+
+    def with_status(self, status: Status, *, reason: str | None = None, now: float) -> Environment:
+        return replace(self, status=status, reason=reason, updated_at=now)
+
+
+class EnvironmentStore(ABC):
+    """Where environment records and listener-priority claims live."""
+
+    @abstractmethod
+    def get(self, slug: str) -> Environment | None:
+        """The record for ``slug``, or None if there never was one (or TTL removed it)."""
+
+    @abstractmethod
+    def put(self, env: Environment) -> Environment:
+        """Write ``env`` if the stored version is still ``env.version``; return it with the
+        new version. Raise ConcurrentUpdate otherwise."""
+
+    @abstractmethod
+    def scan(self) -> Iterator[Environment]:
+        """Every record, deleted ones included, paging through the whole store."""
+
+    @abstractmethod
+    def claim_priority(self, listener_arn: str, priority: int, slug: str) -> bool:
+        """Claim ``priority`` on ``listener_arn`` for ``slug``; True if it is now (or
+        already was) this slug's, False if another environment holds it."""
+
+    @abstractmethod
+    def release_priority(self, listener_arn: str, priority: int, slug: str) -> None:
+        """Give the claim up, only if ``slug`` holds it; tolerate it being gone."""
+
+    @abstractmethod
+    def priority_claims(self) -> Iterator[tuple[str, int, str]]:
+        """Every claim as (listener_arn, priority, slug)."""
+
+    def live(self) -> list[Environment]:
+        return sorted((e for e in self.scan() if e.is_live), key=lambda e: e.slug)
+
+
+class InMemoryEnvironmentStore(EnvironmentStore):
+    """The same contract as the DynamoDB store, in a dict; for tests and dry runs."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, dict[str, Any]] = {}
+        self._claims: dict[tuple[str, int], str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, slug: str) -> Environment | None:
+        with self._lock:
+            data = self._records.get(slug)
+        return Environment.from_json(json.loads(json.dumps(data))) if data else None
+
+    def put(self, env: Environment) -> Environment:
+        with self._lock:
+            stored = self._records.get(env.slug)
+            stored_version = stored["version"] if stored else 0
+            if stored_version != env.version:
+                raise ConcurrentUpdate(f"{env.slug}: version {env.version} is stale")
+            written = replace(env, version=env.version + 1)
+            self._records[env.slug] = json.loads(json.dumps(written.to_json()))
+            return written
+
+    def scan(self) -> Iterator[Environment]:
+        with self._lock:
+            items = list(self._records.values())
+        for data in items:
+            yield Environment.from_json(json.loads(json.dumps(data)))
+
+    def claim_priority(self, listener_arn: str, priority: int, slug: str) -> bool:
+        with self._lock:
+            holder = self._claims.setdefault((listener_arn, priority), slug)
+            return holder == slug
+
+    def release_priority(self, listener_arn: str, priority: int, slug: str) -> None:
+        with self._lock:
+            if self._claims.get((listener_arn, priority)) == slug:
+                del self._claims[(listener_arn, priority)]
+
+    def priority_claims(self) -> Iterator[tuple[str, int, str]]:
+        with self._lock:
+            claims = list(self._claims.items())
+        for (listener_arn, priority), slug in claims:
+            yield listener_arn, priority, slug

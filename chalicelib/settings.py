@@ -1,0 +1,296 @@
+"""Every environment variable branchenv reads, read once into a frozen object.
+
+No other module reads ``os.environ``. A missing or malformed value raises
+:class:`SettingsError` naming the variable and what is wrong with it, so an operator
+sees "BRANCHENV_QUEUE_URL is not set" instead of a ``KeyError`` deep in a handler.
+This module must never log or print a setting's value: several of them are secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PREFIX = "BRANCHENV_"
+APP_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}[a-z0-9]$|^[a-z]$")
+IMAGE_SOURCES = ("build", "ci", "retag")
+ImageSource = Literal["build", "ci", "retag"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One ALB listener of the pool that preview host-header rules are spread over."""
+
+    listener_arn: str
+    dns_name: str
+    zone_id: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of one branchenv installation (one application)."""
+
+    app_name: str
+    region: str
+    queue_url: str
+    table_name: str
+    cluster: str
+    vpc_id: str
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    listeners: tuple[Listener, ...]
+    hosted_zone_id: str
+    preview_domain: str
+    ecr_repository: str
+    execution_role_arn: str
+    task_role_arn: str | None = None
+    aws_endpoint_url: str | None = None
+    preview_scheme: str = "https"
+    container_port: int = 8080
+    health_check_path: str = "/"
+    cpu: int = 256
+    memory: int = 512
+    desired_count: int = 1
+    spot: bool = True
+    on_demand_base: int = 0
+    log_group_prefix: str = "/branchenv"
+    log_retention_days: int = 7
+    history_days: int = 14
+    webhook_secrets: tuple[str, ...] = ()
+    webhook_secret_arn: str | None = None
+    allowed_repositories: frozenset[str] = field(default_factory=frozenset)
+    max_body_bytes: int = 5 * 1024 * 1024
+    image_source: ImageSource = "build"
+    codebuild_project: str | None = None
+    retag_pattern: str | None = None
+    github_token: str | None = None
+    github_token_arn: str | None = None
+    github_api_url: str = "https://api.github.com"
+    slack_token: str | None = None
+    slack_token_arn: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_channel: str | None = None
+    event_bus: str | None = None
+    dashboard_auth: Literal["none", "api_key", "iam"] = "api_key"
+    reaper_schedule: str = "rate(15 minutes)"
+    ttl_hours: float = 72.0
+    stuck_minutes: int = 30
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Read and validate every setting; raise SettingsError naming the first bad one."""
+        env = _Reader(environ)
+        return cls(
+            app_name=env.pattern(
+                "APP_NAME",
+                APP_NAME_PATTERN,
+                "lower-case letters, digits and '-', at most 25 characters, starting with a letter",
+            ),
+            region=env.region(),
+            queue_url=env.required("QUEUE_URL"),
+            table_name=env.required("TABLE"),
+            cluster=env.required("CLUSTER"),
+            vpc_id=env.required("VPC_ID"),
+            subnets=env.csv("SUBNETS", required=True),
+            security_groups=env.csv("SECURITY_GROUPS", required=True),
+            listeners=env.listeners(),
+            hosted_zone_id=env.required("HOSTED_ZONE_ID"),
+            preview_domain=env.domain("PREVIEW_DOMAIN"),
+            ecr_repository=env.required("ECR_REPOSITORY"),
+            execution_role_arn=env.required("EXECUTION_ROLE_ARN"),
+            task_role_arn=env.optional("TASK_ROLE_ARN"),
+            aws_endpoint_url=env.optional("AWS_ENDPOINT_URL"),
+            preview_scheme=env.choice("PREVIEW_SCHEME", ("https", "http"), "https"),
+            container_port=env.integer("CONTAINER_PORT", 8080, low=1, high=65535),
+            health_check_path=env.path("HEALTH_CHECK_PATH", "/"),
+            cpu=env.integer("CPU", 256, low=256, high=16384),
+            memory=env.integer("MEMORY", 512, low=512, high=122880),
+            desired_count=env.integer("DESIRED_COUNT", 1, low=0, high=10),
+            spot=env.boolean("SPOT", True),
+            on_demand_base=env.integer("ON_DEMAND_BASE", 0, low=0, high=10),
+            log_group_prefix=env.optional("LOG_GROUP_PREFIX") or "/branchenv",
+            log_retention_days=env.integer("LOG_RETENTION_DAYS", 7, low=1, high=3653),
+            history_days=env.integer("HISTORY_DAYS", 14, low=1, high=3650),
+            webhook_secrets=env.secrets("WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS"),
+            webhook_secret_arn=env.optional("WEBHOOK_SECRET_ARN"),
+            allowed_repositories=frozenset(env.csv("ALLOWED_REPOSITORIES")),
+            max_body_bytes=env.integer(
+                "MAX_BODY_BYTES", 5 * 1024 * 1024, low=1024, high=25 * 1024 * 1024
+            ),
+            image_source=env.image_source(),
+            codebuild_project=env.optional("CODEBUILD_PROJECT"),
+            retag_pattern=env.optional("RETAG_PATTERN"),
+            github_token=env.optional("GITHUB_TOKEN"),
+            github_token_arn=env.optional("GITHUB_TOKEN_ARN"),
+            github_api_url=env.optional("GITHUB_API_URL") or "https://api.github.com",
+            slack_token=env.optional("SLACK_TOKEN"),
+            slack_token_arn=env.optional("SLACK_TOKEN_ARN"),
+            slack_api_url=env.optional("SLACK_API_URL") or "https://slack.com/api/",
+            slack_channel=env.optional("SLACK_CHANNEL"),
+            event_bus=env.optional("EVENT_BUS"),
+            dashboard_auth=env.choice("DASHBOARD_AUTH", ("none", "api_key", "iam"), "api_key"),
+            reaper_schedule=env.optional("REAPER_SCHEDULE") or "rate(15 minutes)",
+            ttl_hours=env.number("TTL_HOURS", 72.0, low=0.0),
+            stuck_minutes=env.integer("STUCK_MINUTES", 30, low=1, high=24 * 60),
+        )
+
+    def preview_url(self, host: str) -> str:
+        """The URL QA opens for a preview host."""
+        return f"{self.preview_scheme}://{host}"
+
+
+# Names of the variables read by Settings.from_environ, for the Terraform check that the
+# Lambda definition sets each required one.
+REQUIRED_VARIABLES = tuple(
+    PREFIX + name
+    for name in (
+        "APP_NAME",
+        "QUEUE_URL",
+        "TABLE",
+        "CLUSTER",
+        "VPC_ID",
+        "SUBNETS",
+        "SECURITY_GROUPS",
+        "LISTENERS",
+        "HOSTED_ZONE_ID",
+        "PREVIEW_DOMAIN",
+        "ECR_REPOSITORY",
+        "EXECUTION_ROLE_ARN",
+    )
+)
+
+
+class _Reader:
+    """Parses one variable at a time and names it in every error."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def optional(self, name: str) -> str | None:
+        value = self._environ.get(PREFIX + name, "").strip()
+        return value or None
+
+    def required(self, name: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            raise SettingsError(f"{PREFIX}{name} is not set")
+        return value
+
+    def pattern(self, name: str, pattern: re.Pattern[str], expected: str) -> str:
+        value = self.required(name)
+        if not pattern.match(value):
+            raise SettingsError(f"{PREFIX}{name} must be {expected}, got {value!r}")
+        return value
+
+    def region(self) -> str:
+        for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            value = self._environ.get(key, "").strip()
+            if value:
+                return value
+        raise SettingsError("AWS_REGION is not set (nor AWS_DEFAULT_REGION)")
+
+    def csv(self, name: str, *, required: bool = False) -> tuple[str, ...]:
+        raw = self.required(name) if required else (self.optional(name) or "")
+        items = tuple(item.strip() for item in raw.split(",") if item.strip())
+        if required and not items:
+            raise SettingsError(f"{PREFIX}{name} must list at least one value")
+        return items
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, *, low: float) -> float:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name} must be a number, got {raw!r}") from None
+        if value < low:
+            raise SettingsError(f"{PREFIX}{name} must be at least {low}, got {value}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{PREFIX}{name} must be true or false, got {raw!r}")
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> Any:
+        value = self.optional(name) or default
+        if value not in allowed:
+            raise SettingsError(
+                f"{PREFIX}{name} must be one of {', '.join(allowed)}, got {value!r}"
+            )
+        return value
+
+    def image_source(self) -> ImageSource:
+        value: ImageSource = self.choice("IMAGE_SOURCE", IMAGE_SOURCES, "build")
+        return value
+
+    def path(self, name: str, default: str) -> str:
+        value = self.optional(name) or default
+        if not value.startswith("/"):
+            raise SettingsError(f"{PREFIX}{name} must start with '/', got {value!r}")
+        return value
+
+    def domain(self, name: str) -> str:
+        value = self.required(name).rstrip(".").lower()
+        labels = value.split(".")
+        label = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+        if len(value) > 200 or len(labels) < 2 or not all(label.match(x) for x in labels):
+            raise SettingsError(
+                f"{PREFIX}{name} must be a DNS name of at most 200 characters "
+                f"such as preview.example.com, got {value!r}"
+            )
+        return value
+
+    def secrets(self, current: str, previous: str) -> tuple[str, ...]:
+        # Never echo these values in an error.
+        return tuple(v for v in (self.optional(current), self.optional(previous)) if v)
+
+    def listeners(self) -> tuple[Listener, ...]:
+        name = "LISTENERS"
+        raw = self.required(name)
+        try:
+            items = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(
+                f"{PREFIX}{name} must be a JSON list of objects with "
+                f"listener_arn, dns_name and zone_id ({exc.msg})"
+            ) from None
+        if not isinstance(items, list) or not items:
+            raise SettingsError(f"{PREFIX}{name} must be a non-empty JSON list")
+        listeners = []
+        for index, item in enumerate(items):
+            keys = ("listener_arn", "dns_name", "zone_id")
+            if not isinstance(item, dict) or not all(
+                isinstance(item.get(k), str) and item.get(k) for k in keys
+            ):
+                raise SettingsError(
+                    f"{PREFIX}{name}[{index}] must have string values for {', '.join(keys)}"
+                )
+            listeners.append(Listener(item["listener_arn"], item["dns_name"], item["zone_id"]))
+        return tuple(listeners)
