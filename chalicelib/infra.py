@@ -17,6 +17,57 @@ from chalicelib.settings import PREFIX
 
 
 @dataclass(frozen=True)
+class BaseNames:
+    """Names of the shared resources for installation ``app``; terraform/ uses the same."""
+
+    app: str
+
+    @property
+    def cluster(self) -> str:
+        return self.app
+
+    @property
+    def ecr_repository(self) -> str:
+        return self.app
+
+    @property
+    def queue(self) -> str:
+        return f"{self.app}-work.fifo"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.app}-work-dlq.fifo"
+
+    @property
+    def table(self) -> str:
+        return f"{self.app}-environments"
+
+    @property
+    def codebuild_project(self) -> str:
+        return f"{self.app}-build"
+
+    @property
+    def event_bus(self) -> str:
+        return self.app
+
+    @property
+    def load_balancer(self) -> str:
+        return f"{self.app}-previews"
+
+    @property
+    def execution_role(self) -> str:
+        return f"{self.app}-task-execution"
+
+    @property
+    def task_role(self) -> str:
+        return f"{self.app}-task"
+
+    @property
+    def codebuild_role(self) -> str:
+        return f"{self.app}-codebuild"
+
+
+@dataclass(frozen=True)
 class BaseInfrastructure:
     """Names and identifiers of the shared resources every preview environment uses."""
 

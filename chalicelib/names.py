@@ -103,9 +103,10 @@ class EnvironmentNames:
         return f"{self.slug}.{short_hash(self.repository + ':' + self.branch, 12)}"
 
     @property
-    def owner_record(self) -> str:
-        """TXT record beside the alias that says the alias is ours (Route53 has no tags)."""
-        return f"_branchenv.{self.host}"
+    def dns_owner(self) -> str:
+        """Value of the TXT record kept beside the alias at ``host`` to say the alias is
+        ours: Route53 records carry no tags (the external-dns "registry" idea)."""
+        return f"heritage=branchenv,app={self.app},env={self.slug}"
 
     def tags(self) -> dict[str, str]:
         """The tags every AWS resource made for this environment carries."""

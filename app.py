@@ -1,0 +1,68 @@
+"""branchenv's Chalice app: routes and event handlers only.
+
+Each handler parses its input and calls one function in chalicelib. Dependencies come from
+``runtime()``, built lazily on first use, so importing this module stays light (no AWS
+client, no PyGithub, no slack-sdk) and tests can swap the runtime with ``use_runtime``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from chalice import Chalice, Response
+from chalice.app import SQSEvent
+
+from chalicelib.runtime import Runtime
+
+app = Chalice(app_name="branchenv")
+
+# Chalice needs the queue name when it packages the app; terraform/ points the event
+# source at the installation's real queue (see terraform/lambda_override.tf).
+WORK_QUEUE = "branchenv-work.fifo"
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The process-wide dependencies, created on first use (warm Lambdas keep them)."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime.from_environ(os.environ)
+    return _runtime
+
+
+def use_runtime(replacement: Runtime | None) -> None:
+    """Swap the dependencies (tests, the local stack); None goes back to the default."""
+    global _runtime
+    _runtime = replacement
+
+
+@app.route(
+    "/github/webhook",
+    methods=["POST"],
+    content_types=[
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/octet-stream",
+    ],
+)
+def github_webhook() -> Response:
+    from chalicelib.intake import receive
+
+    request = app.current_request
+    assert request is not None
+    deps = runtime()
+    answer = receive(request.headers, request.raw_body or b"", deps.intake_config(), deps.queue)
+    return Response(
+        body=answer.body, status_code=answer.status, headers={"Content-Type": "application/json"}
+    )
+
+
+@app.on_sqs_message(queue=WORK_QUEUE, batch_size=1)
+def worker(event: SQSEvent) -> None:
+    from chalicelib.worker import handle_body
+
+    deps = runtime()
+    for record in event:
+        handle_body(record.body, deps)

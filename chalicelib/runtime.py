@@ -1,0 +1,98 @@
+"""The dependencies of the handlers, built lazily: clients, gateways, store, services.
+
+``app.py`` holds one Runtime per process. Nothing is created until a handler asks for it,
+so the webhook path creates only the SQS client, and heavy libraries (PyGithub, slack-sdk)
+are imported only by the worker when it first notifies. Tests build a Runtime around their
+own Settings and ClientFactory (moto) instead of patching anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.aws.clients import ClientFactory
+from chalicelib.aws.dynamodb import DynamoEnvironmentStore
+from chalicelib.aws.sqs import WorkQueue
+from chalicelib.environments import EnvironmentStore
+from chalicelib.intake import IntakeConfig
+from chalicelib.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from chalicelib.converge import Converger
+
+
+class Runtime:
+    """Lazily built dependencies for one installation."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clients: ClientFactory | None = None,
+        *,
+        store: EnvironmentStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients or ClientFactory(settings.region, settings.aws_endpoint_url)
+        self._store = store
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Runtime:
+        return cls(Settings.from_environ(environ))
+
+    def intake_config(self) -> IntakeConfig:
+        s = self.settings
+        return IntakeConfig(
+            app_name=s.app_name,
+            preview_domain=s.preview_domain,
+            preview_scheme=s.preview_scheme,
+            allowed_repositories=s.allowed_repositories,
+            max_body_bytes=s.max_body_bytes,
+            secrets=self.webhook_secrets,
+        )
+
+    @functools.cached_property
+    def queue(self) -> WorkQueue:
+        return WorkQueue(self.clients.client("sqs"), self.settings.queue_url)
+
+    @property
+    def store(self) -> EnvironmentStore:
+        if self._store is None:
+            self._store = DynamoEnvironmentStore(
+                self.clients.client("dynamodb"), self.settings.table_name
+            )
+        return self._store
+
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The accepted webhook secrets: from settings, else Secrets Manager (cached)."""
+        if self.settings.webhook_secrets:
+            return self.settings.webhook_secrets
+        return self._secrets_from_arn
+
+    @functools.cached_property
+    def _secrets_from_arn(self) -> tuple[str, ...]:
+        arn = self.settings.webhook_secret_arn
+        if not arn:
+            raise SettingsError("set BRANCHENV_WEBHOOK_SECRET or BRANCHENV_WEBHOOK_SECRET_ARN")
+        from chalicelib.aws.secrets import SecretValues
+
+        return parse_secret_list(SecretValues(self.clients.client("secretsmanager")).get(arn))
+
+    @functools.cached_property
+    def converger(self) -> Converger:
+        from chalicelib.converge import Converger
+
+        return Converger.from_runtime(self)
+
+
+def parse_secret_list(value: str) -> tuple[str, ...]:
+    """A secret holding one webhook secret, or a JSON list of them (during rotation)."""
+    text = value.strip()
+    if text.startswith("["):
+        items: Any = json.loads(text)
+        if isinstance(items, list) and all(isinstance(i, str) for i in items):
+            return tuple(i for i in items if i)
+        raise SettingsError("the webhook secret must be a string or a JSON list of strings")
+    return (text,) if text else ()

@@ -1,0 +1,76 @@
+"""Fixtures shared by every test: moto in-process, the base infrastructure, settings.
+
+Fake credentials and an explicit region are set before any client exists (moto's own
+advice); no test talks to real AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from chalicelib.aws.clients import ClientFactory
+from chalicelib.infra import BaseInfrastructure
+from chalicelib.settings import Settings
+
+EVENTS = Path(__file__).parent / "events"
+REGION = "us-east-1"
+APP = "demo"
+DOMAIN = "preview.example.com"
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+def load_event(name: str) -> Any:
+    """A JSON payload from tests/events/ by file name (with or without .json)."""
+    path = EVENTS / (name if name.endswith(".json") else f"{name}.json")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto in-process for the duration of the test."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def clients(aws: None) -> ClientFactory:
+    return ClientFactory(REGION)
+
+
+@pytest.fixture
+def infra(clients: ClientFactory) -> BaseInfrastructure:
+    """The base infrastructure (what terraform/ creates), made in moto."""
+    from chalicelib.local.bootstrap import create_base_infrastructure
+
+    return create_base_infrastructure(clients, app_name=APP, preview_domain=DOMAIN, region=REGION)
+
+
+def settings_for(infra: BaseInfrastructure, **extra: str) -> Settings:
+    environ = infra.environment()
+    environ["BRANCHENV_WEBHOOK_SECRET"] = WEBHOOK_SECRET
+    environ["BRANCHENV_IMAGE_SOURCE"] = "ci"
+    environ.update({f"BRANCHENV_{k.upper()}": v for k, v in extra.items()})
+    return Settings.from_environ(environ)
+
+
+@pytest.fixture
+def settings(infra: BaseInfrastructure) -> Settings:
+    return settings_for(infra)
