@@ -1,0 +1,131 @@
+"""Renders the ECS requests for one environment: the task definition and the service.
+
+Pure functions: settings + names + sha + image → the exact RegisterTaskDefinition and
+CreateService keyword arguments. Converge sends them, ``branchenv plan`` prints them and
+the policy checks read them, so what is checked is what is deployed. Nothing here calls
+AWS, and no secret value ever appears in a rendered request (secrets go by ARN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.names import EnvironmentNames
+from chalicelib.settings import Settings
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Everything a rendered request depends on."""
+
+    settings: Settings
+    names: EnvironmentNames
+    sha: str
+    image_uri: str
+
+    @property
+    def preview_url(self) -> str:
+        return self.settings.preview_url(self.names.host)
+
+    @property
+    def container_port(self) -> int:
+        return self.settings.container_port
+
+    @property
+    def health_check_path(self) -> str:
+        return self.settings.health_check_path
+
+
+def ecs_tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in tags.items()]
+
+
+def render_task_definition(ctx: RenderContext) -> dict[str, Any]:
+    """RegisterTaskDefinition arguments: one Fargate task, one container, awslogs."""
+    s, names = ctx.settings, ctx.names
+    environment = {
+        "BRANCH": names.branch,
+        "BRANCH_SLUG": names.slug,
+        "COMMIT_SHA": ctx.sha,
+        "PREVIEW_URL": ctx.preview_url,
+    }
+    request: dict[str, Any] = {
+        "family": names.task_family,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": str(s.cpu),
+        "memory": str(s.memory),
+        "executionRoleArn": s.execution_role_arn,
+        "containerDefinitions": [
+            {
+                "name": names.container,
+                "image": ctx.image_uri,
+                "essential": True,
+                "portMappings": [{"containerPort": ctx.container_port, "protocol": "tcp"}],
+                "environment": [{"name": k, "value": v} for k, v in environment.items()],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": names.log_group,
+                        "awslogs-region": s.region,
+                        "awslogs-stream-prefix": names.slug,
+                        "awslogs-create-group": "true",
+                    },
+                },
+            }
+        ],
+        "tags": ecs_tags({**names.tags(), "branchenv:sha": ctx.sha}),
+    }
+    if s.task_role_arn:
+        request["taskRoleArn"] = s.task_role_arn
+    return request
+
+
+def capacity_provider_strategy(settings: Settings) -> list[dict[str, Any]]:
+    """Fargate Spot with an on-demand base (Spot has no automatic fallback)."""
+    if not settings.spot:
+        return [{"capacityProvider": "FARGATE", "weight": 1}]
+    strategy: list[dict[str, Any]] = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    if settings.on_demand_base:
+        strategy.insert(
+            0, {"capacityProvider": "FARGATE", "base": settings.on_demand_base, "weight": 0}
+        )
+    return strategy
+
+
+def render_service(
+    ctx: RenderContext, *, service_name: str, task_definition_arn: str, target_group_arn: str
+) -> dict[str, Any]:
+    """CreateService arguments (without ``cluster``): circuit breaker with rollback,
+    private subnets, the target group behind the host-header rule."""
+    s, names = ctx.settings, ctx.names
+    return {
+        "serviceName": service_name,
+        "taskDefinition": task_definition_arn,
+        "desiredCount": s.desired_count,
+        "capacityProviderStrategy": capacity_provider_strategy(s),
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": list(s.subnets),
+                "securityGroups": list(s.security_groups),
+                "assignPublicIp": "DISABLED",
+            }
+        },
+        "loadBalancers": [
+            {
+                "targetGroupArn": target_group_arn,
+                "containerName": names.container,
+                "containerPort": ctx.container_port,
+            }
+        ],
+        "healthCheckGracePeriodSeconds": 30,
+        "deploymentConfiguration": {
+            "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+        },
+        "enableECSManagedTags": True,
+        "propagateTags": "SERVICE",
+        "tags": ecs_tags(names.tags()),
+    }
