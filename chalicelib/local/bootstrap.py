@@ -1,0 +1,390 @@
+"""Creates the base infrastructure (what terraform/ creates) through boto3, for moto.
+
+The local stack and the test fixtures call :func:`create_base_infrastructure` against a
+moto backend (in-process or a ThreadedMotoServer) and get the same
+:class:`~chalicelib.infra.BaseInfrastructure` that terraform's outputs describe. This is
+the one module outside chalicelib/aws/ that calls boto3, because it stands in for
+terraform. It must never be pointed at a real AWS account: it does not check for existing
+resources, and terraform/ is how a real account gets its base infrastructure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.aws.clients import ClientFactory
+from chalicelib.infra import BaseInfrastructure, BaseNames
+
+VPC_CIDR = "10.0.0.0/16"
+PUBLIC_CIDRS = ("10.0.0.0/24", "10.0.1.0/24")
+PRIVATE_CIDRS = ("10.0.10.0/24", "10.0.11.0/24")
+NOT_FOUND_BODY = "No preview environment here: push a branch to create one"
+WORKER_TIMEOUT_SECONDS = 300
+MAX_RECEIVE_COUNT = 5
+BASE_TAGS = {"branchenv:base": "true"}
+EXECUTION_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "ecr:GetAuthorizationToken",
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchGetImage",
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+            ],
+            "Resource": "*",
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class _Network:
+    vpc_id: str
+    public_subnet_ids: tuple[str, ...]
+    private_subnet_ids: tuple[str, ...]
+    alb_security_group_id: str
+    task_security_group_id: str
+
+
+@dataclass(frozen=True)
+class _LoadBalancer:
+    dns_name: str
+    zone_id: str
+    listener_arn: str
+
+
+@dataclass(frozen=True)
+class _Queues:
+    queue_url: str
+    dead_letter_queue_url: str
+
+
+@dataclass(frozen=True)
+class _Roles:
+    execution_role_arn: str
+    task_role_arn: str
+    codebuild_role_arn: str
+
+
+def create_base_infrastructure(
+    clients: ClientFactory, *, app_name: str, preview_domain: str, region: str
+) -> BaseInfrastructure:
+    """Create every shared resource for installation ``app_name`` and describe them."""
+    names = BaseNames(app_name)
+    tags = {**BASE_TAGS, "branchenv:app": app_name}
+    network = _create_network(clients.client("ec2"), app_name, region)
+    cluster = _create_cluster(clients.client("ecs"), names.cluster, tags)
+    balancer = _create_load_balancer(clients.client("elbv2"), names.load_balancer, network, tags)
+    hosted_zone_id = _create_hosted_zone(clients.client("route53"), preview_domain)
+    repository_url = _create_repository(clients.client("ecr"), names.ecr_repository, tags)
+    queues = _create_queues(clients.client("sqs"), names, tags)
+    table = _create_table(clients.client("dynamodb"), names.table, tags)
+    roles = _create_roles(clients.client("iam"), names, tags)
+    _create_build_project(clients.client("codebuild"), names, roles.codebuild_role_arn, tags)
+    _create_event_bus(clients.client("events"), names.event_bus, tags)
+    return BaseInfrastructure(
+        app_name=app_name,
+        region=region,
+        vpc_id=network.vpc_id,
+        private_subnet_ids=network.private_subnet_ids,
+        task_security_group_id=network.task_security_group_id,
+        cluster_name=cluster,
+        listener_arn=balancer.listener_arn,
+        alb_dns_name=balancer.dns_name,
+        alb_zone_id=balancer.zone_id,
+        hosted_zone_id=hosted_zone_id,
+        preview_domain=preview_domain,
+        ecr_repository_name=names.ecr_repository,
+        ecr_repository_url=repository_url,
+        queue_url=queues.queue_url,
+        dead_letter_queue_url=queues.dead_letter_queue_url,
+        table_name=table,
+        codebuild_project_name=names.codebuild_project,
+        execution_role_arn=roles.execution_role_arn,
+        task_role_arn=roles.task_role_arn,
+        event_bus_name=names.event_bus,
+    )
+
+
+# --- network: VPC, two public and two private subnets, security groups ---------------
+
+
+def _create_network(ec2: Any, app: str, region: str) -> _Network:
+    vpc_id = ec2.create_vpc(
+        CidrBlock=VPC_CIDR, TagSpecifications=[_ec2_tags("vpc", f"{app}-previews", app)]
+    )["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    zones = (f"{region}a", f"{region}b")
+    public = tuple(
+        _create_subnet(ec2, vpc_id, cidr, zone, f"{app}-public-{zone}", app)
+        for cidr, zone in zip(PUBLIC_CIDRS, zones, strict=True)
+    )
+    private = tuple(
+        _create_subnet(ec2, vpc_id, cidr, zone, f"{app}-private-{zone}", app)
+        for cidr, zone in zip(PRIVATE_CIDRS, zones, strict=True)
+    )
+    _route_public_subnets(ec2, vpc_id, public, app)
+    alb_sg, task_sg = _create_security_groups(ec2, vpc_id, app)
+    return _Network(vpc_id, public, private, alb_sg, task_sg)
+
+
+def _create_subnet(ec2: Any, vpc_id: str, cidr: str, zone: str, name: str, app: str) -> str:
+    subnet_id: str = ec2.create_subnet(
+        VpcId=vpc_id,
+        CidrBlock=cidr,
+        AvailabilityZone=zone,
+        TagSpecifications=[_ec2_tags("subnet", name, app)],
+    )["Subnet"]["SubnetId"]
+    return subnet_id
+
+
+def _route_public_subnets(ec2: Any, vpc_id: str, subnets: tuple[str, ...], app: str) -> None:
+    gateway_id = ec2.create_internet_gateway(
+        TagSpecifications=[_ec2_tags("internet-gateway", f"{app}-previews", app)]
+    )["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id)
+    table_id = ec2.create_route_table(
+        VpcId=vpc_id, TagSpecifications=[_ec2_tags("route-table", f"{app}-public", app)]
+    )["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway_id)
+    for subnet_id in subnets:
+        ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
+
+
+def _create_security_groups(ec2: Any, vpc_id: str, app: str) -> tuple[str, str]:
+    alb_sg = ec2.create_security_group(
+        GroupName=f"{app}-alb",
+        Description="branchenv preview load balancer: HTTP and HTTPS from anywhere",
+        VpcId=vpc_id,
+        TagSpecifications=[_ec2_tags("security-group", f"{app}-alb", app)],
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=alb_sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": _anywhere()}
+            for port in (80, 443)
+        ],
+    )
+    task_sg = ec2.create_security_group(
+        GroupName=f"{app}-tasks",
+        Description="branchenv preview tasks: only from the load balancer",
+        VpcId=vpc_id,
+        TagSpecifications=[_ec2_tags("security-group", f"{app}-tasks", app)],
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=task_sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 0,
+                "ToPort": 65535,
+                "UserIdGroupPairs": [{"GroupId": alb_sg}],
+            }
+        ],
+    )
+    return alb_sg, task_sg
+
+
+def _anywhere() -> list[dict[str, str]]:
+    return [{"CidrIp": "0.0.0.0/0"}]
+
+
+def _ec2_tags(resource_type: str, name: str, app: str) -> dict[str, Any]:
+    tags = {**BASE_TAGS, "branchenv:app": app, "Name": name}
+    return {"ResourceType": resource_type, "Tags": _key_value(tags)}
+
+
+# --- ECS cluster ----------------------------------------------------------------------
+
+
+def _create_cluster(ecs: Any, name: str, tags: dict[str, str]) -> str:
+    ecs.create_cluster(
+        clusterName=name,
+        tags=_lower_key_value(tags),
+        settings=[{"name": "containerInsights", "value": "disabled"}],
+    )
+    ecs.put_cluster_capacity_providers(
+        cluster=name,
+        capacityProviders=["FARGATE", "FARGATE_SPOT"],
+        defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+    )
+    return name
+
+
+# --- load balancer, listener with a helpful 404 -----------------------------------------
+
+
+def _create_load_balancer(
+    elbv2: Any, name: str, network: _Network, tags: dict[str, str]
+) -> _LoadBalancer:
+    balancer = elbv2.create_load_balancer(
+        Name=name,
+        Subnets=list(network.public_subnet_ids),
+        SecurityGroups=[network.alb_security_group_id],
+        Scheme="internet-facing",
+        Type="application",
+        IpAddressType="ipv4",
+        Tags=_key_value(tags),
+    )["LoadBalancers"][0]
+    listener = elbv2.create_listener(
+        LoadBalancerArn=balancer["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {
+                    "StatusCode": "404",
+                    "ContentType": "text/plain",
+                    "MessageBody": NOT_FOUND_BODY,
+                },
+            }
+        ],
+        Tags=_key_value(tags),
+    )["Listeners"][0]
+    return _LoadBalancer(
+        dns_name=balancer["DNSName"],
+        zone_id=balancer["CanonicalHostedZoneId"],
+        listener_arn=listener["ListenerArn"],
+    )
+
+
+# --- DNS and images ---------------------------------------------------------------------
+
+
+def _create_hosted_zone(route53: Any, domain: str) -> str:
+    zone = route53.create_hosted_zone(
+        Name=domain,
+        CallerReference=f"branchenv-{domain}",
+        HostedZoneConfig={"Comment": "branchenv preview environments", "PrivateZone": False},
+    )["HostedZone"]
+    zone_id: str = zone["Id"].rsplit("/", 1)[-1]
+    return zone_id
+
+
+def _create_repository(ecr: Any, name: str, tags: dict[str, str]) -> str:
+    repository = ecr.create_repository(
+        repositoryName=name,
+        imageScanningConfiguration={"scanOnPush": True},
+        imageTagMutability="MUTABLE",
+        tags=_key_value(tags),
+    )["repository"]
+    return str(repository["repositoryUri"])
+
+
+# --- work queue, environment table ---------------------------------------------------------
+
+
+def _create_queues(sqs: Any, names: BaseNames, tags: dict[str, str]) -> _Queues:
+    dlq_url = sqs.create_queue(
+        QueueName=names.dead_letter_queue,
+        Attributes={"FifoQueue": "true", "MessageRetentionPeriod": str(14 * 24 * 3600)},
+        tags=tags,
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+    queue_url = sqs.create_queue(
+        QueueName=names.queue,
+        Attributes={
+            "FifoQueue": "true",
+            "ContentBasedDeduplication": "false",
+            "VisibilityTimeout": str(6 * WORKER_TIMEOUT_SECONDS),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+        tags=tags,
+    )["QueueUrl"]
+    return _Queues(queue_url=queue_url, dead_letter_queue_url=dlq_url)
+
+
+def _create_table(dynamodb: Any, name: str, tags: dict[str, str]) -> str:
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+        Tags=_key_value(tags),
+    )
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )
+    return name
+
+
+# --- IAM roles, CodeBuild, EventBridge ------------------------------------------------------
+
+
+def _create_roles(iam: Any, names: BaseNames, tags: dict[str, str]) -> _Roles:
+    execution = _create_role(iam, names.execution_role, "ecs-tasks.amazonaws.com", tags)
+    # Inline rather than the AWS-managed AmazonECSTaskExecutionRolePolicy: moto does not
+    # load AWS-managed policies unless MOTO_IAM_LOAD_MANAGED_POLICIES is set.
+    iam.put_role_policy(
+        RoleName=names.execution_role,
+        PolicyName="pull-images-and-write-logs",
+        PolicyDocument=json.dumps(EXECUTION_POLICY),
+    )
+    task = _create_role(iam, names.task_role, "ecs-tasks.amazonaws.com", tags)
+    codebuild = _create_role(iam, names.codebuild_role, "codebuild.amazonaws.com", tags)
+    return _Roles(execution, task, codebuild)
+
+
+def _create_role(iam: Any, name: str, service: str, tags: dict[str, str]) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = iam.create_role(
+        RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Tags=_key_value(tags)
+    )["Role"]
+    return str(role["Arn"])
+
+
+def _create_build_project(
+    codebuild: Any, names: BaseNames, role_arn: str, tags: dict[str, str]
+) -> None:
+    codebuild.create_project(
+        name=names.codebuild_project,
+        description="branchenv: builds a branch's image and pushes it to ECR",
+        # Each build overrides the source (the branch's repository at its sha). moto insists
+        # on a location even for NO_SOURCE, so a placeholder is given.
+        source={
+            "type": "NO_SOURCE",
+            "location": "overridden-per-build",
+            "buildspec": "version: 0.2\nphases: {}\n",
+        },
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+            "privilegedMode": True,
+            "environmentVariables": [
+                {"name": "ECR_REPOSITORY", "value": names.ecr_repository, "type": "PLAINTEXT"}
+            ],
+        },
+        serviceRole=role_arn,
+        tags=_lower_key_value(tags),
+    )
+
+
+def _create_event_bus(events: Any, name: str, tags: dict[str, str]) -> None:
+    events.create_event_bus(Name=name, Tags=_key_value(tags))
+
+
+def _key_value(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def _lower_key_value(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in tags.items()]
