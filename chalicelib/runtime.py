@@ -22,6 +22,8 @@ from chalicelib.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from chalicelib.converge import Converger
+    from chalicelib.desired import BranchTruth
+    from chalicelib.notify import Notifier
 
 
 class Runtime:
@@ -79,6 +81,16 @@ class Runtime:
         from chalicelib.aws.secrets import SecretValues
 
         return parse_secret_list(SecretValues(self.clients.client("secretsmanager")).get(arn))
+
+    @functools.cached_property
+    def notifier(self) -> Notifier | None:
+        """Slack, GitHub and EventBridge notifications, where configured (None otherwise)."""
+        return None
+
+    @functools.cached_property
+    def branch_truth(self) -> BranchTruth | None:
+        """GitHub's word on whether a branch exists, where a token is configured."""
+        return None
 
     @functools.cached_property
     def converger(self) -> Converger:

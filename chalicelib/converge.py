@@ -1,0 +1,745 @@
+"""Converge: make AWS hold exactly what one environment's desired state asks for.
+
+The only way branchenv changes AWS. It has two halves, in the shape of Chalice's own
+deployer: :func:`plan` is pure (desired state + what AWS holds → a list of frozen steps,
+printable as a dry run) and :class:`Converger` observes, plans and executes.
+
+Every step looks before it acts and tolerates "already done" / "already gone", and
+everything is found again by name or by tag, so converge is idempotent and safe to
+interrupt after any AWS call: running it again finishes the job and leaks nothing.
+Nothing is ever deleted unless its tags (or, for DNS, its TXT owner record) say it
+belongs to this environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.aws.ecr import Image
+from chalicelib.aws.ecs import Service, TaskDefinition
+from chalicelib.aws.elbv2 import PriorityInUse, Rule, TargetGroup
+from chalicelib.aws.errors import Conflict
+from chalicelib.aws.route53 import AliasRecord
+from chalicelib.environments import (
+    ConcurrentUpdate,
+    Environment,
+    EnvironmentStore,
+    Status,
+)
+from chalicelib.names import EnvironmentNames, names_for, short_hash
+from chalicelib.settings import Listener, Settings
+from chalicelib.taskdef import RenderContext, render_service, render_task_definition
+
+if TYPE_CHECKING:
+    from chalicelib.aws.ecr import Images
+    from chalicelib.aws.ecs import Containers
+    from chalicelib.aws.elbv2 import LoadBalancing
+    from chalicelib.aws.route53 import Dns
+    from chalicelib.notify import Notifier
+    from chalicelib.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_PRIORITY = 50_000
+SPEC_TAG = "branchenv:spec"
+SHA_TAG = "branchenv:sha"
+PRIORITY_ATTEMPTS = 20
+
+
+class RetryLater(Exception):
+    """Converge is waiting on AWS (a target to turn healthy, a rule to let go of a target
+    group); the queue message is retried after its visibility timeout."""
+
+
+# ----------------------------------------------------------------------------- signals
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What an AWS event told the worker; converge uses it alongside what it observes."""
+
+    kind: str  # deployment_completed | deployment_failed | build_failed | image_pushed
+    reason: str | None = None
+    log_url: str | None = None
+    sha: str | None = None
+
+
+# ----------------------------------------------------------------------------- observed
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What AWS holds for one environment, read by :meth:`Converger.observe`."""
+
+    dns: AliasRecord | None = None
+    target_group: TargetGroup | None = None
+    rule: Rule | None = None
+    sha_image: Image | None = None
+    branch_image: Image | None = None
+    task_definition: TaskDefinition | None = None
+    service: Service | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """The constants converge aims at, computed before planning (so planning stays pure)."""
+
+    names: EnvironmentNames
+    listener: Listener
+    image_uri: str | None
+    task_definition: dict[str, Any] | None
+    spec: str | None
+    desired_count: int
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+@dataclass(frozen=True)
+class Step:
+    """One AWS change. ``describe`` is what a dry run prints."""
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{k}={v}" for k, v in self.__dict__.items())
+        return f"{type(self).__name__}({fields})"
+
+
+@dataclass(frozen=True)
+class UpsertDns(Step):
+    host: str
+    alb_dns_name: str
+    alb_zone_id: str
+
+
+@dataclass(frozen=True)
+class ClaimPriority(Step):
+    listener_arn: str
+
+
+@dataclass(frozen=True)
+class CreateTargetGroup(Step):
+    name: str
+
+
+@dataclass(frozen=True)
+class CreateRule(Step):
+    listener_arn: str
+    host: str
+
+
+@dataclass(frozen=True)
+class TagBranchImage(Step):
+    tag: str
+
+
+@dataclass(frozen=True)
+class RegisterTaskDefinition(Step):
+    family: str
+    spec: str
+
+
+@dataclass(frozen=True)
+class CreateService(Step):
+    generation: int
+
+
+@dataclass(frozen=True)
+class UpdateService(Step):
+    name: str
+
+
+@dataclass(frozen=True)
+class AwaitHealthyTarget(Step):
+    pass
+
+
+@dataclass(frozen=True)
+class DeleteDns(Step):
+    record: AliasRecord
+
+
+@dataclass(frozen=True)
+class DeleteRule(Step):
+    arn: str
+
+
+@dataclass(frozen=True)
+class DeleteService(Step):
+    name: str
+    scale_down_first: bool
+
+
+@dataclass(frozen=True)
+class DeleteTargetGroup(Step):
+    arn: str
+
+
+@dataclass(frozen=True)
+class DeregisterTaskDefinitions(Step):
+    family: str
+
+
+@dataclass(frozen=True)
+class RemoveBranchTag(Step):
+    tag: str
+
+
+@dataclass(frozen=True)
+class ReleasePriority(Step):
+    listener_arn: str
+    priority: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The steps to run, then the status the environment has once they have run."""
+
+    steps: tuple[Step, ...]
+    status: Status
+    reason: str | None = None
+    log_url: str | None = None
+
+    def describe(self) -> str:
+        lines = [step.describe() for step in self.steps] or ["(nothing to change)"]
+        lines.append(f"→ {self.status.value}" + (f": {self.reason}" if self.reason else ""))
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def plan(env: Environment, observed: Observed, target: Target, signal: Signal | None) -> Plan:
+    """Pure: the steps that take AWS from ``observed`` to ``env``'s desired state."""
+    if env.desired == "absent":
+        return _plan_absent(env, observed, target)
+    return _plan_present(env, observed, target, signal)
+
+
+def _plan_present(
+    env: Environment, observed: Observed, target: Target, signal: Signal | None
+) -> Plan:
+    names = target.names
+    owner_problem = _foreign_resource(observed, names)
+    if owner_problem:
+        return Plan((), Status.FAILED, owner_problem)
+    steps: list[Step] = []
+    # DNS takes longest to settle, so it goes first, even before there is an image.
+    if observed.dns is None or observed.dns.alb_dns_name.rstrip(".").lower() != (
+        target.listener.dns_name.rstrip(".").lower()
+    ):
+        steps.append(UpsertDns(names.host, target.listener.dns_name, target.listener.zone_id))
+    needs_claim = env.priority is None or env.listener_arn != target.listener.listener_arn
+    if observed.rule is None and needs_claim:
+        steps.append(ClaimPriority(target.listener.listener_arn))
+    if observed.target_group is None:
+        steps.append(CreateTargetGroup(names.target_group))
+    if observed.rule is None:
+        steps.append(CreateRule(target.listener.listener_arn, names.host))
+    if env.status == Status.FAILED:
+        # Failed for this sha (build, deployment, policy): stays failed until a new push,
+        # which the worker turns back into pending.
+        return Plan(tuple(steps), Status.FAILED, env.reason, env.log_url)
+    if env.desired_sha is None:
+        return Plan(tuple(steps), Status.PENDING, "waiting for the branch's first push")
+    if observed.sha_image is None or target.task_definition is None or target.spec is None:
+        if signal and signal.kind == "build_failed" and signal.sha == env.desired_sha:
+            return Plan(tuple(steps), Status.FAILED, signal.reason, signal.log_url)
+        return Plan(tuple(steps), Status.BUILDING, f"waiting for image {env.desired_sha[:12]}")
+    if observed.branch_image is None or observed.branch_image.digest != observed.sha_image.digest:
+        steps.append(TagBranchImage(names.branch_tag))
+    td = observed.task_definition
+    if td is None or td.tags.get(SPEC_TAG) != target.spec:
+        steps.append(RegisterTaskDefinition(names.task_family, target.spec))
+    return _plan_service(env, observed, target, signal, steps)
+
+
+def _plan_service(
+    env: Environment,
+    observed: Observed,
+    target: Target,
+    signal: Signal | None,
+    steps: list[Step],
+) -> Plan:
+    service = observed.service
+    new_revision = any(isinstance(s, RegisterTaskDefinition) for s in steps)
+    if service is None or service.status == "INACTIVE":
+        generation = env.generation if service is None else env.generation + 1
+        steps.append(CreateService(generation))
+        return Plan(tuple(steps), Status.DEPLOYING)
+    if service.status == "DRAINING":
+        # The previous service of this branch is still draining; its name cannot be
+        # reused until it is gone, so the re-created branch gets the next generation.
+        steps.append(CreateService(env.generation + 1))
+        return Plan(tuple(steps), Status.DEPLOYING)
+    current_td = observed.task_definition.arn if observed.task_definition else None
+    if (
+        new_revision
+        or service.task_definition_arn != current_td
+        or service.desired_count != target.desired_count
+    ):
+        steps.append(UpdateService(service.name))
+        return Plan(tuple(steps), Status.DEPLOYING)
+    if env.status == Status.READY and env.deployed_sha == env.desired_sha:
+        return Plan(tuple(steps), Status.READY)
+    if signal and signal.kind == "deployment_failed":
+        return Plan(tuple(steps), Status.FAILED, signal.reason, signal.log_url)
+    if (signal and signal.kind == "deployment_completed") or service.rollout_state == "COMPLETED":
+        steps.append(AwaitHealthyTarget())
+        return Plan(tuple(steps), Status.READY)
+    return Plan(tuple(steps), Status.DEPLOYING)
+
+
+def _plan_absent(env: Environment, observed: Observed, target: Target) -> Plan:
+    names = target.names
+    ours = names.tags()
+    steps: list[Step] = []
+    if observed.dns is not None and observed.dns.owner == names.dns_owner:
+        steps.append(DeleteDns(observed.dns))
+    if observed.rule is not None and _is_ours(observed.rule.tags, ours):
+        steps.append(DeleteRule(observed.rule.arn))
+    service = observed.service
+    if service is not None and service.status == "ACTIVE" and _is_ours(service.tags, ours):
+        steps.append(DeleteService(service.name, scale_down_first=service.desired_count > 0))
+    if observed.target_group is not None and _is_ours(observed.target_group.tags, ours):
+        steps.append(DeleteTargetGroup(observed.target_group.arn))
+    if observed.task_definition is not None and _is_ours(observed.task_definition.tags, ours):
+        steps.append(DeregisterTaskDefinitions(names.task_family))
+    if observed.branch_image is not None:
+        steps.append(RemoveBranchTag(names.branch_tag))
+    if env.priority is not None and env.listener_arn is not None:
+        steps.append(ReleasePriority(env.listener_arn, env.priority))
+    return Plan(tuple(steps), Status.DELETED)
+
+
+def _is_ours(tags: dict[str, str], ours: dict[str, str]) -> bool:
+    keys = ("branchenv:managed", "branchenv:app", "branchenv:env")
+    return all(tags.get(key) == ours[key] for key in keys)
+
+
+def _foreign_resource(observed: Observed, names: EnvironmentNames) -> str | None:
+    """A reason to stop when a resource with our name exists but is not ours."""
+    ours = names.tags()
+    if observed.dns is not None and observed.dns.owner != names.dns_owner:
+        return (
+            f"a DNS record for {names.host} already exists and branchenv did not make it; "
+            "remove it or rename the branch"
+        )
+    if observed.target_group is not None and not _is_ours(observed.target_group.tags, ours):
+        return (
+            f"a target group named {names.target_group} exists without branchenv's tags; "
+            "remove it or rename the branch"
+        )
+    if observed.rule is not None and not _is_ours(observed.rule.tags, ours):
+        return (
+            f"a listener rule for {names.host} exists without branchenv's tags; "
+            "remove it or rename the branch"
+        )
+    return None
+
+
+def spec_fingerprint(request: dict[str, Any]) -> str:
+    """A short hash of a rendered task definition, without its tags: equal requests, equal
+    fingerprints, so converge registers a new revision only when something changed."""
+    body = {k: v for k, v in request.items() if k != "tags"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- executing
+
+
+@dataclass
+class _Progress:
+    """What the executor has learnt so far in this run (ARNs of what it found or made)."""
+
+    env: Environment
+    listener_arn: str | None = None
+    priority: int | None = None
+    target_group_arn: str | None = None
+    rule_arn: str | None = None
+    task_definition_arn: str | None = None
+    service_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ConvergeResult:
+    """What one converge run did."""
+
+    environment: Environment
+    plan: Plan
+
+
+class Converger:
+    """Observes AWS for one environment, plans, executes, records progress, notifies."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: EnvironmentStore,
+        dns: Dns,
+        load_balancing: LoadBalancing,
+        containers: Containers,
+        images: Images,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.dns = dns
+        self.load_balancing = load_balancing
+        self.containers = containers
+        self.images = images
+        self.notifier = notifier
+        self.clock = clock
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime) -> Converger:
+        from chalicelib.aws.ecr import Images
+        from chalicelib.aws.ecs import Containers
+        from chalicelib.aws.elbv2 import LoadBalancing
+        from chalicelib.aws.route53 import Dns
+
+        s, c = runtime.settings, runtime.clients
+        return cls(
+            settings=s,
+            store=runtime.store,
+            dns=Dns(c.client("route53"), s.hosted_zone_id),
+            load_balancing=LoadBalancing(c.client("elbv2")),
+            containers=Containers(c.client("ecs"), s.cluster),
+            images=Images(c.client("ecr"), s.ecr_repository),
+            notifier=runtime.notifier,
+        )
+
+    # -- public
+
+    def names(self, env: Environment) -> EnvironmentNames:
+        s = self.settings
+        return names_for(s.app_name, env.repository, env.branch, s.preview_domain)
+
+    def dry_run(self, slug: str, signal: Signal | None = None) -> Plan | None:
+        """The plan converge would run now, without changing anything."""
+        env = self.store.get(slug)
+        if env is None:
+            return None
+        target = self._target(env)
+        return plan(env, self.observe(env, target), target, signal)
+
+    def converge(self, slug: str, signal: Signal | None = None) -> ConvergeResult | None:
+        """Make AWS match the desired state of ``slug``; None if there is no such record."""
+        env = self.store.get(slug)
+        if env is None:
+            return None
+        target = self._target(env)
+        observed = self.observe(env, target)
+        the_plan = plan(env, observed, target, signal)
+        log.info("converge %s (%s): %s", slug, env.desired, the_plan.describe())
+        progress = _progress_from(self._start(env, the_plan), observed, target)
+        for step in the_plan.steps:
+            self._execute(step, progress, target)
+        env = self._finish(progress, the_plan, target)
+        return ConvergeResult(env, the_plan)
+
+    def observe(self, env: Environment, target: Target) -> Observed:
+        """Read what AWS holds for this environment: a fixed handful of calls."""
+        names = target.names
+        listener_arn = env.listener_arn or target.listener.listener_arn
+        wanted_tags = [names.branch_tag]
+        if env.desired_sha and env.desired == "present":
+            wanted_tags.insert(0, env.desired_sha)
+        found = self.images.find_images(wanted_tags)
+        service_name = env.service_name or names.service(env.generation)
+        return Observed(
+            dns=self.dns.find_alias(names.host),
+            target_group=self.load_balancing.find_target_group(names.target_group),
+            rule=self.load_balancing.find_rule(listener_arn, names.host),
+            sha_image=found.get(env.desired_sha) if env.desired_sha else None,
+            branch_image=found.get(names.branch_tag),
+            task_definition=self.containers.find_task_definition(names.task_family),
+            service=self.containers.find_service(service_name),
+        )
+
+    # -- internals
+
+    def _target(self, env: Environment) -> Target:
+        names = self.names(env)
+        listener = self._listener_for(env, names)
+        image_uri = request = spec = None
+        if env.desired == "present" and env.desired_sha:
+            image_uri = f"{self.images.repository_uri()}:{env.desired_sha}"
+            ctx = RenderContext(self.settings, names, env.desired_sha, image_uri)
+            request = render_task_definition(ctx)
+            spec = spec_fingerprint(request)
+            request["tags"] = [*request["tags"], {"key": SPEC_TAG, "value": spec}]
+        return Target(names, listener, image_uri, request, spec, self.settings.desired_count)
+
+    def _listener_for(self, env: Environment, names: EnvironmentNames) -> Listener:
+        pool = self.settings.listeners
+        for listener in pool:
+            if listener.listener_arn == env.listener_arn:
+                return listener
+        return pool[int(short_hash(names.slug), 16) % len(pool)]
+
+    def _start(self, env: Environment, the_plan: Plan) -> Environment:
+        if env.desired == "absent" and the_plan.steps and env.status != Status.DELETING:
+            return self._save(env.with_status(Status.DELETING, now=self.clock()))
+        waiting = the_plan.status in (Status.BUILDING, Status.PENDING)
+        if env.desired == "present" and waiting and env.status != the_plan.status:
+            return self._save(env.with_status(the_plan.status, now=self.clock()))
+        return env
+
+    def _finish(self, progress: _Progress, the_plan: Plan, target: Target) -> Environment:
+        env = replace(
+            progress.env,
+            listener_arn=progress.listener_arn,
+            priority=progress.priority,
+            target_group_arn=progress.target_group_arn,
+            rule_arn=progress.rule_arn,
+            service_name=progress.service_name,
+            task_definition_arn=progress.task_definition_arn,
+        )
+        now = self.clock()
+        status, reason, log_url = the_plan.status, the_plan.reason, the_plan.log_url
+        if status == Status.DELETED:
+            env = replace(
+                env,
+                listener_arn=None,
+                priority=None,
+                target_group_arn=None,
+                rule_arn=None,
+                task_definition_arn=None,
+                expires_at=int(now + self.settings.history_days * 86400),
+            )
+        if status in (Status.DEPLOYING, Status.READY) and env.desired_sha:
+            env = replace(env, deployed_sha=env.desired_sha, image_uri=target.image_uri)
+        if status == Status.READY and env.status != Status.READY:
+            env = _record_ready_time(env, now)
+        changed = (status, reason) != (env.status, env.reason) or env != progress.env
+        if status != env.status or reason != env.reason:
+            env = replace(env, status=status, reason=reason, log_url=log_url, updated_at=now)
+        return self._save(env) if changed else env
+
+    def _save(self, env: Environment) -> Environment:
+        """Persist ``env`` (retrying a lost race on fields converge owns) and notify."""
+        saved = self._put(env)
+        if self.notifier is not None:
+            notified = self.notifier.environment_changed(saved)
+            if notified.notifications != saved.notifications:
+                saved = self._put(replace(saved, notifications=notified.notifications))
+        return saved
+
+    def _put(self, env: Environment) -> Environment:
+        try:
+            return self.store.put(env)
+        except ConcurrentUpdate:
+            # A webhook changed the desired state meanwhile: keep its desired fields and
+            # this run's progress; the worker converges again for the newer event.
+            latest = self.store.get(env.slug)
+            if latest is None:
+                raise
+            merged = replace(
+                env,
+                desired=latest.desired,
+                desired_sha=latest.desired_sha,
+                ordering=latest.ordering,
+                pusher=latest.pusher,
+                commit_url=latest.commit_url,
+                triggered_at=latest.triggered_at,
+                version=latest.version,
+            )
+            return self.store.put(merged)
+
+    def _persist_progress(self, progress: _Progress, **changes: Any) -> None:
+        progress.env = self._put(replace(progress.env, **changes))
+
+    # -- steps
+
+    def _execute(self, step: Step, progress: _Progress, target: Target) -> None:
+        handler = getattr(self, f"_run_{type(step).__name__}")
+        handler(step, progress, target)
+
+    def _run_UpsertDns(self, step: UpsertDns, progress: _Progress, target: Target) -> None:
+        self.dns.upsert_alias(
+            step.host, step.alb_dns_name, step.alb_zone_id, target.names.dns_owner
+        )
+
+    def _run_ClaimPriority(self, step: ClaimPriority, progress: _Progress, target: Target) -> None:
+        priority = self._claim(step.listener_arn, target.names.slug, skip=())
+        progress.listener_arn, progress.priority = step.listener_arn, priority
+        # Recorded at once, so an interrupted run finds its claim instead of leaking it.
+        self._persist_progress(progress, listener_arn=step.listener_arn, priority=priority)
+
+    def _claim(self, listener_arn: str, slug: str, skip: Sequence[int]) -> int:
+        start = int(short_hash(slug), 16) % MAX_PRIORITY
+        for offset in range(MAX_PRIORITY):
+            candidate = (start + offset) % MAX_PRIORITY + 1
+            if candidate in skip:
+                continue
+            if self.store.claim_priority(listener_arn, candidate, slug):
+                return candidate
+        raise Conflict(f"no free listener rule priority on {listener_arn}")
+
+    def _run_CreateTargetGroup(
+        self, step: CreateTargetGroup, progress: _Progress, target: Target
+    ) -> None:
+        group = self.load_balancing.create_target_group(
+            step.name,
+            vpc_id=self.settings.vpc_id,
+            port=self.settings.container_port,
+            health_check_path=self.settings.health_check_path,
+            tags=target.names.tags(),
+        )
+        progress.target_group_arn = group.arn
+
+    def _run_CreateRule(self, step: CreateRule, progress: _Progress, target: Target) -> None:
+        if progress.target_group_arn is None:
+            found = self.load_balancing.find_target_group(target.names.target_group)
+            if found is None:
+                raise RetryLater(f"target group {target.names.target_group} is not there yet")
+            progress.target_group_arn = found.arn
+        assert progress.priority is not None
+        tried: list[int] = []
+        for _ in range(PRIORITY_ATTEMPTS):
+            try:
+                rule = self.load_balancing.create_rule(
+                    step.listener_arn,
+                    priority=progress.priority,
+                    host=step.host,
+                    target_group_arn=progress.target_group_arn,
+                    tags=target.names.tags(),
+                )
+            except PriorityInUse:
+                # A rule branchenv did not claim holds this priority: claim another.
+                tried.append(progress.priority)
+                self.store.release_priority(step.listener_arn, progress.priority, target.names.slug)
+                priority = self._claim(step.listener_arn, target.names.slug, skip=tried)
+                progress.priority = priority
+                self._persist_progress(progress, priority=priority)
+                continue
+            progress.rule_arn = rule.arn
+            return
+        raise RetryLater(f"no free rule priority after {PRIORITY_ATTEMPTS} attempts")
+
+    def _run_TagBranchImage(
+        self, step: TagBranchImage, progress: _Progress, target: Target
+    ) -> None:
+        sha = progress.env.desired_sha
+        assert sha is not None
+        image = self.images.find_images([sha]).get(sha)
+        if image is None:
+            raise RetryLater(f"image {sha[:12]} disappeared from ECR")
+        self.images.put_tag(image, step.tag)
+
+    def _run_RegisterTaskDefinition(
+        self, step: RegisterTaskDefinition, progress: _Progress, target: Target
+    ) -> None:
+        assert target.task_definition is not None
+        registered = self.containers.register_task_definition(target.task_definition)
+        progress.task_definition_arn = registered.arn
+
+    def _current_task_definition(self, progress: _Progress, target: Target) -> str:
+        if progress.task_definition_arn is None:
+            # Registered by an earlier, interrupted run: find it again by family.
+            found = self.containers.find_task_definition(target.names.task_family)
+            if found is None or found.tags.get(SPEC_TAG) != target.spec:
+                raise RetryLater("the task definition for this sha is not registered yet")
+            progress.task_definition_arn = found.arn
+        return progress.task_definition_arn
+
+    def _run_CreateService(self, step: CreateService, progress: _Progress, target: Target) -> None:
+        names = target.names
+        name = names.service(step.generation)
+        # Recorded before the create call, so an interrupted run looks for this name.
+        progress.service_name = name
+        self._persist_progress(progress, generation=step.generation, service_name=name)
+        td_arn = self._current_task_definition(progress, target)
+        assert progress.target_group_arn is not None
+        ctx = RenderContext(
+            self.settings, names, progress.env.desired_sha or "", target.image_uri or ""
+        )
+        request = render_service(
+            ctx,
+            service_name=name,
+            task_definition_arn=td_arn,
+            target_group_arn=progress.target_group_arn,
+        )
+        self.containers.create_service(request)
+
+    def _run_UpdateService(self, step: UpdateService, progress: _Progress, target: Target) -> None:
+        td_arn = self._current_task_definition(progress, target)
+        self.containers.update_service(
+            step.name, task_definition_arn=td_arn, desired_count=target.desired_count
+        )
+        progress.service_name = step.name
+
+    def _run_AwaitHealthyTarget(
+        self, step: AwaitHealthyTarget, progress: _Progress, target: Target
+    ) -> None:
+        arn = progress.target_group_arn
+        if arn is None or self.load_balancing.healthy_targets(arn) < 1:
+            raise RetryLater(f"{target.names.slug}: deployment done, no healthy target yet")
+
+    def _run_DeleteDns(self, step: DeleteDns, progress: _Progress, target: Target) -> None:
+        self.dns.delete_alias(step.record)
+
+    def _run_DeleteRule(self, step: DeleteRule, progress: _Progress, target: Target) -> None:
+        self.load_balancing.delete_rule(step.arn)
+        progress.rule_arn = None
+
+    def _run_DeleteService(self, step: DeleteService, progress: _Progress, target: Target) -> None:
+        if step.scale_down_first:
+            self.containers.update_service(step.name, desired_count=0)
+        self.containers.delete_service(step.name)
+
+    def _run_DeleteTargetGroup(
+        self, step: DeleteTargetGroup, progress: _Progress, target: Target
+    ) -> None:
+        try:
+            self.load_balancing.delete_target_group(step.arn)
+        except Conflict as exc:
+            raise RetryLater(f"target group still in use: {exc}") from exc
+        progress.target_group_arn = None
+
+    def _run_DeregisterTaskDefinitions(
+        self, step: DeregisterTaskDefinitions, progress: _Progress, target: Target
+    ) -> None:
+        self.containers.deregister_task_definitions(step.family)
+
+    def _run_RemoveBranchTag(
+        self, step: RemoveBranchTag, progress: _Progress, target: Target
+    ) -> None:
+        self.images.remove_tag(step.tag)
+
+    def _run_ReleasePriority(
+        self, step: ReleasePriority, progress: _Progress, target: Target
+    ) -> None:
+        self.store.release_priority(step.listener_arn, step.priority, target.names.slug)
+        progress.priority = None
+        progress.listener_arn = None
+
+
+def _progress_from(env: Environment, observed: Observed, target: Target) -> _Progress:
+    """Start from what the record and AWS already hold."""
+    td = observed.task_definition
+    return _Progress(
+        env=env,
+        listener_arn=env.listener_arn,
+        priority=env.priority,
+        target_group_arn=observed.target_group.arn if observed.target_group else None,
+        rule_arn=observed.rule.arn if observed.rule else None,
+        task_definition_arn=td.arn if td and td.tags.get(SPEC_TAG) == target.spec else None,
+        service_name=observed.service.name if observed.service else env.service_name,
+    )
+
+
+def _record_ready_time(env: Environment, now: float) -> Environment:
+    """Keep the last push-to-ready durations (the newest first, at most ten)."""
+    if env.triggered_at is None:
+        return replace(env, ready_at=now)
+    seconds = round(now - env.triggered_at, 1)
+    return replace(env, ready_at=now, ready_seconds=(seconds, *env.ready_seconds)[:10])
