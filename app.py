@@ -12,6 +12,7 @@ import os
 from chalice import Chalice, Response
 from chalice.app import SQSEvent
 
+from chalicelib import dashboard
 from chalicelib.runtime import Runtime
 
 app = Chalice(app_name="branchenv")
@@ -57,6 +58,35 @@ def github_webhook() -> Response:
     return Response(
         body=answer.body, status_code=answer.status, headers={"Content-Type": "application/json"}
     )
+
+
+# The QA dashboard. Access (BRANCHENV_DASHBOARD_AUTH) is checked inside chalicelib.dashboard
+# at request time: an authorizer in the decorator would be fixed when Chalice packages the app.
+@app.route("/", methods=["GET"])
+def dashboard_page() -> Response:
+    return _dashboard_response(dashboard.page(runtime(), _dashboard_request()))
+
+
+@app.route("/api/environments", methods=["GET"])
+def dashboard_environments() -> Response:
+    return _dashboard_response(dashboard.environments(runtime(), _dashboard_request()))
+
+
+@app.route("/api/environments/{slug}", methods=["GET"])
+def dashboard_environment(slug: str) -> Response:
+    return _dashboard_response(dashboard.environment(runtime(), _dashboard_request(), slug))
+
+
+def _dashboard_request() -> dashboard.Request:
+    request = app.current_request
+    assert request is not None
+    return dashboard.Request(
+        headers=request.headers, query=request.query_params or {}, context=request.context or {}
+    )
+
+
+def _dashboard_response(answer: dashboard.Answer) -> Response:
+    return Response(body=answer.body, status_code=answer.status, headers=dict(answer.headers))
 
 
 @app.on_sqs_message(queue=WORK_QUEUE, batch_size=1)

@@ -79,6 +79,8 @@ class Settings:
     slack_channel: str | None = None
     event_bus: str | None = None
     dashboard_auth: Literal["none", "api_key", "iam"] = "api_key"
+    dashboard_api_keys: tuple[str, ...] = ()
+    dashboard_api_key_arn: str | None = None
     reaper_schedule: str = "rate(15 minutes)"
     ttl_hours: float = 72.0
     stuck_minutes: int = 30
@@ -136,6 +138,8 @@ class Settings:
             slack_channel=env.optional("SLACK_CHANNEL"),
             event_bus=env.optional("EVENT_BUS"),
             dashboard_auth=env.choice("DASHBOARD_AUTH", ("none", "api_key", "iam"), "api_key"),
+            dashboard_api_keys=env.secrets("DASHBOARD_API_KEY", "DASHBOARD_API_KEY_PREVIOUS"),
+            dashboard_api_key_arn=env.optional("DASHBOARD_API_KEY_ARN"),
             reaper_schedule=env.optional("REAPER_SCHEDULE") or "rate(15 minutes)",
             ttl_hours=env.number("TTL_HOURS", 72.0, low=0.0),
             stuck_minutes=env.integer("STUCK_MINUTES", 30, low=1, high=24 * 60),
