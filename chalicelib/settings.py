@@ -84,6 +84,11 @@ class Settings:
     reaper_schedule: str = "rate(15 minutes)"
     ttl_hours: float = 72.0
     stuck_minutes: int = 30
+    max_cpu: int = 2048
+    max_memory: int = 8192
+    allowed_secret_prefixes: tuple[str, ...] = ()
+    policy_checks: tuple[str, ...] = ()
+    common_config: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -143,6 +148,11 @@ class Settings:
             reaper_schedule=env.optional("REAPER_SCHEDULE") or "rate(15 minutes)",
             ttl_hours=env.number("TTL_HOURS", 72.0, low=0.0),
             stuck_minutes=env.integer("STUCK_MINUTES", 30, low=1, high=24 * 60),
+            max_cpu=env.integer("MAX_CPU", 2048, low=256, high=16384),
+            max_memory=env.integer("MAX_MEMORY", 8192, low=512, high=122880),
+            allowed_secret_prefixes=env.arn_prefixes("ALLOWED_SECRET_PREFIXES"),
+            policy_checks=env.dotted_names("POLICY_CHECKS"),
+            common_config=env.common_config("COMMON_CONFIG"),
         )
 
     def preview_url(self, host: str) -> str:
@@ -274,6 +284,40 @@ class _Reader:
     def secrets(self, current: str, previous: str) -> tuple[str, ...]:
         # Never echo these values in an error.
         return tuple(v for v in (self.optional(current), self.optional(previous)) if v)
+
+    def arn_prefixes(self, name: str) -> tuple[str, ...]:
+        prefixes = self.csv(name)
+        for prefix in prefixes:
+            if not re.match(r"^arn:aws[a-z-]*:(ssm|secretsmanager):", prefix):
+                raise SettingsError(
+                    f"{PREFIX}{name} must list SSM or Secrets Manager ARN prefixes such as "
+                    f"arn:aws:ssm:us-east-1:123456789012:parameter/myapp/, got {prefix!r}"
+                )
+        return prefixes
+
+    def dotted_names(self, name: str) -> tuple[str, ...]:
+        names = self.csv(name)
+        for dotted in names:
+            if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", dotted):
+                raise SettingsError(
+                    f"{PREFIX}{name} must list functions as package.module:function, got {dotted!r}"
+                )
+        return names
+
+    def common_config(self, name: str) -> str | None:
+        # Checked in full (and never echoed) by chalicelib.repoconfig.parse_common.
+        text = self.optional(name)
+        if text is None:
+            return None
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise SettingsError(f"{PREFIX}{name} must be YAML or JSON text") from None
+        if not isinstance(data, dict) or not set(data) <= {"env", "secrets"}:
+            raise SettingsError(f"{PREFIX}{name} must be a mapping with only env and secrets")
+        return text
 
     def listeners(self) -> tuple[Listener, ...]:
         name = "LISTENERS"

@@ -2,16 +2,20 @@
 
 Pure functions: settings + names + sha + image → the exact RegisterTaskDefinition and
 CreateService keyword arguments. Converge sends them, ``branchenv plan`` prints them and
-the policy checks read them, so what is checked is what is deployed. Nothing here calls
-AWS, and no secret value ever appears in a rendered request (secrets go by ARN).
+the policy checks read them, so what is checked is what is deployed. The repository's
+``branchenv.yml`` (a :class:`~chalicelib.repoconfig.RepoConfig`) sets the service's size,
+port, health path, Spot and count, and adds its ``env`` (placeholders filled in) and its
+``secrets``. Nothing here calls AWS, and no secret value ever appears in a rendered
+request: secrets go to ECS as ``secrets`` with ``valueFrom`` ARNs, resolved by ECS itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.names import EnvironmentNames
+from chalicelib.repoconfig import RepoConfig, ServiceSpec, placeholder_values, render_env
 from chalicelib.settings import Settings
 
 
@@ -23,18 +27,46 @@ class RenderContext:
     names: EnvironmentNames
     sha: str
     image_uri: str
+    config: RepoConfig = field(default_factory=RepoConfig)
 
     @property
     def preview_url(self) -> str:
         return self.settings.preview_url(self.names.host)
 
     @property
+    def service_spec(self) -> ServiceSpec:
+        """Sizes, port, health path, count and Spot: the file's, else the settings'."""
+        return self.config.service_spec(self.settings)
+
+    @property
     def container_port(self) -> int:
-        return self.settings.container_port
+        return self.service_spec.container_port
 
     @property
     def health_check_path(self) -> str:
-        return self.settings.health_check_path
+        return self.service_spec.health_check_path
+
+    def environment(self) -> dict[str, str]:
+        """branchenv's own variables, then the file's ``env`` with placeholders filled."""
+        names = self.names
+        own = {
+            "BRANCH": names.branch,
+            "BRANCH_SLUG": names.slug,
+            "COMMIT_SHA": self.sha,
+            "PREVIEW_URL": self.preview_url,
+        }
+        values = placeholder_values(
+            branch=names.branch,
+            slug=names.slug,
+            sha=self.sha,
+            preview_url=self.preview_url,
+            repository=names.repository,
+        )
+        return own | {k: v for k, v in render_env(self.config, values).items() if k not in own}
+
+    def secrets(self) -> list[dict[str, str]]:
+        """Task-definition ``secrets``: names and ARNs only, never a value."""
+        return [{"name": name, "valueFrom": arn} for name, arn in self.config.secrets.items()]
 
 
 def ecs_tags(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -43,19 +75,14 @@ def ecs_tags(tags: dict[str, str]) -> list[dict[str, str]]:
 
 def render_task_definition(ctx: RenderContext) -> dict[str, Any]:
     """RegisterTaskDefinition arguments: one Fargate task, one container, awslogs."""
-    s, names = ctx.settings, ctx.names
-    environment = {
-        "BRANCH": names.branch,
-        "BRANCH_SLUG": names.slug,
-        "COMMIT_SHA": ctx.sha,
-        "PREVIEW_URL": ctx.preview_url,
-    }
+    s, names, spec = ctx.settings, ctx.names, ctx.service_spec
+    environment = ctx.environment()
     request: dict[str, Any] = {
         "family": names.task_family,
         "networkMode": "awsvpc",
         "requiresCompatibilities": ["FARGATE"],
-        "cpu": str(s.cpu),
-        "memory": str(s.memory),
+        "cpu": str(spec.cpu),
+        "memory": str(spec.memory),
         "executionRoleArn": s.execution_role_arn,
         "containerDefinitions": [
             {
@@ -77,14 +104,20 @@ def render_task_definition(ctx: RenderContext) -> dict[str, Any]:
         ],
         "tags": ecs_tags({**names.tags(), "branchenv:sha": ctx.sha}),
     }
+    secrets = ctx.secrets()
+    if secrets:
+        request["containerDefinitions"][0]["secrets"] = secrets
     if s.task_role_arn:
         request["taskRoleArn"] = s.task_role_arn
     return request
 
 
-def capacity_provider_strategy(settings: Settings) -> list[dict[str, Any]]:
-    """Fargate Spot with an on-demand base (Spot has no automatic fallback)."""
-    if not settings.spot:
+def capacity_provider_strategy(
+    settings: Settings, *, spot: bool | None = None
+) -> list[dict[str, Any]]:
+    """Fargate Spot with an on-demand base (Spot has no automatic fallback); ``spot``
+    overrides the installation's setting (a repository's ``service.spot``)."""
+    if not (settings.spot if spot is None else spot):
         return [{"capacityProvider": "FARGATE", "weight": 1}]
     strategy: list[dict[str, Any]] = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
     if settings.on_demand_base:
@@ -99,12 +132,12 @@ def render_service(
 ) -> dict[str, Any]:
     """CreateService arguments (without ``cluster``): circuit breaker with rollback,
     private subnets, the target group behind the host-header rule."""
-    s, names = ctx.settings, ctx.names
+    s, names, spec = ctx.settings, ctx.names, ctx.service_spec
     return {
         "serviceName": service_name,
         "taskDefinition": task_definition_arn,
-        "desiredCount": s.desired_count,
-        "capacityProviderStrategy": capacity_provider_strategy(s),
+        "desiredCount": spec.desired_count,
+        "capacityProviderStrategy": capacity_provider_strategy(s, spot=spec.spot),
         "networkConfiguration": {
             "awsvpcConfiguration": {
                 "subnets": list(s.subnets),
