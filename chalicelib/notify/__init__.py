@@ -1,0 +1,92 @@
+"""Outbound notifications: what people and other tools are told about an environment.
+
+Converge calls :meth:`Notifier.environment_changed` after every persisted status change;
+the notifier tells Slack, GitHub and the EventBridge bus, and returns the environment with
+its ``notifications`` record updated (what was delivered where), which converge persists.
+
+This package must never break or delay a deploy: a notifier never raises, never blocks
+for long, and records failures so the next call catches up. It must never put a secret,
+token or environment variable value in a message or a log line. Importing it must not
+import slack_sdk or PyGithub: they load only when a notification is first sent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+from chalicelib.environments import Environment, Status
+
+# Tokens that must never leave the process in a message, even if some error text carries
+# one by accident: Slack tokens, GitHub tokens, AWS access key ids.
+_SECRET_PATTERNS = (
+    re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
+    re.compile(r"xapp-[A-Za-z0-9-]+"),
+    re.compile(r"gh[pousr]_[A-Za-z0-9]{10,}"),
+    re.compile(r"github_pat_[A-Za-z0-9_]{10,}"),
+    re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}"),
+    re.compile(r"(?i)(bearer|token)\s+[A-Za-z0-9._\-]{8,}"),
+)
+MAX_ERROR_CHARS = 300
+
+
+class Notifier(Protocol):
+    """Tells people and tools about an environment; see the module docstring."""
+
+    def environment_changed(self, env: Environment) -> Environment:
+        """Deliver what changed; return ``env`` with an updated ``notifications`` dict.
+        Never raises."""
+        ...
+
+
+class NullNotifier:
+    """A notifier that tells nobody (no channel configured, dry runs, unit tests)."""
+
+    def environment_changed(self, env: Environment) -> Environment:
+        return env
+
+
+class Channel(Protocol):
+    """One destination of notifications (Slack, GitHub, the event bus).
+
+    ``sync`` brings the destination up to date with ``env`` and records what it
+    delivered in ``state`` (its own part of ``Environment.notifications``), mutating it
+    in place as it goes, so progress made before a failure is kept. It may raise.
+    """
+
+    name: str
+
+    def sync(self, env: Environment, state: dict[str, Any]) -> None: ...
+
+
+def redact(text: str) -> str:
+    """``text`` with anything that looks like a token replaced by ``[redacted]``."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub("[redacted]", text)
+    return text
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, secret-free description of ``exc`` for logs and the notifications record."""
+    message = redact(str(exc)).replace("\n", " ").strip()
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return text[:MAX_ERROR_CHARS]
+
+
+def current_sha(env: Environment) -> str | None:
+    """The commit the environment's status is about: the deployed one once ready, the
+    wanted one while building or after a failure."""
+    if env.status == Status.READY and env.deployed_sha:
+        return env.deployed_sha
+    return env.desired_sha or env.deployed_sha
+
+
+STATUS_LABELS = {
+    Status.PENDING: "Pending",
+    Status.BUILDING: "Building",
+    Status.DEPLOYING: "Deploying",
+    Status.READY: "Ready",
+    Status.FAILED: "Failed",
+    Status.DELETING: "Deleting",
+    Status.DELETED: "Deleted",
+}

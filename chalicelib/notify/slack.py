@@ -1,0 +1,257 @@
+"""Slack: one message per environment, updated in place, and a threaded line per deploy.
+
+The message is posted when an environment is first seen and then changed with
+``chat.update`` (the stored ``ts``) as it moves building → deploying → ready / failed →
+deleted. Each later deploy of the same branch adds a threaded reply. A call is made only
+when what the message shows changed (a hash of the blocks is kept), so a repeated
+converge makes no Slack call.
+
+Must never: put a secret, token or environment variable value in a message (only the
+branch, the pusher, the commit, the status, the failure reason with tokens redacted, and
+links); raise past the dispatcher; import slack_sdk at module import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.environments import Environment, Status
+from chalicelib.notify import STATUS_LABELS, current_sha, redact
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+LOG = logging.getLogger(__name__)
+TIMEOUT_SECONDS = 10
+MAX_REASON_CHARS = 500
+KEEP_LIVE_SHAS = 20
+STATUS_EMOJI = {
+    Status.PENDING: ":hourglass_flowing_sand:",
+    Status.BUILDING: ":hammer_and_wrench:",
+    Status.DEPLOYING: ":rocket:",
+    Status.READY: ":white_check_mark:",
+    Status.FAILED: ":x:",
+    Status.DELETING: ":wastebasket:",
+    Status.DELETED: ":wastebasket:",
+}
+
+
+def slack_client(
+    token: str,
+    base_url: str,
+    *,
+    timeout: int = TIMEOUT_SECONDS,
+    rate_limit_retries: int = 2,
+) -> WebClient:
+    """A WebClient that honours 429 Retry-After and retries connection errors and 5xx once."""
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=timeout,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=1),
+            RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+            ServerErrorRetryHandler(max_retry_count=1),
+        ],
+    )
+
+
+class SlackError(Exception):
+    """Slack refused a call or could not be reached; the message says which and why."""
+
+
+class SlackNotifier:
+    """Keeps one Slack message per environment in step with it (a notify Channel)."""
+
+    name = "slack"
+
+    def __init__(
+        self,
+        client_factory: Callable[[], WebClient],
+        channel_for: Callable[[Environment], str | None],
+        url_for: Callable[[Environment], str],
+    ) -> None:
+        self._client_factory = client_factory
+        self._client: WebClient | None = None
+        self._channel_for = channel_for
+        self._url_for = url_for
+
+    def sync(self, env: Environment, state: dict[str, Any]) -> None:
+        """Post, update and reply as needed; record ts, channel, hash and live shas."""
+        if "ts" not in state:
+            channel = self._channel_for(env)
+            if channel is None or env.status == Status.DELETED:
+                return  # no channel, or gone before anyone was told: nothing to say
+            self._post(env, channel, state)
+        else:
+            self._update(env, state)
+        self._announce_live(env, state)
+
+    def _post(self, env: Environment, channel: str, state: dict[str, Any]) -> None:
+        text, blocks = self._message(env)
+        answer = self._call(
+            "chat.postMessage",
+            lambda web: web.chat_postMessage(channel=channel, text=text, blocks=blocks),
+        )
+        state.update(channel=answer["channel"], ts=answer["ts"], hash=_digest(text, blocks))
+
+    def _update(self, env: Environment, state: dict[str, Any]) -> None:
+        text, blocks = self._message(env)
+        digest = _digest(text, blocks)
+        if state.get("hash") == digest:
+            return
+        self._call(
+            "chat.update",
+            lambda web: web.chat_update(
+                channel=state["channel"], ts=state["ts"], text=text, blocks=blocks
+            ),
+        )
+        state["hash"] = digest
+
+    def _announce_live(self, env: Environment, state: dict[str, Any]) -> None:
+        sha = env.deployed_sha
+        if env.status != Status.READY or not sha:
+            return
+        live: list[str] = state.setdefault("live_shas", [])
+        if sha in live:
+            return
+        if live:  # the first deploy is told by the message itself; later ones in its thread
+            self._call(
+                "chat.postMessage",
+                lambda web: web.chat_postMessage(
+                    channel=state["channel"], thread_ts=state["ts"], text=live_line(env)
+                ),
+            )
+        live.append(sha)
+        del live[:-KEEP_LIVE_SHAS]
+
+    def _message(self, env: Environment) -> tuple[str, list[dict[str, Any]]]:
+        url = self._url_for(env) if env.status == Status.READY else None
+        return summary_text(env, url), message_blocks(env, url)
+
+    def _call(self, method: str, action: Callable[[WebClient], Any]) -> dict[str, Any]:
+        """Run one Web API call; SlackError (with Slack's error code, never the token)
+        if Slack refused it or could not be reached after the retry handlers gave up."""
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        if self._client is None:
+            self._client = self._client_factory()
+        try:
+            answer = action(self._client)
+        except SlackApiError as exc:
+            code = exc.response.get("error", "unknown_error")
+            status = exc.response.status_code
+            raise SlackError(f"Slack {method} answered {status}: {code}") from exc
+        except (SlackClientError, OSError) as exc:
+            raise SlackError(f"Slack {method} could not be reached: {type(exc).__name__}") from exc
+        return dict(answer.data) if isinstance(answer.data, dict) else {}
+
+
+def summary_text(env: Environment, url: str | None) -> str:
+    """The plain-text fallback Slack shows in notifications."""
+    text = f"{env.branch} ({env.repository}): {STATUS_LABELS[env.status].lower()}"
+    if url:
+        text += f", {url}"
+    if env.status == Status.FAILED and env.reason:
+        text += f": {_reason(env.reason)}"
+    return text
+
+
+def message_blocks(env: Environment, url: str | None) -> list[dict[str, Any]]:
+    """The Block Kit message for ``env`` (``url`` only once it is ready)."""
+    from slack_sdk.models.blocks import (
+        ActionsBlock,
+        ButtonElement,
+        ContextBlock,
+        MarkdownTextObject,
+        SectionBlock,
+    )
+
+    label = STATUS_LABELS[env.status]
+    blocks: list[Any] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"{STATUS_EMOJI[env.status]} *{_escape(env.branch)}* is {label.lower()}"
+            ),
+            fields=[
+                MarkdownTextObject(text=f"*Repository*\n{_escape(env.repository)}"),
+                MarkdownTextObject(text=f"*Pushed by*\n{_pusher(env)}"),
+                MarkdownTextObject(text=f"*Commit*\n{_commit_link(env)}"),
+                MarkdownTextObject(text=f"*Status*\n{_status_detail(env)}"),
+            ],
+        )
+    ]
+    if env.status == Status.FAILED:
+        reason = _escape(_reason(env.reason or "no reason was recorded"))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Why it failed*\n{reason}")))
+    buttons = []
+    if url:
+        buttons.append(
+            ButtonElement(text="Open preview", url=url, action_id="open_preview", style="primary")
+        )
+    if env.status == Status.FAILED and env.log_url:
+        buttons.append(ButtonElement(text="Open logs", url=env.log_url, action_id="open_logs"))
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons))
+    if env.status == Status.DELETED:
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(text="The branch is gone; its environment was removed.")
+                ]
+            )
+        )
+    return [block.to_dict() for block in blocks]
+
+
+def live_line(env: Environment) -> str:
+    """The threaded reply for a later deploy: ``abc1234 by @dev is live, 74 s``."""
+    sha = (env.deployed_sha or "")[:7]
+    by = f" by @{_escape(env.pusher)}" if env.pusher else ""
+    took = f", {env.ready_seconds[-1]:.0f} s" if env.ready_seconds else ""
+    return f"{sha}{by} is live{took}"
+
+
+def _status_detail(env: Environment) -> str:
+    if env.status == Status.READY and env.ready_seconds:
+        return f"Ready in {env.ready_seconds[-1]:.0f} s"
+    return STATUS_LABELS[env.status]
+
+
+def _pusher(env: Environment) -> str:
+    return f"@{_escape(env.pusher)}" if env.pusher else "unknown"
+
+
+def _commit_link(env: Environment) -> str:
+    sha = current_sha(env)
+    if not sha:
+        return "none yet"
+    if env.commit_url and sha == env.desired_sha:
+        return f"<{env.commit_url}|`{sha[:7]}`>"
+    return f"`{sha[:7]}`"
+
+
+def _reason(reason: str) -> str:
+    text = redact(reason)
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    """Slack mrkdwn control characters, escaped as Slack asks."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _digest(text: str, blocks: list[dict[str, Any]]) -> str:
+    body = json.dumps({"text": text, "blocks": blocks}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
