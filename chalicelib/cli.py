@@ -11,7 +11,12 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "chalicelib.commands.local",
+    "chalicelib.commands.demo",
+    "chalicelib.commands.webhook",
+    "chalicelib.commands.plan",
+)
 
 
 class CommandError(Exception):

@@ -1,0 +1,306 @@
+"""The event relay: plays the parts of AWS that moto does not, for the local stack.
+
+moto stores what the worker asks for but never moves on by itself: no task starts, no
+deployment completes, no CodeBuild build runs. The relay watches moto and does what AWS
+would, then delivers the EventBridge event AWS would send to the same Chalice handler:
+
+- ECS: when a managed service appears or gets a new task definition, it registers a
+  stand-in task (a private IP in the VPC, on the container port) in the service's target
+  group, so ELB reports a healthy target, and sends "ECS Deployment State Change"
+  SERVICE_DEPLOYMENT_COMPLETED to ``ecs_deployment``.
+- CodeBuild: when a build is started, after a short delay it puts an image manifest for the
+  build's tags into ECR (sending "ECR Image Action" to ``ecr_push``) and sends "CodeBuild
+  Build State Change" SUCCEEDED to ``codebuild_state``; a branch whose name ends in
+  ``--fail-build`` gets FAILED instead, and a stopped build STOPPED.
+
+Like bootstrap.py it stands in for AWS, so it calls boto3 itself, and only against the
+moto server it is given: it must never be pointed at a real account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import ipaddress
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.local.eventbridge import (
+    codebuild_state_event,
+    ecr_push_event,
+    ecs_deployment_event,
+)
+
+log = logging.getLogger(__name__)
+
+FAIL_BUILD_SUFFIX = "--fail-build"
+MANAGED_TAG = "branchenv:managed"
+APP_TAG = "branchenv:app"
+TASK_SUBNET = ipaddress.ip_network("10.0.10.0/24")
+MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
+DELIVERY_ATTEMPTS = 3
+
+Deliver = Callable[[str, dict[str, Any]], bool]
+
+
+@dataclass(order=True)
+class _Build:
+    due: float
+    build_arn: str = field(compare=False)
+    project: str = field(compare=False)
+    source_version: str = field(compare=False)
+    variables: dict[str, str] = field(compare=False)
+
+
+class BuildRecorder:
+    """Sees every StartBuild/StopBuild the app's boto3 clients make (botocore event hooks),
+    because moto keeps neither a build's environment variables nor its stopped state."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started: list[tuple[str, str, str, dict[str, str]]] = []
+        self._stopped: set[str] = set()
+
+    def install(self, events: Any) -> None:
+        """Register on a boto3 Session's ``events`` before any client is created."""
+        events.register("before-parameter-build.codebuild.*", self._remember_params)
+        events.register("after-call.codebuild.StartBuild", self._after_start)
+        events.register("after-call.codebuild.StopBuild", self._after_stop)
+
+    def take_started(self) -> list[tuple[str, str, str, dict[str, str]]]:
+        with self._lock:
+            started, self._started = self._started, []
+            return started
+
+    def was_stopped(self, build_arn: str) -> bool:
+        with self._lock:
+            return build_arn in self._stopped
+
+    def _remember_params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["branchenv_local_params"] = dict(params)
+
+    def _after_start(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        build = parsed.get("build")
+        if not isinstance(build, dict) or "arn" not in build:
+            return
+        params = context.get("branchenv_local_params", {})
+        variables = {
+            str(v.get("name")): str(v.get("value", ""))
+            for v in params.get("environmentVariablesOverride", [])
+        }
+        source = str(params.get("sourceVersion") or build.get("sourceVersion") or "")
+        with self._lock:
+            self._started.append(
+                (build["arn"], str(build.get("projectName", "")), source, variables)
+            )
+
+    def _after_stop(self, parsed: dict[str, Any], **_: Any) -> None:
+        build = parsed.get("build")
+        if isinstance(build, dict) and "arn" in build:
+            with self._lock:
+                self._stopped.add(str(build["arn"]))
+
+
+class EventRelay:
+    """Polls moto and emits the events ECS and CodeBuild would; one thread."""
+
+    def __init__(
+        self,
+        clients: Any,
+        deliver: Deliver,
+        recorder: BuildRecorder,
+        *,
+        app_name: str,
+        cluster: str,
+        ecr_repository: str,
+        region: str,
+        build_seconds: float = 1.0,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        self._ecs = clients.client("ecs")
+        self._elbv2 = clients.client("elbv2")
+        self._ecr = clients.client("ecr")
+        self._deliver = deliver
+        self._recorder = recorder
+        self._app = app_name
+        self._cluster = cluster
+        self._ecr_repository = ecr_repository
+        self._region = region
+        self._build_seconds = build_seconds
+        self._poll_seconds = poll_seconds
+        self._seen_deployments: set[tuple[str, str, str]] = set()
+        self._builds: list[_Build] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-relay", daemon=True)
+        self.emitted: list[dict[str, Any]] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._poll_seconds):
+            for step in (self._collect_builds, self._finish_due_builds, self._watch_services):
+                try:
+                    step()
+                except Exception as exc:  # moto shutting down, or a bug: keep relaying
+                    if self._stopping.is_set():
+                        return
+                    log.warning(
+                        "event relay: %s failed (%s: %s)", step.__name__, type(exc).__name__, exc
+                    )
+                    log.debug("event relay failure", exc_info=True)
+
+    # --- CodeBuild ------------------------------------------------------------------------
+
+    def _collect_builds(self) -> None:
+        for arn, project, source, variables in self._recorder.take_started():
+            build = _Build(time.monotonic() + self._build_seconds, arn, project, source, variables)
+            heapq.heappush(self._builds, build)
+
+    def _finish_due_builds(self) -> None:
+        while self._builds and self._builds[0].due <= time.monotonic():
+            self._finish(heapq.heappop(self._builds))
+
+    def _finish(self, build: _Build) -> None:
+        if self._recorder.was_stopped(build.build_arn):
+            status = "STOPPED"
+        elif _fails(build):
+            status = "FAILED"
+        else:
+            status = "SUCCEEDED"
+            self._push_image(build)
+        event = codebuild_state_event(
+            build_arn=build.build_arn,
+            project_name=build.project,
+            status=status,
+            source_version=build.source_version,
+            environment_variables=[
+                {"name": k, "type": "PLAINTEXT", "value": v} for k, v in build.variables.items()
+            ],
+            region=self._region,
+        )
+        log.info("relay: CodeBuild %s %s", build.source_version[:7], status)
+        self._emit("codebuild_state", event)
+
+    def _push_image(self, build: _Build) -> None:
+        repository = build.variables.get("ECR_REPOSITORY") or self._ecr_repository
+        manifest = _manifest(build.source_version)
+        for tag in image_tags(build.source_version, build.variables):
+            answer = self._ecr.put_image(
+                repositoryName=repository,
+                imageManifest=manifest,
+                imageManifestMediaType=MANIFEST_MEDIA_TYPE,
+                imageTag=tag,
+            )
+            digest = str(answer["image"]["imageId"].get("imageDigest", ""))
+            event = ecr_push_event(
+                repository_name=repository, image_tag=tag, image_digest=digest, region=self._region
+            )
+            self._emit("ecr_push", event)
+
+    # --- ECS --------------------------------------------------------------------------------
+
+    def _watch_services(self) -> None:
+        for service in self._managed_services():
+            primary: dict[str, Any] = next(
+                (d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {}
+            )
+            key = (
+                str(service["serviceArn"]),
+                str(service.get("taskDefinition", "")),
+                str(primary.get("id", "")),
+            )
+            if key in self._seen_deployments:
+                continue
+            self._seen_deployments.add(key)
+            self._start_stand_in_task(service)
+            event = ecs_deployment_event(
+                service_arn=key[0], deployment_id=key[2] or "ecs-svc/local", region=self._region
+            )
+            log.info("relay: ECS deployment of %s completed", service["serviceName"])
+            self._emit("ecs_deployment", event)
+
+    def _managed_services(self) -> list[dict[str, Any]]:
+        arns = self._ecs.list_services(cluster=self._cluster).get("serviceArns", [])
+        services: list[dict[str, Any]] = []
+        for start in range(0, len(arns), 10):
+            answer = self._ecs.describe_services(
+                cluster=self._cluster, services=arns[start : start + 10], include=["TAGS"]
+            )
+            services.extend(answer.get("services", []))
+        return [s for s in services if s.get("status") == "ACTIVE" and self._is_ours(s)]
+
+    def _is_ours(self, service: Mapping[str, Any]) -> bool:
+        tags = {t.get("key"): t.get("value") for t in service.get("tags", [])}
+        return tags.get(MANAGED_TAG) == "true" and tags.get(APP_TAG) == self._app
+
+    def _start_stand_in_task(self, service: Mapping[str, Any]) -> None:
+        address = stand_in_address(str(service["serviceArn"]))
+        for balancer in service.get("loadBalancers", []):
+            group = balancer.get("targetGroupArn")
+            if group:
+                self._elbv2.register_targets(
+                    TargetGroupArn=group,
+                    Targets=[{"Id": address, "Port": int(balancer.get("containerPort", 80))}],
+                )
+
+    def _emit(self, handler: str, event: dict[str, Any]) -> None:
+        self.emitted.append(event)
+        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+            if self._deliver(handler, event) or self._stopping.is_set():
+                return
+            if attempt < DELIVERY_ATTEMPTS:  # EventBridge retries a failed Lambda invocation
+                self._stopping.wait(1.0)
+
+
+def image_tags(sha: str, variables: Mapping[str, str]) -> list[str]:
+    """The tags a build pushes: the sha, and every ``*_TAG`` variable it was given."""
+    tags = [sha] if sha else []
+    for name, value in variables.items():
+        if name.endswith("TAG") and value and value not in tags:
+            tags.append(value)
+    return tags
+
+
+def stand_in_address(service_arn: str) -> str:
+    """A stable private IP in the task subnet for the service's stand-in task."""
+    offset = int(hashlib.sha256(service_arn.encode()).hexdigest(), 16) % 250 + 4
+    return str(TASK_SUBNET.network_address + offset)
+
+
+def _fails(build: _Build) -> bool:
+    return any(value.endswith(FAIL_BUILD_SUFFIX) for value in build.variables.values())
+
+
+def _manifest(sha: str) -> str:
+    """A Docker image manifest whose digest is unique to ``sha``."""
+    config = hashlib.sha256(f"config:{sha}".encode()).hexdigest()
+    layer = hashlib.sha256(f"layer:{sha}".encode()).hexdigest()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1469,
+                "digest": f"sha256:{config}",
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 3370706,
+                    "digest": f"sha256:{layer}",
+                }
+            ],
+        }
+    )

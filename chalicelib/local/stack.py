@@ -1,0 +1,354 @@
+"""The embedded stack behind ``branchenv local``, ``branchenv demo`` and the end-to-end tests.
+
+One process, loopback only: a moto server standing in for AWS with the base
+infrastructure created in it, the Chalice app served over HTTP by Chalice's local server,
+the queue pump and scheduler playing Lambda, the event relay playing ECS and CodeBuild,
+and the Slack/GitHub stand-ins with the ``/_local`` controls. The app gets its settings
+from :meth:`BaseInfrastructure.environment` plus local values, through
+``app.use_runtime``: this module never sets ``os.environ``.
+
+:meth:`LocalStack.stop` stops every thread it started and closes every port it opened,
+also when :meth:`LocalStack.start` fails half-way. Nothing here may reach a real AWS
+account: every boto3 client it makes has the moto server as its endpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType, TracebackType
+from typing import Any
+
+import boto3
+
+from chalicelib.aws.clients import ClientFactory
+from chalicelib.infra import BaseInfrastructure
+from chalicelib.local.eventbridge import scheduled_event
+from chalicelib.local.pump import QueuePump, Scheduler, lambda_context
+from chalicelib.local.relay import BuildRecorder, EventRelay
+from chalicelib.settings import PREFIX, Settings
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+REGION = "us-east-1"
+DEFAULT_PORT = 8000
+DEFAULT_AWS_PORT = 5000
+DEFAULT_STUB_PORT = 8001
+DEFAULT_WEBHOOK_SECRET = "branchenv-local-secret"
+DEFAULT_DOMAIN = "preview.localhost"
+DEFAULT_APP_NAME = "demo"
+LOCAL_SLACK_CHANNEL = "#previews"
+# Dummy credentials: moto and the stand-ins accept anything, and nothing real is ever sent.
+FAKE_AWS_KEY = "testing"
+LOCAL_GITHUB_TOKEN = "local-github-token"
+LOCAL_SLACK_TOKEN = "xoxb-local-slack-token"
+HANDLERS = ("worker", "codebuild_state", "ecr_push", "ecs_deployment", "ecs_task_state", "reaper")
+
+
+class StackError(Exception):
+    """The local stack could not start; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """Everything ``branchenv local`` can be told; port 0 means "any free port"."""
+
+    port: int = DEFAULT_PORT
+    aws_port: int = DEFAULT_AWS_PORT
+    stub_port: int = DEFAULT_STUB_PORT
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
+    domain: str = DEFAULT_DOMAIN
+    app_name: str = DEFAULT_APP_NAME
+    region: str = REGION
+    build_seconds: float = 1.0
+    reap_seconds: float = 60.0
+    retry_seconds: int = 2
+    image_source: str = "build"
+
+
+class LocalStack:
+    """Start with :meth:`start` (or ``with``), stop with :meth:`stop`; both idempotent."""
+
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self._stops: list[tuple[str, Callable[[], None]]] = []
+        self._started = False
+        self.aws_url = ""
+        self.app_url = ""
+        self.stub_url = ""
+        self.infra: BaseInfrastructure | None = None
+        self.settings: Settings | None = None
+        self.clients: ClientFactory | None = None
+        self.runtime: Any = None
+        self.pump: QueuePump | None = None
+        self.relay: EventRelay | None = None
+        self.standins: Any = None
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- start ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        try:
+            self._start_moto()
+            self._create_infrastructure()
+            self._start_standins()
+            self._install_runtime()
+            self._start_app_server()
+            self._start_pump_relay_scheduler()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        _check_port_free(self.options.aws_port, "--aws-port")
+        server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.options.aws_port, verbose=False)
+        server.start()
+        self._stops.append(("moto server", server.stop))
+        host, port = server.get_host_and_port()
+        self.aws_url = f"http://{host}:{port}"
+
+    def _create_infrastructure(self) -> None:
+        from chalicelib.local.bootstrap import create_base_infrastructure
+
+        self.clients = ClientFactory(self.options.region, self.aws_url, session=_fake_session())
+        self.infra = create_base_infrastructure(
+            self.clients,
+            app_name=self.options.app_name,
+            preview_domain=self.options.domain,
+            region=self.options.region,
+        )
+
+    def _start_standins(self) -> None:
+        from chalicelib.local.standins import StandIns
+
+        _check_port_free(self.options.stub_port, "--stub-port")
+        server = StandIns(
+            self.options.stub_port,
+            reap=self.reap,
+            slack_token=LOCAL_SLACK_TOKEN,
+            github_token=LOCAL_GITHUB_TOKEN,
+        )
+        server.start()
+        self._stops.append(("stand-ins", server.stop))
+        self.standins = server
+        self.stub_url = server.url
+
+    def _install_runtime(self) -> None:
+        from chalicelib.runtime import Runtime
+
+        app_module = _app_module()
+        assert self.infra is not None
+        self.settings = Settings.from_environ(self.environment())
+        session = _fake_session()
+        self.recorder = BuildRecorder()
+        self.recorder.install(session.events)
+        app_clients = ClientFactory(self.options.region, self.aws_url, session=session)
+        self.runtime = Runtime(self.settings, app_clients)
+        app_module.use_runtime(self.runtime)
+        self._stops.append(("app runtime", lambda: app_module.use_runtime(None)))
+
+    def environment(self) -> dict[str, str]:
+        """The app's settings: the base infrastructure's outputs plus the local stand-ins."""
+        assert self.infra is not None
+        env = self.infra.environment()
+        local = {
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "WEBHOOK_SECRET": self.options.webhook_secret,
+            "PREVIEW_SCHEME": "http",
+            "IMAGE_SOURCE": self.options.image_source,
+            "GITHUB_API_URL": self.standins.github_api_url,
+            "SLACK_API_URL": self.standins.slack_api_url,
+            "GITHUB_TOKEN": LOCAL_GITHUB_TOKEN,
+            "SLACK_TOKEN": LOCAL_SLACK_TOKEN,
+            "SLACK_CHANNEL": LOCAL_SLACK_CHANNEL,
+            "DASHBOARD_AUTH": "none",
+        }
+        env.update({PREFIX + key: value for key, value in local.items()})
+        return env
+
+    def _start_app_server(self) -> None:
+        _check_port_free(self.options.port, "--port")
+        server = _chalice_server(_app_module().app, self.options.app_name, self.options.port)
+        thread = threading.Thread(target=server.serve_forever, name="chalice-local", daemon=True)
+        thread.start()
+
+        def stop_server() -> None:
+            server.shutdown()
+            thread.join()
+            server.server_close()
+
+        self._stops.append(("app server", stop_server))
+        host, port = server.server_address[:2]
+        self.app_url = f"http://{host}:{port}"
+
+    def _start_pump_relay_scheduler(self) -> None:
+        assert self.clients is not None
+        assert self.infra is not None
+        options = self.options
+        pump = QueuePump(
+            self.clients.client("sqs"),
+            self.infra.queue_url,
+            self._handler_or_missing("worker"),
+            region=options.region,
+            retry_seconds=options.retry_seconds,
+        )
+        pump.start()
+        self._stops.append(("queue pump", pump.stop))
+        self.pump = pump
+        relay = EventRelay(
+            self.clients,
+            self.deliver,
+            self.recorder,
+            app_name=options.app_name,
+            cluster=self.infra.cluster_name,
+            ecr_repository=self.infra.ecr_repository_name,
+            region=options.region,
+            build_seconds=options.build_seconds,
+        )
+        relay.start()
+        self._stops.append(("event relay", relay.stop))
+        self.relay = relay
+        rule = f"arn:aws:events:{options.region}:123456789012:rule/{options.app_name}-reaper"
+        scheduler = Scheduler(
+            "reaper",
+            self._handler_or_missing("reaper"),
+            interval=options.reap_seconds,
+            rule_arn=rule,
+            region=options.region,
+        )
+        scheduler.start()
+        self._stops.append(("reaper schedule", scheduler.stop))
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    def deliver(self, handler_name: str, event: dict[str, Any]) -> bool:
+        """Call app.py's handler ``handler_name`` as AWS would; False if it raised."""
+        handler = getattr(_app_module(), handler_name, None)
+        if handler is None:
+            log.info("app.py has no %s handler yet; event dropped", handler_name)
+            return True
+        try:
+            handler(event, lambda_context(handler_name))
+        except Exception as exc:
+            log.warning("%s failed (%s: %s)", handler_name, type(exc).__name__, exc)
+            log.debug("handler failure", exc_info=True)
+            return False
+        return True
+
+    def reap(self) -> dict[str, Any]:
+        """One reaper pass now (``POST /_local/reap``): what the reaper handler returned."""
+        handler = getattr(_app_module(), "reaper", None)
+        if handler is None:
+            return {"error": "this version of app.py has no reaper handler yet"}
+        rule = f"arn:aws:events:{self.options.region}:123456789012:rule/local-reap"
+        result = handler(
+            scheduled_event(rule_arn=rule, region=self.options.region), lambda_context("reaper")
+        )
+        return result if isinstance(result, dict) else {"result": result}
+
+    def _handler_or_missing(self, name: str) -> Callable[[dict[str, Any], Any], Any]:
+        def call(event: dict[str, Any], context: Any) -> Any:
+            handler = getattr(_app_module(), name, None)
+            if handler is None:
+                log.debug("app.py has no %s handler yet", name)
+                return None
+            return handler(event, context)
+
+        return call
+
+    # --- stop ----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop everything started, newest first; log (never raise) what fails to stop."""
+        while self._stops:
+            name, stop = self._stops.pop()
+            try:
+                stop()
+            except Exception as exc:
+                log.warning("could not stop the %s cleanly: %s", name, exc)
+        self._started = False
+
+    def urls(self) -> dict[str, str]:
+        """What the stack serves, for people: name → URL."""
+        return {
+            "webhook": f"{self.app_url}/github/webhook",
+            "dashboard": f"{self.app_url}/",
+            "api": f"{self.app_url}/api/environments",
+            "aws (moto)": self.aws_url,
+            "stand-ins and /_local controls": self.stub_url,
+        }
+
+
+def _chalice_server(app: Any, app_name: str, port: int) -> Any:
+    """Chalice's local HTTP server for ``app`` (what ``chalice local`` runs), request lines
+    logged at debug level instead of printed."""
+    from chalice.config import Config
+    from chalice.local import ChaliceRequestHandler, create_local_server
+
+    class QuietHandler(ChaliceRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("app: " + format, *args)
+
+    config = Config.create(chalice_stage="local", app_name=app_name)
+    local = create_local_server(app, config, LOOPBACK, port)
+    local.server.RequestHandlerClass = functools.partial(
+        QuietHandler, app_object=local.app_object, config=config
+    )
+    return local.server
+
+
+def _fake_session() -> boto3.Session:
+    """A boto3 session with moto's fake credentials, so no real ones are ever read."""
+    return boto3.Session(
+        aws_access_key_id=FAKE_AWS_KEY,
+        aws_secret_access_key=FAKE_AWS_KEY,
+        aws_session_token=FAKE_AWS_KEY,
+        region_name=REGION,
+    )
+
+
+def _app_module() -> ModuleType:
+    import app
+
+    return app
+
+
+def _check_port_free(port: int, flag: str) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            raise StackError(
+                f"port {port} on {LOOPBACK} is in use; choose another with {flag}"
+            ) from None
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (for tests that need to know it up front)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
