@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest local clean
+.PHONY: install demo test lint typecheck pytest local clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,27 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest -q
+
+# Headless Chromium for tests/browser (Debian packages chromium and chromium-driver).
+# Idempotent, quiet and never fatal: where it cannot be installed (no apt-get, not root and
+# no password-less sudo, no package mirror) the browser tests are skipped and say why.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+	  exit 0; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "chromium: apt-get not found; the browser tests will be skipped"; \
+	else \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  if { $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq chromium chromium-driver; } >/dev/null 2>&1; then \
+	    echo "chromium: installed chromium and chromium-driver"; \
+	  else \
+	    echo "chromium: could not apt-get install chromium chromium-driver (needs root or" \
+	      "password-less sudo); the browser tests will be skipped"; \
+	  fi; \
+	fi
 
 test: lint typecheck pytest
 

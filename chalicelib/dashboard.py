@@ -165,7 +165,7 @@ def _row(env: Environment, settings: Settings, now: float) -> str:
         ("Last deploy", _time_cell(env.ready_at, now)),
         ("Age", _e(human_duration(now - env.created_at)) if env.created_at else _NONE),
     ]
-    tds = "".join(f'<td data-label="{label}">{content}</td>' for label, content in cells)
+    tds = "".join(f'<td data-label="{label}"><div>{content}</div></td>' for label, content in cells)
     return f'<tr data-slug="{_e(env.slug)}" class="status-{_e(env.status.value)}">{tds}</tr>'
 
 
@@ -247,7 +247,8 @@ th {{ font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color:
 .branch {{ font-weight: 600; word-break: break-all; display: block; }}
 .repo, .ago, .reason {{ display: block; }}
 a {{ color: #2563eb; word-break: break-all; }}
-.sha {{ font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }}
+.sha {{ font-family: ui-monospace, SFMono-Regular, Menlo, monospace; white-space: nowrap;
+  word-break: normal; }}
 .badge {{ display: inline-block; padding: .05rem .5rem; border-radius: 999px;
   font-size: .8rem; font-weight: 600; background: #e5e7eb; color: #111827; }}
 .badge.ready {{ background: #dcfce7; color: #166534; }}
@@ -265,7 +266,7 @@ a {{ color: #2563eb; word-break: break-all; }}
   td {{ border: 0; display: flex; gap: .75rem; padding: .3rem .75rem; }}
   td::before {{ content: attr(data-label); flex: 0 0 6.5rem; color: var(--muted);
     font-size: .8rem; }}
-  td > * {{ min-width: 0; }}
+  td > div {{ flex: 1; min-width: 0; overflow-wrap: anywhere; }}
 }}
 </style>
 </head>
