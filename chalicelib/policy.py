@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.repoconfig import OperatorConfig, RepoConfig
+from chalicelib.taskdef import RenderContext, render_service, render_task_definition
 
 SECRET_LIKE_NAMES = ("*_TOKEN", "*_SECRET", "*PASSWORD*", "*_KEY")
 HOST_NAMESPACES = ("networkMode", "pidMode", "ipcMode")
@@ -49,6 +50,19 @@ def check(
     for each in (*BUILT_IN_CHECKS, *operator.checks):
         violations.extend(_run(each, task_definition, service, config=config, operator=operator))
     return violations
+
+
+def check_context(ctx: RenderContext, *, operator: OperatorConfig) -> list[Violation]:
+    """Render both requests for ``ctx`` and check them, before anything exists in AWS:
+    the ARNs converge has not made yet are placeholders no check depends on."""
+    not_yet = "(created by converge)"
+    service = render_service(
+        ctx,
+        service_name=ctx.names.service(1),
+        task_definition_arn=not_yet,
+        target_group_arn=not_yet,
+    )
+    return check(render_task_definition(ctx), service, config=ctx.config, operator=operator)
 
 
 def failure_reason(violations: Sequence[Violation]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.names import names_for
-from chalicelib.policy import Violation, check, failure_reason, image_reference_tag
+from chalicelib.policy import Violation, check, check_context, failure_reason, image_reference_tag
 from chalicelib.repoconfig import OperatorConfig, RepoConfig, load_repo_config
 from chalicelib.taskdef import RenderContext, render_service, render_task_definition
 from tests.unit.test_repoconfig import minimal_settings
@@ -269,3 +269,12 @@ def test_checks_do_not_change_the_requests() -> None:
     before = copy.deepcopy((task_definition, service))
     check(task_definition, service, config=config, operator=OPERATOR)
     assert (task_definition, service) == before
+
+
+def test_check_context_renders_and_checks_before_anything_exists() -> None:
+    settings = minimal_settings()
+    config = load_repo_config("env:\n  API_TOKEN: x\n", operator=OPERATOR)
+    names = names_for("demo", "acme/shop", "feature/login", settings.preview_domain)
+    ctx = RenderContext(settings=settings, names=names, sha=SHA, image_uri=IMAGE, config=config)
+    violations = check_context(ctx, operator=OPERATOR)
+    assert names_of(violations) == ["env-secret-name"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.aws.clients import ClientFactory
 from chalicelib.names import names_for
 from chalicelib.repoconfig import CommonConfig, OperatorConfig, RepoConfig, load_repo_config
 from chalicelib.taskdef import RenderContext, render_service, render_task_definition
@@ -109,3 +110,16 @@ def test_spot_stays_the_default_when_the_file_does_not_say() -> None:
 def test_rendered_requests_are_json() -> None:
     config = load(f"env:\n  A: '${{BRANCH}}'\nsecrets:\n  B: {SSM_ARN}\n")
     json.dumps([render_task_definition(context(config)), service(config)])
+
+
+def test_ecs_holds_secrets_only_as_arns(clients: ClientFactory) -> None:
+    config = load(f"env:\n  MODE: preview\nsecrets:\n  DATABASE_URL: {SSM_ARN}\n")
+    ecs = clients.client("ecs")
+    arn = ecs.register_task_definition(**render_task_definition(context(config)))["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    held = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    definition = held["containerDefinitions"][0]
+    assert definition["secrets"] == [{"name": "DATABASE_URL", "valueFrom": SSM_ARN}]
+    assert {"name": "MODE", "value": "preview"} in definition["environment"]
+    assert all(item["name"] != "DATABASE_URL" for item in definition["environment"])
