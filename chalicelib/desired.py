@@ -112,6 +112,10 @@ def apply_event(
         updated = _updated(env, event, names, decision, clock(), history_days)
         if updated is None:
             return None
+        if env is not None and _same_desire(env, updated):
+            # A redelivery, or a retry after a converge that stopped half-way: nothing to
+            # record, but converge again so the work gets finished.
+            return env
         try:
             return store.put(updated)
         except ConcurrentUpdate:
@@ -132,6 +136,11 @@ def _ask_truth(truth: BranchTruth | None, event: BranchEvent) -> GitHubAnswer | 
             type(exc).__name__,
         )
         return None
+
+
+def _same_desire(before: Environment, after: Environment) -> bool:
+    keys = ("desired", "desired_sha", "ordering", "status")
+    return all(getattr(before, key) == getattr(after, key) for key in keys)
 
 
 def _updated(

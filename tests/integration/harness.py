@@ -1,0 +1,149 @@
+"""A small world for lifecycle tests: real payloads in, the worker and converge against
+moto, AWS's own events played back, and the leak audit.
+
+Nothing here is patched: the Runtime is built around moto-backed clients and handed to
+the same worker function the Lambda handler calls.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.aws.clients import ClientFactory
+from chalicelib.aws.ecr import Images
+from chalicelib.aws.ecs import Containers
+from chalicelib.aws.elbv2 import LoadBalancing
+from chalicelib.aws.inventory import Inventory, ManagedResource
+from chalicelib.aws.route53 import Dns
+from chalicelib.environments import Environment
+from chalicelib.messages import BranchEvent, ConvergeRequest
+from chalicelib.names import EnvironmentNames, names_for
+from chalicelib.runtime import Runtime
+from chalicelib.settings import Settings
+from chalicelib.webhooks import parse
+from tests.conftest import load_event
+from tests.integration.images import push_test_image
+
+REPOSITORY = "baxterthehacker/public-repo"
+PUSH = "github/push.webhooks-js.branch-update.payload"
+CREATE = "github/create.branch.derived"
+DELETE = "github/delete.branch.derived"
+_deliveries = itertools.count(1)
+
+
+def sha_of(n: int) -> str:
+    return f"{n:040x}"
+
+
+@dataclass
+class World:
+    """One installation in moto, driven the way GitHub and AWS would drive it."""
+
+    settings: Settings
+    clients: ClientFactory
+    runtime: Runtime = field(init=False)
+    clock: float = 1_700_000_000.0
+
+    def __post_init__(self) -> None:
+        self.runtime = Runtime(self.settings, self.clients)
+
+    # -- GitHub's side
+
+    def names(self, branch: str) -> EnvironmentNames:
+        s = self.settings
+        return names_for(s.app_name, REPOSITORY, branch, s.preview_domain)
+
+    def push(
+        self, branch: str, sha: str, *, at: float | None = None, delivery: str | None = None
+    ) -> BranchEvent:
+        payload = load_event(PUSH)
+        payload["ref"] = f"refs/heads/{branch}"
+        payload["after"] = sha
+        payload["head_commit"]["id"] = sha
+        payload["repository"]["pushed_at"] = int(self._tick(at))
+        return self._parse("push", payload, delivery)
+
+    def create(self, branch: str, *, at: float | None = None) -> BranchEvent:
+        payload = load_event(CREATE)
+        payload["ref"] = branch
+        payload["repository"]["full_name"] = REPOSITORY
+        payload["repository"]["pushed_at"] = _iso(self._tick(at))
+        return self._parse("create", payload, None)
+
+    def delete(self, branch: str, *, at: float | None = None) -> BranchEvent:
+        payload = load_event(DELETE)
+        payload["ref"] = branch
+        payload["repository"]["full_name"] = REPOSITORY
+        payload["repository"]["pushed_at"] = _iso(self._tick(at))
+        return self._parse("delete", payload, None)
+
+    def deliver(self, event: BranchEvent) -> None:
+        """What the worker does with the message the intake queued for ``event``."""
+        from chalicelib.worker import handle_body
+
+        handle_body(json.dumps(event.to_message()), self.runtime)
+
+    # -- AWS's side
+
+    def push_image(self, sha: str) -> None:
+        push_test_image(self.clients.client("ecr"), self.settings.ecr_repository, sha, seed=sha)
+
+    def deployment_completed(self, branch: str) -> None:
+        """ECS finished the rollout: a task is registered in the target group, healthy."""
+        from chalicelib.worker import handle_body
+
+        env = self.env(branch)
+        assert env is not None and env.target_group_arn is not None
+        self.clients.client("elbv2").register_targets(
+            TargetGroupArn=env.target_group_arn, Targets=[{"Id": "10.0.1.10", "Port": 8080}]
+        )
+        request = ConvergeRequest(
+            slug=env.slug, cause="ecs deployment", detail={"signal": "deployment_completed"}
+        )
+        handle_body(json.dumps(request.to_message()), self.runtime)
+
+    # -- what people and auditors see
+
+    def env(self, branch: str) -> Environment | None:
+        return self.runtime.store.get(self.names(branch).slug)
+
+    def inventory(self) -> Inventory:
+        s, c = self.settings, self.clients
+        return Inventory(
+            app=s.app_name,
+            dns=Dns(c.client("route53"), s.hosted_zone_id),
+            load_balancing=LoadBalancing(c.client("elbv2")),
+            containers=Containers(c.client("ecs"), s.cluster),
+            images=Images(c.client("ecr"), s.ecr_repository),
+            store=self.runtime.store,
+            listener_arns=[listener.listener_arn for listener in s.listeners],
+        )
+
+    def leftovers(self, branch: str | None = None) -> list[ManagedResource]:
+        slug = self.names(branch).slug if branch is not None else None
+        return self.inventory().managed(slug)
+
+    def kinds(self, branch: str) -> set[str]:
+        return {r.kind for r in self.leftovers(branch)}
+
+    # -- internals
+
+    def _tick(self, at: float | None) -> float:
+        if at is not None:
+            return at
+        self.clock += 10
+        return self.clock
+
+    def _parse(self, event: str, payload: dict[str, Any], delivery: str | None) -> BranchEvent:
+        outcome = parse(event, payload, delivery or f"delivery-{next(_deliveries)}")
+        assert isinstance(outcome, BranchEvent), outcome
+        return outcome
+
+
+def _iso(seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
