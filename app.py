@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 
-from chalice import Chalice, Response
-from chalice.app import SQSEvent
+from chalice.app import Chalice, Response, SQSEvent
 
 from chalicelib import dashboard
 from chalicelib.runtime import Runtime
@@ -54,7 +53,9 @@ def github_webhook() -> Response:
     request = app.current_request
     assert request is not None
     deps = runtime()
-    answer = receive(request.headers, request.raw_body or b"", deps.intake_config(), deps.queue)
+    raw = request.raw_body or b""
+    body = raw.encode("utf-8") if isinstance(raw, str) else raw
+    answer = receive(request.headers, body, deps.intake_config(), deps.queue)
     return Response(
         body=answer.body, status_code=answer.status, headers={"Content-Type": "application/json"}
     )
