@@ -268,11 +268,11 @@ def _tokens(template: str) -> list[tuple[str, str]]:
 
 def _unknown_placeholder(name: str) -> str:
     allowed = ", ".join("${" + p + "}" for p in PLACEHOLDERS)
-    shown = name if ENV_NAME.match(name) and len(name) <= 40 else "an expression"
-    return (
-        f"unknown placeholder ${{{shown}}}: only {allowed} are allowed, without expressions "
-        "(write '$${' for a literal '${')"
-    )
+    escape = "(write '$${' for a literal '${')"
+    if ENV_NAME.match(name) and len(name) <= 40:
+        return f"unknown placeholder ${{{name}}}: only {allowed} are allowed {escape}"
+    # Not shown: the text inside the braces could be part of a secret.
+    return f"expressions in '${{...}}' are not supported: only {allowed} are allowed {escape}"
 
 
 def placeholder_values(

@@ -271,7 +271,8 @@ def test_unknown_placeholder_is_an_error_naming_it() -> None:
 
 def test_expression_is_not_a_placeholder() -> None:
     message = error_of("env:\n  B: '${BRANCH:-main}'\n")
-    assert "env.B: unknown placeholder ${an expression}" in message
+    assert "env.B: expressions in '${...}' are not supported" in message
+    assert "main" not in message
 
 
 def test_unclosed_placeholder_is_an_error() -> None:
@@ -347,6 +348,56 @@ def test_env_value_with_dollars_renders_or_is_a_config_error(value: str) -> None
     assert isinstance(outcome, str)
 
 
+_yaml_fragment = st.sampled_from(
+    [
+        "env:",
+        "service:",
+        "ttl:",
+        "keep:",
+        "secrets:",
+        "branches:",
+        "cpu:",
+        "A:",
+        "include:",
+        " ",
+        "  ",
+        "\n",
+        "- ",
+        "!!int ",
+        "!x ",
+        "&a ",
+        "*a",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "'",
+        '"',
+        "1",
+        "x",
+        "${SHA}",
+        "${",
+        "3d",
+        "~",
+        "true",
+        "<<:",
+        "---",
+        "#",
+        ":",
+    ]
+)
+
+
+@given(st.lists(_yaml_fragment, max_size=25).map("".join))
+def test_any_text_loads_or_fails_with_a_config_error(text: str) -> None:
+    try:
+        outcome = repr(load_repo_config(text, operator=OPERATOR))
+    except ConfigError as exc:
+        outcome = str(exc)
+    assert outcome.startswith(("RepoConfig(", "branchenv.yml"))
+
+
 # ---------------------------------------------------------------- branch filters
 
 
@@ -392,6 +443,16 @@ def test_single_star_stays_within_a_segment() -> None:
 def test_double_star_prefix_matches_at_any_depth() -> None:
     assert glob_match("**/hotfix", "hotfix")
     assert glob_match("**/hotfix", "team/x/hotfix")
+
+
+_segment = st.text(st.sampled_from("abc-_.+()[]^$|\\"), min_size=1, max_size=5)
+
+
+@given(st.lists(_segment, min_size=1, max_size=4).map("/".join))
+def test_branch_without_glob_characters_matches_itself_and_double_star(branch: str) -> None:
+    assert glob_match(branch, branch)
+    assert glob_match("**", branch)
+    assert not glob_match(branch, branch + "x")
 
 
 def test_glob_characters_are_not_regex() -> None:
