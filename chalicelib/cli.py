@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.commands.demo",
     "chalicelib.commands.webhook",
     "chalicelib.commands.plan",
+    "chalicelib.commands.deploy",
 )
 
 

@@ -1,0 +1,230 @@
+# --- what the branchenv Lambda functions may do --------------------------------------------
+#
+# Exactly the AWS actions the code calls, and no other: tests/terraform/test_iam.py reads
+# every gateway in chalicelib/aws/ and fails when a call has no action here, or when an
+# action here is called by nothing (except the few listed there as needed indirectly,
+# marked "indirect" below). Resources are this installation's; what the worker creates per
+# environment is allowed only with the tag branchenv:managed=true (aws:RequestTag on
+# create, aws:ResourceTag on change and delete) where the service supports tag conditions.
+
+locals {
+  arn_prefix = {
+    ecs   = "arn:${local.partition}:ecs:${local.region}:${local.account_id}"
+    elb   = "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}"
+    route = "arn:${local.partition}:route53:::hostedzone/${var.hosted_zone_id}"
+  }
+  preview_services      = "${local.arn_prefix.ecs}:service/${local.names.cluster}/*"
+  preview_target_groups = "${local.arn_prefix.elb}:targetgroup/be-*/*"
+  preview_rules         = "${local.arn_prefix.elb}:listener-rule/${aws_lb.previews.arn_suffix}/*"
+}
+
+data "aws_iam_policy_document" "lambda" {
+  #checkov:skip=CKV_AWS_356:The "*" resources are actions without resource-level permissions (ECS task definitions, ELB Describe*), each narrowed by a condition where the service has one.
+  #checkov:skip=CKV_AWS_111:Write actions on "*" are RegisterTaskDefinition (no resource-level permissions; limited by aws:RequestTag) only.
+
+  # --- the store, the queue, secrets, events ---------------------------------------------
+
+  statement {
+    sid       = "EnvironmentStore"
+    actions   = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"]
+    resources = [aws_dynamodb_table.environments.arn]
+  }
+
+  statement {
+    sid = "WorkQueue"
+    actions = [
+      "sqs:SendMessage",
+      # indirect: the worker's SQS event source polls the queue with the function's role
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = [aws_sqs_queue.work.arn]
+  }
+
+  statement {
+    sid       = "ReadCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [for secret in aws_secretsmanager_secret.credentials : secret.arn]
+  }
+
+  statement {
+    sid       = "PublishStateChanges"
+    actions   = ["events:PutEvents"]
+    resources = [aws_cloudwatch_event_bus.branchenv.arn]
+  }
+
+  statement {
+    sid       = "WriteOwnLogs" # indirect: the Lambda runtime writes the functions' logs
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda.arn}:*"]
+  }
+
+  # --- images ------------------------------------------------------------------------------
+
+  statement {
+    sid = "PreviewImages"
+    actions = [
+      "ecr:BatchDeleteImage",
+      "ecr:BatchGetImage",
+      "ecr:DescribeRepositories",
+      "ecr:ListImages",
+      "ecr:PutImage",
+    ]
+    resources = [aws_ecr_repository.previews.arn]
+  }
+
+  # --- ECS: task definitions and services ----------------------------------------------------
+
+  statement {
+    sid       = "RegisterTaggedTaskDefinitions"
+    actions   = ["ecs:RegisterTaskDefinition"]
+    resources = ["*"] # no resource-level permissions
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/branchenv:managed"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "ReadAndRetireTaskDefinitions"
+    actions   = ["ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"]
+    resources = ["*"] # no resource-level permissions
+  }
+
+  statement {
+    sid       = "CreateTaggedServices"
+    actions   = ["ecs:CreateService"]
+    resources = [local.preview_services]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/branchenv:managed"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "TagOnCreate" # indirect: ECS requires it when tags are given on create
+    actions   = ["ecs:TagResource"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["CreateService", "RegisterTaskDefinition"]
+    }
+  }
+
+  statement {
+    sid       = "ChangeOwnServices"
+    actions   = ["ecs:DeleteService", "ecs:UpdateService"]
+    resources = [local.preview_services]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/branchenv:managed"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "ReadServices"
+    actions   = ["ecs:DescribeServices"]
+    resources = [local.preview_services]
+  }
+
+  statement {
+    sid       = "ListServices"
+    actions   = ["ecs:ListServices"]
+    resources = ["*"] # no resource-level permissions
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.previews.arn]
+    }
+  }
+
+  statement {
+    sid       = "PassTaskRoles" # indirect: RegisterTaskDefinition names both roles
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.task_execution.arn, aws_iam_role.task.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+
+  # --- load balancer: target groups and host-header rules ----------------------------------
+
+  statement {
+    sid       = "CreateTaggedRoutes"
+    actions   = ["elasticloadbalancing:CreateRule", "elasticloadbalancing:CreateTargetGroup"]
+    resources = [local.preview_target_groups, local.preview_rules, aws_lb_listener.https.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/branchenv:managed"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "TagRoutesOnCreate" # indirect: ELB requires it when tags are given on create
+    actions   = ["elasticloadbalancing:AddTags"]
+    resources = [local.preview_target_groups, local.preview_rules]
+    condition {
+      test     = "StringEquals"
+      variable = "elasticloadbalancing:CreateAction"
+      values   = ["CreateRule", "CreateTargetGroup"]
+    }
+  }
+
+  statement {
+    sid = "ChangeOwnRoutes"
+    actions = [
+      "elasticloadbalancing:DeleteRule",
+      "elasticloadbalancing:DeleteTargetGroup",
+      "elasticloadbalancing:ModifyTargetGroupAttributes",
+    ]
+    resources = [local.preview_target_groups, local.preview_rules]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/branchenv:managed"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid = "ReadRoutes"
+    actions = [
+      "elasticloadbalancing:DescribeRules",
+      "elasticloadbalancing:DescribeTags",
+      "elasticloadbalancing:DescribeTargetGroups",
+      "elasticloadbalancing:DescribeTargetHealth",
+    ]
+    resources = ["*"] # Describe* have no resource-level permissions
+  }
+
+  # --- DNS: <slug>.<preview_domain> aliases and their owner TXT records ----------------------
+
+  statement {
+    sid       = "PreviewRecords"
+    actions   = ["route53:ChangeResourceRecordSets"]
+    resources = [local.arn_prefix.route]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
+      values   = ["*.${var.preview_domain}"]
+    }
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "route53:ChangeResourceRecordSetsRecordTypes"
+      values   = ["A", "TXT"]
+    }
+  }
+
+  statement {
+    sid       = "ReadRecords"
+    actions   = ["route53:ListResourceRecordSets"]
+    resources = [local.arn_prefix.route]
+  }
+}

@@ -1,0 +1,173 @@
+# Inputs of the branchenv base infrastructure. Every variable is typed and described
+# (tests/terraform/test_module.py checks it).
+
+# --- the installation -------------------------------------------------------------------
+
+variable "app_name" {
+  type        = string
+  description = "Name of this branchenv installation (one per application): prefixes every shared resource and is BRANCHENV_APP_NAME. Lower-case letters, digits and '-', at most 23 characters so that '<app_name>-previews' fits the 32-character load balancer name."
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,21}[a-z0-9])?$", var.app_name))
+    error_message = "app_name must be 1 to 23 lower-case letters, digits or '-', starting with a letter and not ending with '-'."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Extra tags for every shared resource (the branchenv:base and branchenv:app tags are always added)."
+  default     = {}
+}
+
+# --- network ----------------------------------------------------------------------------
+
+variable "vpc_id" {
+  type        = string
+  description = "ID of the existing VPC the load balancer and the preview tasks run in."
+}
+
+variable "public_subnet_ids" {
+  type        = list(string)
+  description = "Public subnets (at least two availability zones) for the internet-facing load balancer."
+
+  validation {
+    condition     = length(var.public_subnet_ids) >= 2
+    error_message = "An application load balancer needs subnets in at least two availability zones."
+  }
+}
+
+variable "private_subnet_ids" {
+  type        = list(string)
+  description = "Private subnets for the preview tasks; they need a route to ECR and CloudWatch Logs (NAT gateway or VPC endpoints)."
+
+  validation {
+    condition     = length(var.private_subnet_ids) >= 1
+    error_message = "Give at least one private subnet for the preview tasks."
+  }
+}
+
+# --- DNS --------------------------------------------------------------------------------
+
+variable "hosted_zone_id" {
+  type        = string
+  description = "Route53 public hosted zone that holds the preview domain: the wildcard certificate is validated and every <slug>.<preview_domain> record is written there."
+}
+
+variable "preview_domain" {
+  type        = string
+  description = "Domain under which previews are served, e.g. preview.example.com: each branch gets https://<slug>.<preview_domain>."
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", var.preview_domain)) && length(var.preview_domain) <= 200
+    error_message = "preview_domain must be a lower-case DNS name of at most 200 characters, such as preview.example.com."
+  }
+}
+
+# --- the previews -----------------------------------------------------------------------
+
+variable "container_port" {
+  type        = number
+  description = "Port the application's container listens on; the load balancer sends traffic there."
+  default     = 8080
+
+  validation {
+    condition     = var.container_port >= 1 && var.container_port <= 65535
+    error_message = "container_port must be between 1 and 65535."
+  }
+}
+
+variable "health_check_path" {
+  type        = string
+  description = "Path the load balancer polls on each preview; a preview is ready when it answers 200-399 there."
+  default     = "/"
+
+  validation {
+    condition     = startswith(var.health_check_path, "/")
+    error_message = "health_check_path must start with '/'."
+  }
+}
+
+variable "image_source" {
+  type        = string
+  description = "Where preview images come from: 'build' (CodeBuild builds the branch's Dockerfile), 'ci' (your CI pushes <sha> tags to the ECR repository) or 'retag' (an existing image is tagged for the branch)."
+  default     = "build"
+
+  validation {
+    condition     = contains(["build", "ci", "retag"], var.image_source)
+    error_message = "image_source must be one of build, ci, retag."
+  }
+}
+
+variable "spot" {
+  type        = bool
+  description = "Run previews on Fargate Spot (about 70% cheaper; AWS may stop a task with two minutes' notice and the service replaces it)."
+  default     = true
+}
+
+variable "preview_log_retention_days" {
+  type        = number
+  description = "Days CloudWatch keeps the logs of previews and of image builds."
+  default     = 7
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.preview_log_retention_days)
+    error_message = "preview_log_retention_days must be one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+  }
+}
+
+variable "image_retention_days" {
+  type        = number
+  description = "Days after which an image that no branch tag points at any more is deleted from ECR."
+  default     = 30
+}
+
+variable "container_insights" {
+  type        = bool
+  description = "Turn on ECS Container Insights for the cluster (extra CloudWatch metrics, billed per metric)."
+  default     = false
+}
+
+variable "deletion_protection" {
+  type        = bool
+  description = "Protect the load balancer from deletion; `branchenv destroy-all` needs it off."
+  default     = false
+}
+
+# --- integrations -----------------------------------------------------------------------
+
+variable "allowed_repositories" {
+  type        = list(string)
+  description = "GitHub repositories (owner/name) whose webhooks are accepted; empty accepts any repository that signs with the webhook secret."
+  default     = []
+}
+
+variable "slack_channel" {
+  type        = string
+  description = "Slack channel (ID or #name) for preview notifications; empty sends none. The bot token goes into the slack-token secret."
+  default     = ""
+}
+
+# --- the Lambda functions ---------------------------------------------------------------
+
+variable "worker_timeout_seconds" {
+  type        = number
+  description = "Timeout of the worker Lambda; the work queue's visibility timeout is six times this (AWS's advice for SQS event sources)."
+  default     = 300
+
+  validation {
+    condition     = var.worker_timeout_seconds >= 30 && var.worker_timeout_seconds <= 900
+    error_message = "worker_timeout_seconds must be between 30 and 900."
+  }
+}
+
+variable "lambda_memory_mb" {
+  type        = number
+  description = "Memory of each Lambda function (CPU grows with it)."
+  default     = 256
+}
+
+variable "lambda_log_retention_days" {
+  type        = number
+  description = "Days CloudWatch keeps the Lambda functions' logs."
+  default     = 30
+}
