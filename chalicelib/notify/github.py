@@ -14,7 +14,6 @@ secret in a deployment description.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     from github.Repository import Repository
     from urllib3.util.retry import Retry
 
-LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_API_URL = "https://api.github.com"
 TIMEOUT_SECONDS = 10
@@ -46,7 +44,7 @@ class GitHubError(Exception):
 
 
 def github_retry(
-    *, total: int = 3, backoff_factor: float = 1.0, secondary_rate_wait: float = 20.0
+    *, total: int = 2, backoff_factor: float = 0.5, secondary_rate_wait: float = 20.0
 ) -> Retry:
     """PyGithub's retry policy: 5xx and secondary rate limits (403/429 with Retry-After or a
     rate-limit message) are retried with exponential backoff; waits are capped so a

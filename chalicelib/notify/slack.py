@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,6 @@ from chalicelib.notify import STATUS_LABELS, current_sha, redact
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-LOG = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10
 MAX_REASON_CHARS = 500
 KEEP_LIVE_SHAS = 20
@@ -89,6 +87,8 @@ class SlackNotifier:
 
     def sync(self, env: Environment, state: dict[str, Any]) -> None:
         """Post, update and reply as needed; record ts, channel, hash and live shas."""
+        if state.get("status") == Status.DELETED.value and env.status != Status.DELETED:
+            state.clear()  # the branch was created again: a new message, not the old one
         if "ts" not in state:
             channel = self._channel_for(env)
             if channel is None or env.status == Status.DELETED:
@@ -97,6 +97,8 @@ class SlackNotifier:
         else:
             self._update(env, state)
         self._announce_live(env, state)
+        if "ts" in state:
+            state["status"] = env.status.value
 
     def _post(self, env: Environment, channel: str, state: dict[str, Any]) -> None:
         text, blocks = self._message(env)

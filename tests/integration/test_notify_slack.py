@@ -242,3 +242,11 @@ def test_after_slack_comes_back_the_next_call_catches_up(standins: StandIns) -> 
 def test_deleted_before_any_message_posts_nothing(standins: StandIns) -> None:
     drive(dispatcher(standins), [replace(created(), status=Status.DELETED)])
     assert record(standins)["calls"] == []
+
+
+def test_a_branch_created_again_after_deletion_gets_a_new_message(standins: StandIns) -> None:
+    notifier = dispatcher(standins)
+    env = drive(notifier, lifecycle())
+    notifier.environment_changed(replace(created(), notifications=env.notifications))
+    messages = record(standins)["messages"]
+    assert [status_in(m["text"]) for m in messages] == ["deleted", "building"]
