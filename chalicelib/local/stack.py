@@ -14,10 +14,10 @@ account: every boto3 client it makes has the moto server as its endpoint.
 
 from __future__ import annotations
 
-import functools
 import logging
 import socket
 import threading
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
@@ -124,9 +124,16 @@ class LocalStack:
         _check_port_free(self.options.aws_port, "--aws-port")
         server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.options.aws_port, verbose=False)
         server.start()
-        self._stops.append(("moto server", server.stop))
         host, port = server.get_host_and_port()
         self.aws_url = f"http://{host}:{port}"
+
+        def stop_moto() -> None:
+            _reset_moto(self.aws_url)
+            server.stop()
+
+        self._stops.append(("moto server", stop_moto))
+        # moto keeps its state in the process: start from an empty account, like a new one.
+        _reset_moto(self.aws_url)
 
     def _create_infrastructure(self) -> None:
         from chalicelib.local.bootstrap import create_base_infrastructure
@@ -304,18 +311,31 @@ def _chalice_server(app: Any, app_name: str, port: int) -> Any:
     """Chalice's local HTTP server for ``app`` (what ``chalice local`` runs), request lines
     logged at debug level instead of printed."""
     from chalice.config import Config
-    from chalice.local import ChaliceRequestHandler, create_local_server
+    from chalice.local import (
+        ChaliceRequestHandler,
+        CustomLocalChalice,
+        LocalChalice,
+        LocalDevServer,
+    )
 
     class QuietHandler(ChaliceRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("app: " + format, *args)
 
+    if not isinstance(app, LocalChalice):
+        # What chalice.local.create_local_server does (a thread-local current_request), done
+        # once per process: doing it twice on the same app is an inheritance cycle.
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
     config = Config.create(chalice_stage="local", app_name=app_name)
-    local = create_local_server(app, config, LOOPBACK, port)
-    local.server.RequestHandlerClass = functools.partial(
-        QuietHandler, app_object=local.app_object, config=config
-    )
-    return local.server
+    return LocalDevServer(app, config, LOOPBACK, port, handler_cls=QuietHandler).server
+
+
+def _reset_moto(aws_url: str) -> None:
+    """Empty every moto backend (moto's own ``/moto-api/reset`` control)."""
+    request = urllib.request.Request(f"{aws_url}/moto-api/reset", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
 
 
 def _fake_session() -> boto3.Session:
