@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from chalicelib.aws.events import STATE_CHANGE, EventPublisher
 from chalicelib.environments import Environment, Status
@@ -109,17 +110,17 @@ def notifier_from_settings(
     *,
     channel_for: Callable[[Environment], str | None] | None = None,
     clock: Callable[[], float] = time.time,
-    github_write_pause: float = 1.0,
+    github_write_pause: float | None = None,
 ) -> Notifier:
     """The notifier for an installation: each channel only when it is configured.
 
     Reads ``slack_token`` / ``slack_token_arn``, ``slack_api_url``, ``slack_channel``
     (unless ``channel_for`` is given), ``github_token`` / ``github_token_arn``,
     ``github_api_url``, ``event_bus``, ``app_name``, ``preview_domain`` and
-    ``preview_scheme``. ``github_write_pause`` is PyGithub's pause between writes (GitHub
-    asks for one second; the local stack and tests pass 0). Secrets are read from Secrets
-    Manager on the first notification, not here, so a Secrets Manager failure is a
-    notification failure, retried later.
+    ``preview_scheme``. ``github_write_pause`` is PyGithub's pause between writes: GitHub
+    asks for one second, a stand-in on loopback needs none (the default picks by URL).
+    Secrets are read from Secrets Manager on the first notification, not here, so a
+    Secrets Manager failure is a notification failure, retried later.
     """
     from chalicelib.aws.secrets import SecretValues
     from chalicelib.notify.github import GitHubDeployments, GitHubGateway
@@ -134,7 +135,7 @@ def notifier_from_settings(
             if value:
                 return value
             assert arn is not None
-            return SecretValues(clients.client("secretsmanager")).get(arn)
+            return SecretValues(clients.client("secretsmanager")).get(arn).strip()
 
         return read
 
@@ -149,10 +150,12 @@ def notifier_from_settings(
         )
     github = None
     if settings.github_token or settings.github_token_arn:
+        read_pause, write_pause = _github_pauses(settings.github_api_url, github_write_pause)
         gateway = GitHubGateway(
             secret(settings.github_token, settings.github_token_arn),
             settings.github_api_url,
-            seconds_between_writes=github_write_pause,
+            seconds_between_requests=read_pause,
+            seconds_between_writes=write_pause,
         )
         github = GitHubDeployments(gateway, url_for)
     events = None
@@ -163,3 +166,12 @@ def notifier_from_settings(
     if slack is None and github is None and events is None:
         return NullNotifier()
     return NotificationDispatcher(slack, github, events, clock)
+
+
+def _github_pauses(api_url: str, write_pause: float | None) -> tuple[float, float]:
+    """PyGithub's pauses between requests: GitHub's pacing advice for the real API, none
+    for a stand-in on loopback (the local stack), unless ``write_pause`` says otherwise."""
+    loopback = urlsplit(api_url).hostname in ("127.0.0.1", "localhost", "::1")
+    if write_pause is None:
+        write_pause = 0.0 if loopback else 1.0
+    return (0.0 if loopback else 0.25), write_pause
