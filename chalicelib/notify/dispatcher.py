@@ -19,7 +19,14 @@ from urllib.parse import urlsplit
 from chalicelib.aws.events import STATE_CHANGE, EventPublisher
 from chalicelib.environments import Environment, Status
 from chalicelib.names import names_for
-from chalicelib.notify import Channel, Notifier, NullNotifier, current_sha, describe_error
+from chalicelib.notify import (
+    Channel,
+    Notifier,
+    NullNotifier,
+    current_sha,
+    describe_error,
+    redact,
+)
 
 if TYPE_CHECKING:
     from chalicelib.aws.clients import ClientFactory
@@ -62,7 +69,7 @@ def state_change_detail(env: Environment, url: str) -> dict[str, Any]:
         "sha": current_sha(env),
     }
     if env.status == Status.FAILED:
-        detail["reason"] = env.reason
+        detail["reason"] = redact(env.reason) if env.reason else None
     return detail
 
 
