@@ -70,7 +70,6 @@ resource "aws_iam_role_policy" "codebuild" {
 }
 
 resource "aws_codebuild_project" "images" {
-  #checkov:skip=CKV_AWS_147:Build artifacts are images in ECR (encrypted at rest); there is no S3 artifact to encrypt with a customer-managed key.
   #checkov:skip=CKV_AWS_316:Privileged mode is required to run the Docker daemon that builds the image.
   name          = local.names.codebuild_project
   description   = "branchenv ${var.app_name}: builds a branch's image and pushes it to ECR"

@@ -19,9 +19,6 @@ locals {
 }
 
 data "aws_iam_policy_document" "lambda" {
-  #checkov:skip=CKV_AWS_356:The "*" resources are actions without resource-level permissions (ECS task definitions, ELB Describe*), each narrowed by a condition where the service has one.
-  #checkov:skip=CKV_AWS_111:Write actions on "*" are RegisterTaskDefinition (no resource-level permissions; limited by aws:RequestTag) only.
-
   # --- the store, the queue, secrets, events ---------------------------------------------
 
   statement {
