@@ -73,9 +73,12 @@ class LoadBalancing:
         self, name: str, *, vpc_id: str, port: int, health_check_path: str, tags: dict[str, str]
     ) -> TargetGroup:
         """Create (or, with identical settings, get back) an ip target group that drains fast."""
+        # ELB returns the existing group for an identical repeat and DuplicateTargetGroupName
+        # when the settings differ; moto raises it for any repeat. Either way: Conflict.
         answer = self._call(
             "CreateTargetGroup",
             self._client.create_target_group,
+            conflict=("DuplicateTargetGroupName",),
             Name=name,
             Protocol="HTTP",
             ProtocolVersion="HTTP1",
@@ -249,12 +252,17 @@ class LoadBalancing:
 
     @staticmethod
     def _call(
-        operation: str, method: Any, *, not_found: Sequence[str] = (), **kwargs: Any
+        operation: str,
+        method: Any,
+        *,
+        not_found: Sequence[str] = (),
+        conflict: Sequence[str] = (),
+        **kwargs: Any,
     ) -> dict[str, Any]:
         try:
             answer: dict[str, Any] = method(**kwargs)
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, operation, not_found=not_found) from exc
+            raise translate(exc, operation, not_found=not_found, conflict=conflict) from exc
         return answer
 
 

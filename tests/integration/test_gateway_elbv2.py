@@ -49,6 +49,19 @@ def test_create_target_group_for_ip_targets_that_drain_fast(
     assert {"Key": "deregistration_delay.timeout_seconds", "Value": "10"} in attributes
 
 
+def test_create_target_group_with_a_taken_name_is_a_conflict(
+    elb: LoadBalancing, infra: BaseInfrastructure
+) -> None:
+    _group(elb, infra)
+
+    with pytest.raises(Conflict) as exc:
+        elb.create_target_group(
+            NAME, vpc_id=infra.vpc_id, port=9090, health_check_path="/", tags=TAGS
+        )
+
+    assert exc.value.code == "DuplicateTargetGroupName"
+
+
 def test_find_target_group_returns_it_with_tags(
     elb: LoadBalancing, infra: BaseInfrastructure
 ) -> None:
