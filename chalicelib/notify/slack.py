@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
 TIMEOUT_SECONDS = 10
+MAX_RATE_LIMIT_WAIT = 10
 MAX_REASON_CHARS = 500
 KEEP_LIVE_SHAS = 20
 STATUS_EMOJI = {
@@ -44,12 +45,14 @@ def slack_client(
     *,
     timeout: int = TIMEOUT_SECONDS,
     rate_limit_retries: int = 2,
+    max_rate_limit_wait: int = MAX_RATE_LIMIT_WAIT,
 ) -> WebClient:
-    """A WebClient that honours 429 Retry-After and retries connection errors and 5xx once."""
+    """A WebClient that honours 429 Retry-After (waiting at most ``max_rate_limit_wait``
+    seconds; a longer wait is left to the next converge) and retries connection errors
+    and 5xx once."""
     from slack_sdk import WebClient
     from slack_sdk.http_retry.builtin_handlers import (
         ConnectionErrorRetryHandler,
-        RateLimitErrorRetryHandler,
         ServerErrorRetryHandler,
     )
 
@@ -59,10 +62,27 @@ def slack_client(
         timeout=timeout,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=1),
-            RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+            _bounded_rate_limit_handler(rate_limit_retries, max_rate_limit_wait),
             ServerErrorRetryHandler(max_retry_count=1),
         ],
     )
+
+
+def _bounded_rate_limit_handler(retries: int, max_wait: int) -> Any:
+    """slack-sdk's RateLimitErrorRetryHandler, declining waits longer than ``max_wait``."""
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+        def _can_retry(self, *, response: Any = None, **others: Any) -> bool:
+            if not super()._can_retry(response=response, **others):
+                return False
+            values = {k.lower(): v for k, v in response.headers.items()}.get("retry-after", ["1"])
+            try:
+                return int(values[0]) <= max_wait
+            except ValueError:
+                return False
+
+    return BoundedRateLimitRetryHandler(max_retry_count=retries)
 
 
 class SlackError(Exception):

@@ -219,6 +219,19 @@ def test_a_429_is_retried_after_retry_after_and_delivered(standins: StandIns) ->
     assert "errors" not in env.notifications
 
 
+def test_a_429_asking_for_a_long_wait_is_left_to_the_next_converge(standins: StandIns) -> None:
+    set_faults(standins, {"slack": {"rate_limited": 1, "retry_after": 60}})
+    started = time.monotonic()
+    env = drive(dispatcher(standins), [created()])
+    assert time.monotonic() - started < 5
+    assert "429: ratelimited" in env.notifications["errors"]["slack"]["error"]
+    env = dispatcher(standins).environment_changed(
+        replace(created(), notifications=env.notifications)
+    )
+    assert "errors" not in env.notifications
+    assert len(record(standins)["messages"]) == 1
+
+
 def test_slack_down_does_not_raise_and_is_recorded(standins: StandIns) -> None:
     set_faults(standins, {"slack": {"down": True}})
     env = dispatcher(standins).environment_changed(created())
