@@ -132,6 +132,12 @@ def test_github_refuses_bad_credentials(standins: StandIns) -> None:
     assert exc.value.status == 401
 
 
+def test_github_requires_an_authorization_header(standins: StandIns) -> None:
+    status, answer = call(standins, "GET", f"/github/repos/{REPO}")
+    assert status == 401
+    assert answer["message"] == "Requires authentication"
+
+
 def test_github_unknown_repository_is_404(standins: StandIns) -> None:
     with pytest.raises(GithubException) as exc:
         github(standins).get_repo("acme/nothing")
