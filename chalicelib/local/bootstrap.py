@@ -20,7 +20,8 @@ from chalicelib.infra import BaseInfrastructure, BaseNames
 VPC_CIDR = "10.0.0.0/16"
 PUBLIC_CIDRS = ("10.0.0.0/24", "10.0.1.0/24")
 PRIVATE_CIDRS = ("10.0.10.0/24", "10.0.11.0/24")
-NOT_FOUND_BODY = "No preview environment here: push a branch to create one"
+# The listener's answer for a host with no rule; the same text as terraform/alb.tf.
+NOT_FOUND_BODY = "No preview environment here: push a branch to create one (branchenv)."
 WORKER_TIMEOUT_SECONDS = 300
 MAX_RECEIVE_COUNT = 5
 BASE_TAGS = {"branchenv:base": "true"}
