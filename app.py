@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from chalice.app import Chalice, Response, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, Response, SQSEvent
 
 from chalicelib import dashboard
 from chalicelib.runtime import Runtime
@@ -88,6 +88,35 @@ def _dashboard_request() -> dashboard.Request:
 
 def _dashboard_response(answer: dashboard.Answer) -> Response:
     return Response(body=answer.body, status_code=answer.status, headers=dict(answer.headers))
+
+
+# Events back from AWS: each handler only translates the event into a converge request on
+# the work queue (chalicelib.aws_events); terraform/ routes the same patterns to them.
+@app.on_cw_event({"source": ["aws.codebuild"], "detail-type": ["CodeBuild Build State Change"]})
+def codebuild_state(event: CloudWatchEvent) -> None:
+    _aws_event(event)
+
+
+@app.on_cw_event({"source": ["aws.ecr"], "detail-type": ["ECR Image Action"]})
+def ecr_push(event: CloudWatchEvent) -> None:
+    _aws_event(event)
+
+
+@app.on_cw_event({"source": ["aws.ecs"], "detail-type": ["ECS Deployment State Change"]})
+def ecs_deployment(event: CloudWatchEvent) -> None:
+    _aws_event(event)
+
+
+@app.on_cw_event({"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"]})
+def ecs_task_state(event: CloudWatchEvent) -> None:
+    _aws_event(event)
+
+
+def _aws_event(event: CloudWatchEvent) -> None:
+    from chalicelib.aws_events import handle
+
+    deps = runtime()
+    handle(event.to_dict(), deps.settings, deps.store, deps.queue)
 
 
 @app.on_sqs_message(queue=WORK_QUEUE, batch_size=1)

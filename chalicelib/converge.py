@@ -20,7 +20,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from chalicelib.aws.codebuild import Build
 from chalicelib.aws.ecr import Image
 from chalicelib.aws.ecs import Service, TaskDefinition
 from chalicelib.aws.elbv2 import PriorityInUse, Rule, TargetGroup
@@ -37,6 +39,7 @@ from chalicelib.settings import Listener, Settings
 from chalicelib.taskdef import RenderContext, render_service, render_task_definition
 
 if TYPE_CHECKING:
+    from chalicelib.aws.codebuild import Builds
     from chalicelib.aws.ecr import Images
     from chalicelib.aws.ecs import Containers
     from chalicelib.aws.elbv2 import LoadBalancing
@@ -84,6 +87,8 @@ class Observed:
     branch_image: Image | None = None
     task_definition: TaskDefinition | None = None
     service: Service | None = None
+    source_image: Image | None = None
+    build: Build | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,10 @@ class Target:
     task_definition: dict[str, Any] | None
     spec: str | None
     desired_count: int
+    image_source: str = "ci"
+    source_tag: str | None = None
+    repository_uri: str = ""
+    log_url: str | None = None
 
 
 # ----------------------------------------------------------------------------- steps
@@ -131,6 +140,22 @@ class CreateTargetGroup(Step):
 class CreateRule(Step):
     listener_arn: str
     host: str
+
+
+@dataclass(frozen=True)
+class StopBuild(Step):
+    build_id: str
+
+
+@dataclass(frozen=True)
+class StartBuild(Step):
+    sha: str
+
+
+@dataclass(frozen=True)
+class RetagImage(Step):
+    source_tag: str
+    sha: str
 
 
 @dataclass(frozen=True)
@@ -247,16 +272,52 @@ def _plan_present(
         return Plan(tuple(steps), Status.FAILED, env.reason, env.log_url)
     if env.desired_sha is None:
         return Plan(tuple(steps), Status.PENDING, "waiting for the branch's first push")
-    if observed.sha_image is None or target.task_definition is None or target.spec is None:
-        if signal and signal.kind == "build_failed" and signal.sha == env.desired_sha:
-            return Plan(tuple(steps), Status.FAILED, signal.reason, signal.log_url)
-        return Plan(tuple(steps), Status.BUILDING, f"waiting for image {env.desired_sha[:12]}")
-    if observed.branch_image is None or observed.branch_image.digest != observed.sha_image.digest:
+    image = observed.sha_image
+    if image is None and target.source_tag and observed.source_image is not None:
+        steps.append(RetagImage(target.source_tag, env.desired_sha))
+        image = observed.source_image
+    if image is None or target.task_definition is None or target.spec is None:
+        return _plan_image(env, observed, target, signal, steps)
+    if observed.branch_image is None or observed.branch_image.digest != image.digest:
         steps.append(TagBranchImage(names.branch_tag))
     td = observed.task_definition
     if td is None or td.tags.get(SPEC_TAG) != target.spec:
         steps.append(RegisterTaskDefinition(names.task_family, target.spec))
     return _plan_service(env, observed, target, signal, steps)
+
+
+def _plan_image(
+    env: Environment,
+    observed: Observed,
+    target: Target,
+    signal: Signal | None,
+    steps: list[Step],
+) -> Plan:
+    """No image for the sha yet: build it, or wait for CI to push it."""
+    sha = env.desired_sha
+    assert sha is not None
+    if signal and signal.kind == "build_failed" and signal.sha == sha:
+        return Plan(tuple(steps), Status.FAILED, signal.reason, signal.log_url)
+    if target.image_source == "ci":
+        reason = f"waiting for CI to push {target.repository_uri}:{sha}"
+        return Plan(tuple(steps), Status.BUILDING, reason)
+    if target.image_source == "retag":
+        reason = f"waiting for an image tagged {target.source_tag} to retag as {sha[:12]}"
+        return Plan(tuple(steps), Status.BUILDING, reason)
+    build = observed.build
+    if build is not None and build.source_version == sha:
+        if build.failed:
+            phase = f" in its {build.failed_phase} phase" if build.failed_phase else ""
+            reason = (
+                f"the image build for {sha[:7]} {build.status.lower()}{phase}; "
+                "open the build log, fix the Dockerfile or the code, and push again"
+            )
+            return Plan(tuple(steps), Status.FAILED, reason, build.log_url)
+        return Plan(tuple(steps), Status.BUILDING, f"building image {sha[:12]}", build.log_url)
+    if build is not None and build.in_progress:
+        steps.append(StopBuild(build.id))  # superseded by a newer push of the branch
+    steps.append(StartBuild(sha))
+    return Plan(tuple(steps), Status.BUILDING, f"building image {sha[:12]}")
 
 
 def _plan_service(
@@ -288,7 +349,8 @@ def _plan_service(
     if env.status == Status.READY and env.deployed_sha == env.desired_sha:
         return Plan(tuple(steps), Status.READY)
     if signal and signal.kind == "deployment_failed":
-        return Plan(tuple(steps), Status.FAILED, signal.reason, signal.log_url)
+        reason = _deployment_failure(signal, service, env)
+        return Plan(tuple(steps), Status.FAILED, reason, target.log_url)
     if (signal and signal.kind == "deployment_completed") or service.rollout_state == "COMPLETED":
         steps.append(AwaitHealthyTarget())
         return Plan(tuple(steps), Status.READY)
@@ -386,6 +448,7 @@ class Converger:
         load_balancing: LoadBalancing,
         containers: Containers,
         images: Images,
+        builds: Builds | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -395,11 +458,13 @@ class Converger:
         self.load_balancing = load_balancing
         self.containers = containers
         self.images = images
+        self.builds = builds
         self.notifier = notifier
         self.clock = clock
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> Converger:
+        from chalicelib.aws.codebuild import Builds
         from chalicelib.aws.ecr import Images
         from chalicelib.aws.ecs import Containers
         from chalicelib.aws.elbv2 import LoadBalancing
@@ -413,6 +478,9 @@ class Converger:
             load_balancing=LoadBalancing(c.client("elbv2")),
             containers=Containers(c.client("ecs"), s.cluster),
             images=Images(c.client("ecr"), s.ecr_repository),
+            builds=Builds(c.client("codebuild"), s.codebuild_project)
+            if s.codebuild_project
+            else None,
             notifier=runtime.notifier,
         )
 
@@ -442,7 +510,7 @@ class Converger:
         progress = _progress_from(self._start(env, the_plan), observed, target)
         for step in the_plan.steps:
             self._execute(step, progress, target)
-        env = self._finish(progress, the_plan, target)
+        env = self._finish(progress, the_plan, target, signal)
         return ConvergeResult(env, the_plan)
 
     def observe(self, env: Environment, target: Target) -> Observed:
@@ -452,9 +520,17 @@ class Converger:
         wanted_tags = [names.branch_tag]
         if env.desired_sha and env.desired == "present":
             wanted_tags.insert(0, env.desired_sha)
+            if target.source_tag:
+                wanted_tags.append(target.source_tag)
         found = self.images.find_images(wanted_tags)
+        build = None
+        missing_image = env.desired_sha is not None and env.desired_sha not in found
+        if missing_image and env.build_id and self.builds and target.image_source == "build":
+            build = self.builds.get(env.build_id)
         service_name = env.service_name or names.service(env.generation)
         return Observed(
+            source_image=found.get(target.source_tag) if target.source_tag else None,
+            build=build,
             dns=self.dns.find_alias(names.host),
             target_group=self.load_balancing.find_target_group(names.target_group),
             rule=self.load_balancing.find_rule(listener_arn, names.host),
@@ -469,14 +545,29 @@ class Converger:
     def _target(self, env: Environment) -> Target:
         names = self.names(env)
         listener = self._listener_for(env, names)
-        image_uri = request = spec = None
+        image_uri = request = spec = source_tag = None
+        repository_uri = self.images.repository_uri()
+        mode = self.settings.image_source
         if env.desired == "present" and env.desired_sha:
-            image_uri = f"{self.images.repository_uri()}:{env.desired_sha}"
+            image_uri = f"{repository_uri}:{env.desired_sha}"
+            if mode == "retag" and self.settings.retag_pattern:
+                source_tag = retag_source(self.settings.retag_pattern, env.desired_sha, names)
             ctx = RenderContext(self.settings, names, env.desired_sha, image_uri)
             request = render_task_definition(ctx)
             spec = spec_fingerprint(request)
             request["tags"] = [*request["tags"], {"key": SPEC_TAG, "value": spec}]
-        return Target(names, listener, image_uri, request, spec, self.settings.desired_count)
+        return Target(
+            names,
+            listener,
+            image_uri,
+            request,
+            spec,
+            self.settings.desired_count,
+            image_source=mode,
+            source_tag=source_tag,
+            repository_uri=repository_uri,
+            log_url=log_group_url(self.settings.region, names.log_group),
+        )
 
     def _listener_for(self, env: Environment, names: EnvironmentNames) -> Listener:
         pool = self.settings.listeners
@@ -493,7 +584,9 @@ class Converger:
             return self._save(env.with_status(the_plan.status, now=self.clock()))
         return env
 
-    def _finish(self, progress: _Progress, the_plan: Plan, target: Target) -> Environment:
+    def _finish(
+        self, progress: _Progress, the_plan: Plan, target: Target, signal: Signal | None
+    ) -> Environment:
         env = replace(
             progress.env,
             listener_arn=progress.listener_arn,
@@ -519,6 +612,9 @@ class Converger:
             env = replace(env, deployed_sha=env.desired_sha, image_uri=target.image_uri)
         if status == Status.READY and env.status != Status.READY:
             env = _record_ready_time(env, now)
+        if signal is not None and signal.kind == "spot_interrupted":
+            # ECS replaces the task itself; the interruption is recorded and shown.
+            env = replace(env, spot_interruptions=env.spot_interruptions + 1)
         changed = (status, reason) != (env.status, env.reason) or env != progress.env
         if status != env.status or reason != env.reason:
             env = replace(env, status=status, reason=reason, log_url=log_url, updated_at=now)
@@ -625,6 +721,30 @@ class Converger:
             return
         raise RetryLater(f"no free rule priority after {PRIORITY_ATTEMPTS} attempts")
 
+    def _run_StopBuild(self, step: StopBuild, progress: _Progress, target: Target) -> None:
+        assert self.builds is not None
+        self.builds.stop(step.build_id)
+
+    def _run_StartBuild(self, step: StartBuild, progress: _Progress, target: Target) -> None:
+        if self.builds is None:
+            raise RetryLater("image source is 'build' but BRANCHENV_CODEBUILD_PROJECT is not set")
+        names = target.names
+        build = self.builds.start(
+            sha=step.sha,
+            repository_uri=target.repository_uri,
+            sha_tag=step.sha,
+            branch_tag=names.branch_tag,
+            slug=names.slug,
+        )
+        # Recorded at once, so a retry waits for this build instead of starting another.
+        self._persist_progress(progress, build_id=build.id, log_url=build.log_url)
+
+    def _run_RetagImage(self, step: RetagImage, progress: _Progress, target: Target) -> None:
+        source = self.images.find_images([step.source_tag]).get(step.source_tag)
+        if source is None:
+            raise RetryLater(f"image {step.source_tag} disappeared from ECR")
+        self.images.put_tag(source, step.sha)
+
     def _run_TagBranchImage(
         self, step: TagBranchImage, progress: _Progress, target: Target
     ) -> None:
@@ -721,6 +841,34 @@ class Converger:
         self.store.release_priority(step.listener_arn, step.priority, target.names.slug)
         progress.priority = None
         progress.listener_arn = None
+
+
+def _deployment_failure(signal: Signal, service: Service, env: Environment) -> str:
+    """A reason a developer can act on: what ECS said, and what to look at."""
+    said = signal.reason or "the deployment circuit breaker stopped the rollout"
+    latest = service.events[0] if service.events else None
+    detail = f" ECS: {latest}" if latest and latest not in said else ""
+    sha = (env.desired_sha or "")[:7]
+    return (
+        f"the deployment of {sha} failed: {said}.{detail} The previous version keeps running "
+        "if there was one; read the task logs (link), fix the app or its health check "
+        "path, and push again"
+    ).replace("..", ".")
+
+
+def log_group_url(region: str, log_group: str) -> str:
+    """The CloudWatch console page of a log group."""
+    encoded = quote(quote(log_group, safe=""), safe="").replace("%", "$")
+    return (
+        f"https://console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/{encoded}"
+    )
+
+
+def retag_source(pattern: str, sha: str, names: EnvironmentNames) -> str:
+    """The ECR tag a ``retag`` installation adopts for ``sha``; settings make sure the
+    pattern names the sha, so it can never be ``latest``."""
+    return pattern.format(sha=sha, short_sha=sha[:7], slug=names.slug)
 
 
 def _progress_from(env: Environment, observed: Observed, target: Target) -> _Progress:

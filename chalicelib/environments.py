@@ -87,6 +87,7 @@ class Environment:
     triggered_at: float | None = None
     ready_at: float | None = None
     ready_seconds: tuple[float, ...] = ()
+    spot_interruptions: int = 0
     expires_at: int | None = None
     notifications: dict[str, Any] = field(default_factory=dict)
     version: int = 0

@@ -94,7 +94,7 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Read and validate every setting; raise SettingsError naming the first bad one."""
         env = _Reader(environ)
-        return cls(
+        settings = cls(
             app_name=env.pattern(
                 "APP_NAME",
                 APP_NAME_PATTERN,
@@ -154,6 +154,8 @@ class Settings:
             policy_checks=env.dotted_names("POLICY_CHECKS"),
             common_config=env.common_config("COMMON_CONFIG"),
         )
+        _check_image_source(settings)
+        return settings
 
     def preview_url(self, host: str) -> str:
         """The URL QA opens for a preview host."""
@@ -179,6 +181,22 @@ REQUIRED_VARIABLES = tuple(
         "EXECUTION_ROLE_ARN",
     )
 )
+
+
+def _check_image_source(settings: Settings) -> None:
+    """The settings each image source needs (see README "Images")."""
+    if settings.image_source == "build" and not settings.codebuild_project:
+        raise SettingsError(
+            f"{PREFIX}CODEBUILD_PROJECT is not set, and {PREFIX}IMAGE_SOURCE is 'build' "
+            "(the default); set the project, or set IMAGE_SOURCE to ci or retag"
+        )
+    if settings.image_source == "retag":
+        pattern = settings.retag_pattern or ""
+        if "{sha}" not in pattern and "{short_sha}" not in pattern:
+            raise SettingsError(
+                f"{PREFIX}RETAG_PATTERN must contain {{sha}} or {{short_sha}} when "
+                f"{PREFIX}IMAGE_SOURCE is 'retag' (for example 'ci-{{sha}}'), got {pattern!r}"
+            )
 
 
 class _Reader:

@@ -19,7 +19,7 @@ from chalicelib.aws.elbv2 import LoadBalancing
 from chalicelib.aws.inventory import Inventory, ManagedResource
 from chalicelib.aws.route53 import Dns
 from chalicelib.environments import Environment
-from chalicelib.messages import BranchEvent, ConvergeRequest
+from chalicelib.messages import BranchEvent
 from chalicelib.names import EnvironmentNames, names_for
 from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
@@ -91,19 +91,64 @@ class World:
     def push_image(self, sha: str) -> None:
         push_test_image(self.clients.client("ecr"), self.settings.ecr_repository, sha, seed=sha)
 
-    def deployment_completed(self, branch: str) -> None:
-        """ECS finished the rollout: a task is registered in the target group, healthy."""
-        from chalicelib.worker import handle_body
-
+    def register_healthy_target(self, branch: str) -> None:
+        """ECS started a task and the target group saw it pass its health check."""
         env = self.env(branch)
         assert env is not None and env.target_group_arn is not None
         self.clients.client("elbv2").register_targets(
             TargetGroupArn=env.target_group_arn, Targets=[{"Id": "10.0.1.10", "Port": 8080}]
         )
-        request = ConvergeRequest(
-            slug=env.slug, cause="ecs deployment", detail={"signal": "deployment_completed"}
-        )
-        handle_body(json.dumps(request.to_message()), self.runtime)
+
+    def deployment_completed(self, branch: str) -> None:
+        """ECS finished the rollout: a healthy target, then the EventBridge event."""
+        self.register_healthy_target(branch)
+        self.aws_event(self.ecs_event("aws/ecs.deployment-completed", branch))
+
+    def ecs_event(self, name: str, branch: str) -> dict[str, Any]:
+        """A documented ECS event, about this branch's service."""
+        env = self.env(branch)
+        assert env is not None and env.service_name is not None
+        event: dict[str, Any] = load_event(name)
+        cluster = self.settings.cluster
+        arn = f"arn:aws:ecs:us-east-1:123456789012:service/{cluster}/{env.service_name}"
+        event["resources"] = [arn]
+        if "group" in event["detail"]:
+            event["detail"]["group"] = f"service:{env.service_name}"
+        return event
+
+    def aws_event(self, event: dict[str, Any]) -> list[str]:
+        """EventBridge delivers ``event`` to its handler; the worker drains the queue."""
+        from chalicelib.aws_events import handle
+
+        rt = self.runtime
+        slugs = handle(event, rt.settings, rt.store, rt.queue)
+        self.drain()
+        return slugs
+
+    def drain(self, limit: int = 20) -> int:
+        """Feed queued messages to the worker like Lambda does (batch size 1)."""
+        from chalicelib.worker import handle_body
+
+        sqs = self.clients.client("sqs")
+        handled = 0
+        for _ in range(limit):
+            answer = sqs.receive_message(QueueUrl=self.settings.queue_url, MaxNumberOfMessages=1)
+            messages = answer.get("Messages", [])
+            if not messages:
+                break
+            receipt = messages[0]["ReceiptHandle"]
+            try:
+                handle_body(messages[0]["Body"], self.runtime)
+            except Exception:
+                # Lambda leaves a failed message for SQS to deliver again once its
+                # visibility timeout ends; the tests skip the wait.
+                sqs.change_message_visibility(
+                    QueueUrl=self.settings.queue_url, ReceiptHandle=receipt, VisibilityTimeout=0
+                )
+                raise
+            sqs.delete_message(QueueUrl=self.settings.queue_url, ReceiptHandle=receipt)
+            handled += 1
+        return handled
 
     # -- what people and auditors see
 
