@@ -119,13 +119,16 @@ class Story:
         )
 
     def slack_news(self) -> None:
+        """Print the Slack calls made since the last look (posts and in-place updates)."""
         with urllib.request.urlopen(f"{self.stack.stub_url}/_local/slack") as answer:
-            record = json.loads(answer.read())
-        messages = record.get("messages", [])
-        for message in messages[self.slack_seen :]:
-            text = str(message.get("text", "")).replace("\n", " ")
-            self.detail(f"slack {message.get('channel', '')}: {text[:110]}")
-        self.slack_seen = len(messages)
+            calls = json.loads(answer.read()).get("calls", [])
+        for call in calls[self.slack_seen :]:
+            verb = "posted" if call.get("method") == "chat.postMessage" else "updated"
+            text = " ".join(str(call.get("text", "")).split())
+            self.detail(f"slack {verb} in {call.get('channel', '')}: {text[:100]}")
+        if len(calls) == self.slack_seen:
+            self.detail("slack: nothing new")
+        self.slack_seen = len(calls)
 
 
 def play(stack: LocalStack, out: TextIO, *, timeout: float = 30.0) -> None:

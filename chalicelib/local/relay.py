@@ -46,6 +46,9 @@ MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 DELIVERY_ATTEMPTS = 3
 
 Deliver = Callable[[str, dict[str, Any]], bool]
+# Which branch a build is for, from the variables the worker started it with (a build
+# carries the slug, which no longer shows the branch's ``--fail-build`` suffix).
+BranchOfBuild = Callable[[Mapping[str, str]], str | None]
 
 
 @dataclass(order=True)
@@ -121,6 +124,7 @@ class EventRelay:
         region: str,
         build_seconds: float = 1.0,
         poll_seconds: float = 0.5,
+        branch_of: BranchOfBuild | None = None,
     ) -> None:
         self._ecs = clients.client("ecs")
         self._elbv2 = clients.client("elbv2")
@@ -133,6 +137,7 @@ class EventRelay:
         self._region = region
         self._build_seconds = build_seconds
         self._poll_seconds = poll_seconds
+        self._branch_of = branch_of
         self._seen_deployments: set[tuple[str, str, str]] = set()
         self._builds: list[_Build] = []
         self._stopping = threading.Event()
@@ -174,7 +179,7 @@ class EventRelay:
     def _finish(self, build: _Build) -> None:
         if self._recorder.was_stopped(build.build_arn):
             status = "STOPPED"
-        elif _fails(build):
+        elif self._fails(build):
             status = "FAILED"
         else:
             status = "SUCCEEDED"
@@ -191,6 +196,12 @@ class EventRelay:
         )
         log.info("relay: CodeBuild %s %s", build.source_version[:7], status)
         self._emit("codebuild_state", event)
+
+    def _fails(self, build: _Build) -> bool:
+        branch = self._branch_of(build.variables) if self._branch_of else None
+        if branch is not None:
+            return branch.endswith(FAIL_BUILD_SUFFIX)
+        return any(value.endswith(FAIL_BUILD_SUFFIX) for value in build.variables.values())
 
     def _push_image(self, build: _Build) -> None:
         repository = build.variables.get("ECR_REPOSITORY") or self._ecr_repository
@@ -276,10 +287,6 @@ def stand_in_address(service_arn: str) -> str:
     """A stable private IP in the task subnet for the service's stand-in task."""
     offset = int(hashlib.sha256(service_arn.encode()).hexdigest(), 16) % 250 + 4
     return str(TASK_SUBNET.network_address + offset)
-
-
-def _fails(build: _Build) -> bool:
-    return any(value.endswith(FAIL_BUILD_SUFFIX) for value in build.variables.values())
 
 
 def _manifest(sha: str) -> str:

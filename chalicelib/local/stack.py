@@ -18,7 +18,7 @@ import logging
 import socket
 import threading
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
 from typing import Any
@@ -47,7 +47,7 @@ LOCAL_SLACK_CHANNEL = "#previews"
 FAKE_AWS_KEY = "testing"
 LOCAL_GITHUB_TOKEN = "local-github-token"
 LOCAL_SLACK_TOKEN = "xoxb-local-slack-token"
-HANDLERS = ("worker", "codebuild_state", "ecr_push", "ecs_deployment", "ecs_task_state", "reaper")
+BUILD_ENV_VARIABLE = "BRANCHENV_ENV"  # the slug, passed by chalicelib.aws.codebuild
 
 
 class StackError(Exception):
@@ -232,6 +232,7 @@ class LocalStack:
             ecr_repository=self.infra.ecr_repository_name,
             region=options.region,
             build_seconds=options.build_seconds,
+            branch_of=self._branch_of_build,
         )
         relay.start()
         self._stops.append(("event relay", relay.stop))
@@ -246,6 +247,11 @@ class LocalStack:
         )
         scheduler.start()
         self._stops.append(("reaper schedule", scheduler.stop))
+
+    def _branch_of_build(self, variables: Mapping[str, str]) -> str | None:
+        slug = variables.get(BUILD_ENV_VARIABLE)
+        env = self.runtime.store.get(slug) if slug else None
+        return env.branch if env is not None else None
 
     # --- handlers ----------------------------------------------------------------------------
 
