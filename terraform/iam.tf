@@ -71,6 +71,12 @@ data "aws_iam_policy_document" "lambda" {
     resources = [aws_ecr_repository.previews.arn]
   }
 
+  statement {
+    sid       = "BuildImages"
+    actions   = ["codebuild:BatchGetBuilds", "codebuild:StartBuild", "codebuild:StopBuild"]
+    resources = [aws_codebuild_project.images.arn]
+  }
+
   # --- ECS: task definitions and services ----------------------------------------------------
 
   statement {

@@ -1,0 +1,142 @@
+"""The root module's shape: typed and described variables, described outputs, the shared
+names and outputs of chalicelib/infra.py, and the queue/table settings the code relies on."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from chalicelib.infra import BaseInfrastructure, BaseNames
+from tests.terraform.hcl import CHALICE_MODULE, EXAMPLE, TERRAFORM, load_module
+
+MODULES = [TERRAFORM, CHALICE_MODULE, EXAMPLE]
+# Outputs beyond BaseInfrastructure: what a person needs to finish the setup.
+EXTRA_OUTPUTS = {"webhook_url", "webhook_secret_arn", "github_token_arn", "slack_token_arn"}
+# Which resource carries which BaseNames name.
+NAMED_RESOURCES = {
+    ("aws_ecs_cluster", "previews"): ("name", "cluster"),
+    ("aws_ecr_repository", "previews"): ("name", "ecr_repository"),
+    ("aws_sqs_queue", "work"): ("name", "queue"),
+    ("aws_sqs_queue", "work_dead_letters"): ("name", "dead_letter_queue"),
+    ("aws_dynamodb_table", "environments"): ("name", "table"),
+    ("aws_codebuild_project", "images"): ("name", "codebuild_project"),
+    ("aws_cloudwatch_event_bus", "branchenv"): ("name", "event_bus"),
+    ("aws_lb", "previews"): ("name", "load_balancer"),
+    ("aws_iam_role", "task_execution"): ("name", "execution_role"),
+    ("aws_iam_role", "task"): ("name", "task_role"),
+    ("aws_iam_role", "codebuild"): ("name", "codebuild_role"),
+}
+
+
+@pytest.fixture(scope="module")
+def root() -> dict[str, Any]:
+    return load_module(TERRAFORM)
+
+
+@pytest.mark.parametrize("directory", MODULES, ids=lambda d: d.name)
+def test_every_variable_is_typed_and_described(directory: Any) -> None:
+    variables = load_module(directory)["variable"]
+    assert variables
+    untyped = [name for name, body in variables.items() if "type" not in body]
+    undescribed = [name for name, body in variables.items() if not body.get("description")]
+    assert untyped == []
+    assert undescribed == []
+
+
+@pytest.mark.parametrize("directory", [TERRAFORM, EXAMPLE], ids=lambda d: d.name)
+def test_every_output_is_described(directory: Any) -> None:
+    outputs = load_module(directory)["output"]
+    assert outputs
+    assert [name for name, body in outputs.items() if not body.get("description")] == []
+
+
+def test_outputs_are_the_base_infrastructure_fields_and_the_setup_extras(
+    root: dict[str, Any],
+) -> None:
+    assert set(root["output"]) == set(BaseInfrastructure.output_names()) | EXTRA_OUTPUTS
+
+
+def test_shared_names_follow_base_names(root: dict[str, Any]) -> None:
+    names = root["locals"]["names"]
+    expected = BaseNames("demo")
+    properties = {n for n in dir(BaseNames) if isinstance(getattr(BaseNames, n), property)}
+    assert set(names) == properties
+    for key, template in names.items():
+        assert template.replace("${var.app_name}", "demo") == getattr(expected, key), key
+
+
+def test_resources_carry_the_shared_names(root: dict[str, Any]) -> None:
+    for address, (attribute, key) in NAMED_RESOURCES.items():
+        assert root["resource"][address][attribute] == f"${{local.names.{key}}}", address
+
+
+def test_work_queue_visibility_is_six_worker_timeouts(root: dict[str, Any]) -> None:
+    queue = root["resource"][("aws_sqs_queue", "work")]
+    assert queue["visibility_timeout_seconds"] == "${6 * var.worker_timeout_seconds}"
+    assert queue["fifo_queue"] is True
+    assert root["module"]["chalice"]["worker_timeout_seconds"] == "${var.worker_timeout_seconds}"
+
+
+def test_work_queue_redrives_to_its_fifo_dead_letter_queue(root: dict[str, Any]) -> None:
+    queue = root["resource"][("aws_sqs_queue", "work")]
+    dead_letters = root["resource"][("aws_sqs_queue", "work_dead_letters")]
+    assert "aws_sqs_queue.work_dead_letters.arn" in queue["redrive_policy"]
+    assert dead_letters["fifo_queue"] is True
+
+
+def test_table_matches_the_store(root: dict[str, Any]) -> None:
+    table = root["resource"][("aws_dynamodb_table", "environments")]
+    assert table["hash_key"] == "pk"  # chalicelib/aws/dynamodb.py keys items by pk
+    assert table["billing_mode"] == "PAY_PER_REQUEST"
+    assert table["ttl"][0] == {"attribute_name": "expires_at", "enabled": True}
+    assert table["point_in_time_recovery"][0] == {"enabled": True}
+
+
+def test_cluster_offers_fargate_and_fargate_spot(root: dict[str, Any]) -> None:
+    providers = root["resource"][("aws_ecs_cluster_capacity_providers", "previews")]
+    assert set(providers["capacity_providers"]) == {"FARGATE", "FARGATE_SPOT"}
+
+
+def test_https_listener_answers_unknown_hosts_with_a_404(root: dict[str, Any]) -> None:
+    listener = root["resource"][("aws_lb_listener", "https")]
+    action = listener["default_action"][0]
+    assert listener["protocol"] == "HTTPS"
+    assert action["type"] == "fixed-response"
+    assert action["fixed_response"][0]["status_code"] == "404"
+
+
+def test_http_listener_redirects_to_https(root: dict[str, Any]) -> None:
+    action = root["resource"][("aws_lb_listener", "http")]["default_action"][0]
+    assert action["type"] == "redirect"
+    assert action["redirect"][0]["protocol"] == "HTTPS"
+
+
+def test_example_sets_every_required_variable() -> None:
+    required = {
+        name for name, body in load_module(TERRAFORM)["variable"].items() if "default" not in body
+    }
+    passed = set(load_module(EXAMPLE)["module"]["branchenv"])
+    assert required - passed == set()
+
+
+def test_buildspec_pushes_the_sha_and_branch_tags() -> None:
+    buildspec = yaml.safe_load((TERRAFORM / "buildspec.yml").read_text())
+    pushes = " ".join(buildspec["phases"]["post_build"]["commands"])
+    assert buildspec["version"] == 0.2
+    assert "$IMAGE_TAG" in pushes
+    assert "$BRANCH_TAG" in pushes
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+def test_terraform_files_are_formatted() -> None:
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "-list=true", str(TERRAFORM)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"run terraform fmt -recursive terraform/: {result.stdout}"
