@@ -130,7 +130,8 @@ class QueuePump:
         try:
             self._handler(event, lambda_context("worker"))
         except Exception as exc:
-            self.failures += 1
+            with self._busy_lock:
+                self.failures += 1
             log.warning(
                 "worker failed on message %s (%s: %s); it will be retried",
                 message.message_id,
@@ -139,7 +140,8 @@ class QueuePump:
             )
             log.debug("worker failure", exc_info=True)
             return False
-        self.handled += 1
+        with self._busy_lock:
+            self.handled += 1
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message.receipt_handle)
         return True
 
