@@ -165,7 +165,7 @@ def chalice_override(template: Mapping[str, Any]) -> dict[str, Any]:
         override["resource"]["aws_api_gateway_rest_api"] = {
             name: {"name": "${var.app_name}"} for name in apis
         }
-    rules = _narrowed_rules(resources.get("aws_cloudwatch_event_rule", {}))
+    rules = _event_rules(resources.get("aws_cloudwatch_event_rule", {}))
     if rules:
         override["resource"]["aws_cloudwatch_event_rule"] = rules
     return override
@@ -201,15 +201,19 @@ def _sqs_mappings(mappings: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _narrowed_rules(rules: Mapping[str, Any]) -> dict[str, Any]:
+def _event_rules(rules: Mapping[str, Any]) -> dict[str, Any]:
+    """Rule names prefixed with the installation (two installations may share an account),
+    and AWS event patterns narrowed to this installation's resources."""
     result = {}
     for name, rule in rules.items():
-        if "event_pattern" not in rule:
-            continue  # a schedule
-        pattern = json.loads(rule["event_pattern"])
-        narrowed = narrow_event_pattern(pattern)
-        if narrowed != pattern:
-            result[name] = {"event_pattern": json.dumps(narrowed, sort_keys=True)}
+        handler = name.removesuffix("-event").replace("_", "-")
+        override: dict[str, Any] = {"name": f"${{var.app_name}}-{handler}"}
+        if "event_pattern" in rule:  # a schedule has none
+            pattern = json.loads(rule["event_pattern"])
+            narrowed = narrow_event_pattern(pattern)
+            if narrowed != pattern:
+                override["event_pattern"] = json.dumps(narrowed, sort_keys=True)
+        result[name] = override
     return result
 
 

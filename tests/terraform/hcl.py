@@ -1,7 +1,7 @@
 """Reads terraform/ with python-hcl2 into plain dicts, for the offline checks.
 
-python-hcl2 keeps the quotes around string keys and values and marks blocks with
-``__is_block__``; :func:`load_module` removes both, so tests read ``variable["app_name"]``
+python-hcl2 keeps the quotes around string keys and values, marks blocks with
+``__is_block__`` and keeps comments; :func:`load_module` removes all three, so tests read ``variable["app_name"]``
 and ``"${var.app_name}-build"``. Nothing here runs terraform.
 """
 
@@ -21,7 +21,11 @@ EXAMPLE = TERRAFORM / "examples" / "complete"
 def plain(value: Any) -> Any:
     """``value`` without python-hcl2's quoting and block markers."""
     if isinstance(value, dict):
-        return {plain(k): plain(v) for k, v in value.items() if k != "__is_block__"}
+        return {
+            plain(k): plain(v)
+            for k, v in value.items()
+            if k not in ("__is_block__", "__comments__")
+        }
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
