@@ -7,6 +7,7 @@ the deleted branch, 1 otherwise (with the step that failed), and always stops th
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from typing import Any
@@ -32,11 +33,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging(args.verbose)
-    if not args.verbose:
-        import logging
+    root = logging.getLogger()
+    previous = root.level, logging.getLogger("chalicelib").level
+    configure_logging(args.verbose, logging.INFO if args.verbose else logging.WARNING)
+    try:
+        return _play(args)
+    finally:
+        root.setLevel(previous[0])
+        logging.getLogger("chalicelib").setLevel(previous[1])
 
-        logging.getLogger().setLevel(logging.WARNING)
+
+def _play(args: argparse.Namespace) -> int:
     started = time.monotonic()
     print("branchenv demo: starting the local stack (moto, app, stand-ins) on free ports")
     stack = LocalStack(StackOptions(port=0, aws_port=0, stub_port=0, build_seconds=0.5))

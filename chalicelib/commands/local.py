@@ -91,15 +91,15 @@ def options_from(args: argparse.Namespace) -> StackOptions:
     )
 
 
-def configure_logging(verbose: bool) -> None:
+def configure_logging(verbose: bool, level: int = logging.INFO) -> None:
+    """Log branchenv's own steps at ``level`` (debug with ``verbose``), libraries quietly."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
-    if not verbose:
-        for noisy in ("werkzeug", "botocore", "urllib3", "github", "slack_sdk"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger().setLevel(level)
+    logging.getLogger("chalicelib").setLevel(logging.DEBUG if verbose else level)
+    for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "github", "slack_sdk"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def run(args: argparse.Namespace) -> int:
