@@ -283,6 +283,7 @@ class PythonTerraform:
             "var_file": str(var_file.resolve()),
             "out": str(plan_file.resolve()),
             "input": False,
+            "var": None,
         }
         if destroy:
             options["destroy"] = _flag()
@@ -293,7 +294,10 @@ class PythonTerraform:
         return Plan(plan_file, has_changes=code == 2, text=out or "")
 
     def apply(self, plan: Plan) -> None:
-        self._check("apply", self._tf.apply(str(plan.path.resolve()), skip_plan=True))
+        # var=None: python-terraform would otherwise add an empty -var-file, which
+        # terraform refuses with a saved plan.
+        applied = self._tf.apply(str(plan.path.resolve()), skip_plan=True, var=None)
+        self._check("apply", applied)
 
     def outputs(self) -> dict[str, Any]:
         raw = self._tf.output()

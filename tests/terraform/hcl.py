@@ -1,8 +1,9 @@
 """Reads terraform/ with python-hcl2 into plain dicts, for the offline checks.
 
 python-hcl2 keeps the quotes around string keys and values, marks blocks with
-``__is_block__`` and keeps comments; :func:`load_module` removes all three, so tests read ``variable["app_name"]``
-and ``"${var.app_name}-build"``. Nothing here runs terraform.
+``__is_block__`` and keeps comments as ``__comments__``; :func:`load_module` removes all
+three, so tests read ``variable["app_name"]`` and ``"${var.app_name}-build"``. Nothing here
+runs terraform.
 """
 
 from __future__ import annotations
