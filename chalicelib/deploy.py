@@ -413,5 +413,6 @@ def summary(outputs: Mapping[str, Any]) -> list[str]:
         f"Webhook secret ARN: {outputs.get('webhook_secret_arn', '?')}",
         f"GitHub token ARN:   {outputs.get('github_token_arn', '?')}",
         f"Slack token ARN:    {outputs.get('slack_token_arn', '?')}",
+        f"Dashboard key ARN:  {outputs.get('dashboard_key_arn', '?')}",
         "Set each with: aws secretsmanager put-secret-value --secret-id <ARN> --secret-string ...",
     ]

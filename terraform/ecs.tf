@@ -69,6 +69,17 @@ data "aws_iam_policy_document" "task_execution" {
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.preview_log_group_prefix}/*:log-stream:*",
     ]
   }
+
+  # Only when previews receive secrets (branchenv.yml `secrets`): exactly the allowed prefixes.
+  dynamic "statement" {
+    for_each = length(var.preview_secret_arn_prefixes) > 0 ? [var.preview_secret_arn_prefixes] : []
+
+    content {
+      sid       = "ReadPreviewSecrets"
+      actions   = ["secretsmanager:GetSecretValue", "ssm:GetParameters"]
+      resources = [for prefix in statement.value : "${prefix}*"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "task_execution" {

@@ -120,6 +120,11 @@ output "github_token_arn" {
   value       = aws_secretsmanager_secret.credentials["github_token"].arn
 }
 
+output "dashboard_key_arn" {
+  description = "Secrets Manager secret for the QA dashboard's API key."
+  value       = aws_secretsmanager_secret.credentials["dashboard_key"].arn
+}
+
 output "slack_token_arn" {
   description = "Secrets Manager secret for the Slack bot token."
   value       = aws_secretsmanager_secret.credentials["slack_token"].arn

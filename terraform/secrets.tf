@@ -4,13 +4,15 @@
 # put the values with `aws secretsmanager put-secret-value` (see the README).
 # - webhook-secret: the GitHub webhook secret, or a JSON list of them while rotating;
 # - github-token: a token that may create deployments and statuses on the repositories;
-# - slack-token: the Slack bot token (xoxb-...).
+# - slack-token: the Slack bot token (xoxb-...);
+# - dashboard-key: the key QA sends to the dashboard (X-Api-Key or ?key=).
 
 locals {
   secrets = {
     webhook_secret = "GitHub webhook secret (a string, or a JSON list of strings while rotating)"
     github_token   = "GitHub token used to create deployments and statuses"
     slack_token    = "Slack bot token used to post preview notifications"
+    dashboard_key  = "API key(s) of the QA dashboard (a string, or a JSON list while rotating)"
   }
 }
 

@@ -121,6 +121,17 @@ variable "image_retention_days" {
   default     = 30
 }
 
+variable "preview_secret_arn_prefixes" {
+  type        = list(string)
+  description = "ARN prefixes of the Secrets Manager secrets and SSM parameters previews may receive (the `secrets` of branchenv.yml), e.g. arn:aws:ssm:eu-west-1:123456789012:parameter/shop/. The task execution role may read exactly these."
+  default     = []
+
+  validation {
+    condition     = alltrue([for prefix in var.preview_secret_arn_prefixes : can(regex("^arn:aws[a-z-]*:(ssm|secretsmanager):", prefix))])
+    error_message = "Each prefix must be an SSM parameter or Secrets Manager ARN prefix."
+  }
+}
+
 variable "container_insights" {
   type        = bool
   description = "Turn on ECS Container Insights for the cluster (extra CloudWatch metrics, billed per metric)."

@@ -91,6 +91,6 @@ def test_lambda_leaves_aws_region_to_lambda(lambda_environment: dict[str, str]) 
 
 
 def test_secrets_reach_the_lambda_by_arn_only(lambda_environment: dict[str, str]) -> None:
-    for secret in ("WEBHOOK_SECRET", "GITHUB_TOKEN", "SLACK_TOKEN"):
+    for secret in ("WEBHOOK_SECRET", "GITHUB_TOKEN", "SLACK_TOKEN", "DASHBOARD_API_KEY"):
         assert PREFIX + secret + "_ARN" in lambda_environment
         assert PREFIX + secret not in lambda_environment

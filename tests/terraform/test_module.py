@@ -15,7 +15,13 @@ from tests.terraform.hcl import CHALICE_MODULE, EXAMPLE, TERRAFORM, load_module
 
 MODULES = [TERRAFORM, CHALICE_MODULE, EXAMPLE]
 # Outputs beyond BaseInfrastructure: what a person needs to finish the setup.
-EXTRA_OUTPUTS = {"webhook_url", "webhook_secret_arn", "github_token_arn", "slack_token_arn"}
+EXTRA_OUTPUTS = {
+    "webhook_url",
+    "webhook_secret_arn",
+    "github_token_arn",
+    "slack_token_arn",
+    "dashboard_key_arn",
+}
 # Which resource carries which BaseNames name.
 NAMED_RESOURCES = {
     ("aws_ecs_cluster", "previews"): ("name", "cluster"),

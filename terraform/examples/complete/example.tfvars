@@ -1,3 +1,4 @@
+app_name           = "shop"
 vpc_id             = "vpc-0123456789abcdef0"
 public_subnet_ids  = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
 private_subnet_ids = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]
