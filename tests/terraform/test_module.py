@@ -3,6 +3,7 @@ names and outputs of chalicelib/infra.py, and the queue/table settings the code 
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from chalicelib.infra import BaseInfrastructure, BaseNames
-from tests.terraform.hcl import CHALICE_MODULE, EXAMPLE, TERRAFORM, load_module
+from tests.terraform.hcl import CHALICE_MODULE, EXAMPLE, ROOT, TERRAFORM, load_module
 
 MODULES = [TERRAFORM, CHALICE_MODULE, EXAMPLE]
 # Outputs beyond BaseInfrastructure: what a person needs to finish the setup.
@@ -146,3 +147,25 @@ def test_terraform_files_are_formatted() -> None:
         check=False,
     )
     assert result.returncode == 0, f"run terraform fmt -recursive terraform/: {result.stdout}"
+
+
+def checkov_skips() -> list[tuple[str, str, str]]:
+    """(file, check id, justification) of every inline checkov skip under terraform/."""
+    pattern = re.compile(r"#checkov:skip=([A-Z0-9_]+):?(.*)")
+    return [
+        (path.name, match.group(1), match.group(2).strip())
+        for path in sorted(TERRAFORM.rglob("*.tf"))
+        for match in pattern.finditer(path.read_text())
+    ]
+
+
+def test_every_checkov_skip_is_justified() -> None:
+    skips = checkov_skips()
+    assert skips
+    assert [(f, check) for f, check, why in skips if len(why) < 20] == []
+
+
+def test_every_checkov_skip_is_listed_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### checkov: justified skips", 1)[1]
+    assert sorted({check for _, check, _ in checkov_skips() if check not in section}) == []
