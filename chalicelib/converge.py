@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from chalicelib.aws.codebuild import Build
@@ -35,6 +35,14 @@ from chalicelib.environments import (
     Status,
 )
 from chalicelib.names import EnvironmentNames, names_for, short_hash
+from chalicelib.policy import check_context, failure_reason
+from chalicelib.repoconfig import (
+    FILE_NAME,
+    ConfigError,
+    OperatorConfig,
+    RepoConfig,
+    load_repo_config,
+)
 from chalicelib.settings import Listener, Settings
 from chalicelib.taskdef import RenderContext, render_service, render_task_definition
 
@@ -53,6 +61,12 @@ MAX_PRIORITY = 50_000
 SPEC_TAG = "branchenv:spec"
 SHA_TAG = "branchenv:sha"
 PRIORITY_ATTEMPTS = 20
+
+
+class ConfigSource(Protocol):
+    """Where branchenv.yml is read at a sha (GitHub)."""
+
+    def file_contents(self, repository: str, path: str, ref: str) -> str | None: ...
 
 
 class RetryLater(Exception):
@@ -105,6 +119,11 @@ class Target:
     source_tag: str | None = None
     repository_uri: str = ""
     log_url: str | None = None
+    context: RenderContext | None = None
+    container_port: int = 8080
+    health_check_path: str = "/"
+    problem: str | None = None  # branchenv.yml invalid or a policy check failed
+    excluded: str | None = None  # branchenv.yml says this branch gets no preview
 
 
 # ----------------------------------------------------------------------------- steps
@@ -250,6 +269,14 @@ def _plan_present(
     env: Environment, observed: Observed, target: Target, signal: Signal | None
 ) -> Plan:
     names = target.names
+    if target.excluded:
+        teardown = _plan_absent(env, observed, target)
+        return Plan(teardown.steps, Status.DELETED, target.excluded)
+    if target.problem:
+        # Nothing is changed for a configuration that fails its checks; a branch that
+        # never had a good deploy keeps nothing (not even its early DNS record).
+        undo = _plan_absent(env, observed, target).steps if env.deployed_sha is None else ()
+        return Plan(undo, Status.FAILED, target.problem, env.log_url)
     owner_problem = _foreign_resource(observed, names)
     if owner_problem:
         return Plan((), Status.FAILED, owner_problem)
@@ -450,6 +477,8 @@ class Converger:
         images: Images,
         builds: Builds | None = None,
         notifier: Notifier | None = None,
+        config_source: ConfigSource | None = None,
+        operator: OperatorConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -460,6 +489,9 @@ class Converger:
         self.images = images
         self.builds = builds
         self.notifier = notifier
+        self.config_source = config_source
+        self.operator = operator or OperatorConfig.from_settings(settings)
+        self._config_texts: dict[tuple[str, str], str | None] = {}
         self.clock = clock
 
     @classmethod
@@ -482,6 +514,7 @@ class Converger:
             if s.codebuild_project
             else None,
             notifier=runtime.notifier,
+            config_source=runtime.github,
         )
 
     # -- public
@@ -545,29 +578,64 @@ class Converger:
     def _target(self, env: Environment) -> Target:
         names = self.names(env)
         listener = self._listener_for(env, names)
-        image_uri = request = spec = source_tag = None
         repository_uri = self.images.repository_uri()
         mode = self.settings.image_source
-        if env.desired == "present" and env.desired_sha:
+        config, problem = self._repo_config(env)
+        excluded = None
+        if not config.branches.wants(env.branch, default_branch=None):
+            excluded = f"{FILE_NAME} excludes branch {env.branch!r} from previews"
+        ctx = RenderContext(self.settings, names, env.desired_sha or "", "", config=config)
+        image_uri = request = spec = source_tag = None
+        if env.desired == "present" and env.desired_sha and problem is None:
             image_uri = f"{repository_uri}:{env.desired_sha}"
+            ctx = RenderContext(self.settings, names, env.desired_sha, image_uri, config=config)
             if mode == "retag" and self.settings.retag_pattern:
                 source_tag = retag_source(self.settings.retag_pattern, env.desired_sha, names)
-            ctx = RenderContext(self.settings, names, env.desired_sha, image_uri)
+            violations = check_context(ctx, operator=self.operator)
+            if violations:
+                problem = failure_reason(violations)
             request = render_task_definition(ctx)
             spec = spec_fingerprint(request)
             request["tags"] = [*request["tags"], {"key": SPEC_TAG, "value": spec}]
+        service = ctx.service_spec
         return Target(
             names,
             listener,
             image_uri,
             request,
             spec,
-            self.settings.desired_count,
+            service.desired_count,
             image_source=mode,
             source_tag=source_tag,
             repository_uri=repository_uri,
             log_url=log_group_url(self.settings.region, names.log_group),
+            context=ctx,
+            container_port=service.container_port,
+            health_check_path=service.health_check_path,
+            problem=problem,
+            excluded=excluded,
         )
+
+    def _repo_config(self, env: Environment) -> tuple[RepoConfig, str | None]:
+        """The branch's branchenv.yml at the desired sha (defaults when there is none),
+        or the defaults and the reason the file cannot be used."""
+        text = None
+        if self.config_source is not None and env.desired == "present":
+            ref = env.desired_sha or env.branch
+            key = (env.repository, ref)
+            if key not in self._config_texts:
+                try:
+                    text = self.config_source.file_contents(env.repository, FILE_NAME, ref)
+                except Exception as exc:
+                    raise RetryLater(f"could not read {FILE_NAME} from GitHub: {exc}") from exc
+                if env.desired_sha:  # a sha's file never changes; a branch's does
+                    self._config_texts[key] = text
+            else:
+                text = self._config_texts[key]
+        try:
+            return load_repo_config(text, operator=self.operator), None
+        except ConfigError as exc:
+            return load_repo_config(None, operator=self.operator), str(exc)
 
     def _listener_for(self, env: Environment, names: EnvironmentNames) -> Listener:
         pool = self.settings.listeners
@@ -686,8 +754,8 @@ class Converger:
         group = self.load_balancing.create_target_group(
             step.name,
             vpc_id=self.settings.vpc_id,
-            port=self.settings.container_port,
-            health_check_path=self.settings.health_check_path,
+            port=target.container_port,
+            health_check_path=target.health_check_path,
             tags=target.names.tags(),
         )
         progress.target_group_arn = group.arn
@@ -779,11 +847,9 @@ class Converger:
         self._persist_progress(progress, generation=step.generation, service_name=name)
         td_arn = self._current_task_definition(progress, target)
         assert progress.target_group_arn is not None
-        ctx = RenderContext(
-            self.settings, names, progress.env.desired_sha or "", target.image_uri or ""
-        )
+        assert target.context is not None
         request = render_service(
-            ctx,
+            target.context,
             service_name=name,
             task_definition_arn=td_arn,
             target_group_arn=progress.target_group_arn,
@@ -829,6 +895,7 @@ class Converger:
         self, step: DeregisterTaskDefinitions, progress: _Progress, target: Target
     ) -> None:
         self.containers.deregister_task_definitions(step.family)
+        progress.task_definition_arn = None
 
     def _run_RemoveBranchTag(
         self, step: RemoveBranchTag, progress: _Progress, target: Target

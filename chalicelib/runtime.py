@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.aws.clients import ClientFactory
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.converge import Converger
     from chalicelib.desired import BranchTruth
     from chalicelib.notify import Notifier
+    from chalicelib.notify.github import GitHubGateway
 
 
 class Runtime:
@@ -83,14 +84,42 @@ class Runtime:
         return parse_secret_list(SecretValues(self.clients.client("secretsmanager")).get(arn))
 
     @functools.cached_property
-    def notifier(self) -> Notifier | None:
-        """Slack, GitHub and EventBridge notifications, where configured (None otherwise)."""
-        return None
+    def notifier(self) -> Notifier:
+        """Slack, GitHub and EventBridge notifications, each where it is configured."""
+        from chalicelib.notify.dispatcher import notifier_from_settings
+
+        return notifier_from_settings(self.settings, self.clients)
 
     @functools.cached_property
+    def github(self) -> GitHubGateway | None:
+        """GitHub's REST API, where a token (or its Secrets Manager ARN) is configured."""
+        s = self.settings
+        if s.github_token:
+            token: str | Callable[[], str] = s.github_token
+        elif s.github_token_arn:
+            arn = s.github_token_arn
+
+            def token() -> str:
+                from chalicelib.aws.secrets import SecretValues
+
+                return SecretValues(self.clients.client("secretsmanager")).get(arn)
+        else:
+            return None
+        from chalicelib.notify.dispatcher import github_pauses
+        from chalicelib.notify.github import GitHubGateway
+
+        between_requests, between_writes = github_pauses(s.github_api_url, None)
+        return GitHubGateway(
+            token,
+            s.github_api_url,
+            seconds_between_requests=between_requests,
+            seconds_between_writes=between_writes,
+        )
+
+    @property
     def branch_truth(self) -> BranchTruth | None:
-        """GitHub's word on whether a branch exists, where a token is configured."""
-        return None
+        """GitHub's word on whether a branch exists and where its head is."""
+        return self.github
 
     @functools.cached_property
     def converger(self) -> Converger:

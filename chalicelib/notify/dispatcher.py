@@ -157,7 +157,7 @@ def notifier_from_settings(
         )
     github = None
     if settings.github_token or settings.github_token_arn:
-        read_pause, write_pause = _github_pauses(settings.github_api_url, github_write_pause)
+        read_pause, write_pause = github_pauses(settings.github_api_url, github_write_pause)
         gateway = GitHubGateway(
             secret(settings.github_token, settings.github_token_arn),
             settings.github_api_url,
@@ -175,7 +175,7 @@ def notifier_from_settings(
     return NotificationDispatcher(slack, github, events, clock)
 
 
-def _github_pauses(api_url: str, write_pause: float | None) -> tuple[float, float]:
+def github_pauses(api_url: str, write_pause: float | None) -> tuple[float, float]:
     """PyGithub's pauses between requests: GitHub's pacing advice for the real API, none
     for a stand-in on loopback (the local stack), unless ``write_pause`` says otherwise."""
     loopback = urlsplit(api_url).hostname in ("127.0.0.1", "localhost", "::1")

@@ -38,6 +38,7 @@ BASE_ENVIRON = {
     "BRANCHENV_PREVIEW_DOMAIN": "preview.example.com",
     "BRANCHENV_ECR_REPOSITORY": "demo",
     "BRANCHENV_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/demo-task-execution",
+    "BRANCHENV_CODEBUILD_PROJECT": "demo-build",
 }
 
 

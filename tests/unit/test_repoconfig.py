@@ -544,6 +544,7 @@ BASE_ENVIRON = {
     "BRANCHENV_PREVIEW_DOMAIN": "preview.example.com",
     "BRANCHENV_ECR_REPOSITORY": "demo",
     "BRANCHENV_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/x",
+    "BRANCHENV_CODEBUILD_PROJECT": "demo-build",
 }
 
 
