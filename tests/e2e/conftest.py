@@ -68,7 +68,10 @@ def get_json(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]
 
 
 def wait_for_environment(
-    stack: LocalStack, slug: str, done: Callable[[dict[str, Any]], bool]
+    stack: LocalStack,
+    slug: str,
+    done: Callable[[dict[str, Any]], bool],
+    poll_seconds: float = 0.2,
 ) -> dict[str, Any]:
     """Poll ``GET /api/environments/{slug}`` until ``done(record)``; the last record."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -79,5 +82,5 @@ def wait_for_environment(
             record = body.get("environment", body)
             if done(record):
                 return record
-        time.sleep(0.2)
+        time.sleep(poll_seconds)
     return record

@@ -54,6 +54,34 @@ def test_pushed_branch_becomes_ready_with_its_url(stack: LocalStack) -> None:
     assert record["sha"] == sha
 
 
+def test_new_branch_moves_through_building_and_deploying_to_ready(stack: LocalStack) -> None:
+    _needs_handlers("codebuild_state", "ecs_deployment")
+    order = ["pending", "building", "deploying", "ready"]
+    push(stack, "feature/lifecycle", fake_sha("lifecycle"))
+    slug = slug_of(stack, "feature/lifecycle")
+    seen: list[str] = []
+
+    def watch(record: dict[str, object]) -> bool:
+        status = str(record.get("status"))
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        return status in SETTLED
+
+    wait_for_environment(stack, slug, watch, poll_seconds=0.05)
+    _, slack = get_json(f"{stack.stub_url}/_local/slack")
+    posted = [
+        word
+        for call in slack["calls"]
+        if "feature/lifecycle" in call["text"]
+        for word in order
+        if f": {word}" in call["text"]
+    ]
+
+    assert seen[-1] == "ready"
+    assert seen == sorted(seen, key=order.index)
+    assert posted == ["building", "deploying", "ready"]
+
+
 def test_ready_branch_is_listed_by_the_dashboard_api(stack: LocalStack) -> None:
     _needs_handlers("codebuild_state", "ecs_deployment")
     push(stack, "feature/listed", fake_sha("listed"))
