@@ -8,6 +8,7 @@ client, no PyGithub, no slack-sdk) and tests can swap the runtime with ``use_run
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Response, SQSEvent
 
@@ -117,6 +118,12 @@ def _aws_event(event: CloudWatchEvent) -> None:
 
     deps = runtime()
     handle(event.to_dict(), deps.settings, deps.store, deps.queue)
+
+
+# The reaper: every 15 minutes by default (terraform/ sets the installation's schedule).
+@app.schedule("rate(15 minutes)")
+def reaper(event: CloudWatchEvent) -> dict[str, Any]:
+    return runtime().reaper.run().to_json()
 
 
 @app.on_sqs_message(queue=WORK_QUEUE, batch_size=1)

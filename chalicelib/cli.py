@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.commands.webhook",
     "chalicelib.commands.plan",
     "chalicelib.commands.deploy",
+    "chalicelib.commands.reap",
 )
 
 

@@ -26,7 +26,7 @@ from chalicelib.aws.codebuild import Build
 from chalicelib.aws.ecr import Image
 from chalicelib.aws.ecs import Service, TaskDefinition
 from chalicelib.aws.elbv2 import PriorityInUse, Rule, TargetGroup
-from chalicelib.aws.errors import Conflict
+from chalicelib.aws.errors import Conflict, NotFound
 from chalicelib.aws.route53 import AliasRecord
 from chalicelib.environments import (
     ConcurrentUpdate,
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from chalicelib.aws.ecr import Images
     from chalicelib.aws.ecs import Containers
     from chalicelib.aws.elbv2 import LoadBalancing
+    from chalicelib.aws.inventory import ManagedResource
     from chalicelib.aws.route53 import Dns
     from chalicelib.notify import Notifier
     from chalicelib.runtime import Runtime
@@ -209,6 +210,11 @@ class DeleteDns(Step):
 
 
 @dataclass(frozen=True)
+class DeleteDnsByHost(Step):
+    host: str
+
+
+@dataclass(frozen=True)
 class DeleteRule(Step):
     arn: str
 
@@ -258,11 +264,75 @@ class Plan:
 # ----------------------------------------------------------------------------- planning
 
 
-def plan(env: Environment, observed: Observed, target: Target, signal: Signal | None) -> Plan:
-    """Pure: the steps that take AWS from ``observed`` to ``env``'s desired state."""
+def plan(
+    env: Environment,
+    observed: Observed,
+    target: Target,
+    signal: Signal | None,
+    leftovers: Sequence[ManagedResource] = (),
+) -> Plan:
+    """Pure: the steps that take AWS from ``observed`` to ``env``'s desired state.
+    ``leftovers`` are resources the reaper found tagged for this environment; an absent
+    environment removes them too."""
     if env.desired == "absent":
-        return _plan_absent(env, observed, target)
+        absent = _plan_absent(env, observed, target)
+        extra = _leftover_steps(leftovers, absent.steps, target.names)
+        return replace(absent, steps=(*absent.steps, *extra))
     return _plan_present(env, observed, target, signal)
+
+
+def _leftover_steps(
+    leftovers: Sequence[ManagedResource], planned: Sequence[Step], names: EnvironmentNames
+) -> list[Step]:
+    """Delete steps for tagged resources that the normal observation did not see (older
+    generations, records of a lost environment), in the safe order, without repeats."""
+    order = (
+        "dns_record",
+        "listener_rule",
+        "service",
+        "target_group",
+        "task_definition",
+        "image_tag",
+        "priority_claim",
+    )
+    seen = {_step_key(step) for step in planned}
+    if any(isinstance(step, DeleteDns) for step in planned):
+        seen.add(("DeleteDnsByHost", names.host))
+    steps: list[Step] = []
+    for kind in order:
+        for resource in leftovers:
+            step = _leftover_step(resource) if resource.kind == kind else None
+            if step is None or resource.env != names.slug or _step_key(step) in seen:
+                continue
+            seen.add(_step_key(step))
+            steps.append(step)
+    return steps
+
+
+def _step_key(step: Step) -> tuple[str, str]:
+    """What a step acts on: two steps with the same key would do the same thing."""
+    first = next(iter(step.__dict__.values()), "")
+    return type(step).__name__, str(first)
+
+
+def _leftover_step(resource: ManagedResource) -> Step | None:
+    ident = resource.identifier
+    if resource.kind == "dns_record":
+        return DeleteDnsByHost(ident)
+    if resource.kind == "listener_rule":
+        return DeleteRule(ident)
+    if resource.kind == "service":
+        return DeleteService(ident.rsplit("/", 1)[-1], scale_down_first=True)
+    if resource.kind == "target_group":
+        return DeleteTargetGroup(ident)
+    if resource.kind == "task_definition":
+        return DeregisterTaskDefinitions(ident.rsplit("/", 1)[-1].rsplit(":", 1)[0])
+    if resource.kind == "image_tag":
+        return RemoveBranchTag(ident)
+    if resource.kind == "priority_claim":
+        listener_arn, _, priority = ident.rpartition("#")
+        return ReleasePriority(listener_arn, int(priority))
+    return None
 
 
 def _plan_present(
@@ -403,7 +473,8 @@ def _plan_absent(env: Environment, observed: Observed, target: Target) -> Plan:
         steps.append(RemoveBranchTag(names.branch_tag))
     if env.priority is not None and env.listener_arn is not None:
         steps.append(ReleasePriority(env.listener_arn, env.priority))
-    return Plan(tuple(steps), Status.DELETED)
+    # The reason it went (set by the reaper: branch gone, idle past its TTL) is kept.
+    return Plan(tuple(steps), Status.DELETED, env.reason)
 
 
 def _is_ours(tags: dict[str, str], ours: dict[str, str]) -> bool:
@@ -520,8 +591,10 @@ class Converger:
     # -- public
 
     def names(self, env: Environment) -> EnvironmentNames:
+        """Names from the record's own slug (an orphan's tombstone has no exact branch)."""
         s = self.settings
-        return names_for(s.app_name, env.repository, env.branch, s.preview_domain)
+        names = names_for(s.app_name, env.repository, env.branch, s.preview_domain)
+        return names if names.slug == env.slug else replace(names, slug=env.slug)
 
     def dry_run(self, slug: str, signal: Signal | None = None) -> Plan | None:
         """The plan converge would run now, without changing anything."""
@@ -531,14 +604,19 @@ class Converger:
         target = self._target(env)
         return plan(env, self.observe(env, target), target, signal)
 
-    def converge(self, slug: str, signal: Signal | None = None) -> ConvergeResult | None:
+    def converge(
+        self,
+        slug: str,
+        signal: Signal | None = None,
+        leftovers: Sequence[ManagedResource] = (),
+    ) -> ConvergeResult | None:
         """Make AWS match the desired state of ``slug``; None if there is no such record."""
         env = self.store.get(slug)
         if env is None:
             return None
         target = self._target(env)
         observed = self.observe(env, target)
-        the_plan = plan(env, observed, target, signal)
+        the_plan = plan(env, observed, target, signal, leftovers)
         log.info("converge %s (%s): %s", slug, env.desired, the_plan.describe())
         progress = _progress_from(self._start(env, the_plan), observed, target)
         for step in the_plan.steps:
@@ -580,7 +658,7 @@ class Converger:
         listener = self._listener_for(env, names)
         repository_uri = self.images.repository_uri()
         mode = self.settings.image_source
-        config, problem = self._repo_config(env)
+        config, problem = self.repo_config(env)
         excluded = None
         if not config.branches.wants(env.branch, default_branch=None):
             excluded = f"{FILE_NAME} excludes branch {env.branch!r} from previews"
@@ -616,7 +694,7 @@ class Converger:
             excluded=excluded,
         )
 
-    def _repo_config(self, env: Environment) -> tuple[RepoConfig, str | None]:
+    def repo_config(self, env: Environment) -> tuple[RepoConfig, str | None]:
         """The branch's branchenv.yml at the desired sha (defaults when there is none),
         or the defaults and the reason the file cannot be used."""
         text = None
@@ -873,13 +951,23 @@ class Converger:
     def _run_DeleteDns(self, step: DeleteDns, progress: _Progress, target: Target) -> None:
         self.dns.delete_alias(step.record)
 
+    def _run_DeleteDnsByHost(
+        self, step: DeleteDnsByHost, progress: _Progress, target: Target
+    ) -> None:
+        record = self.dns.find_alias(step.host)
+        if record is not None and record.owner == target.names.dns_owner:
+            self.dns.delete_alias(record)
+
     def _run_DeleteRule(self, step: DeleteRule, progress: _Progress, target: Target) -> None:
         self.load_balancing.delete_rule(step.arn)
         progress.rule_arn = None
 
     def _run_DeleteService(self, step: DeleteService, progress: _Progress, target: Target) -> None:
         if step.scale_down_first:
-            self.containers.update_service(step.name, desired_count=0)
+            try:
+                self.containers.update_service(step.name, desired_count=0)
+            except NotFound:
+                return  # deleted since it was observed
         self.containers.delete_service(step.name)
 
     def _run_DeleteTargetGroup(

@@ -183,7 +183,7 @@ def _updated(
     if decision.desired == "absent":
         if env.desired == "absent":
             return None if env.status == Status.DELETED else replace(env, ordering=ordering)
-        return replace(env, desired="absent", ordering=ordering, updated_at=now)
+        return replace(env, desired="absent", ordering=ordering, reason=None, updated_at=now)
     new_sha = decision.sha != env.desired_sha
     restarted = env.desired == "absent" or new_sha
     return replace(

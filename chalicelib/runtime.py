@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.desired import BranchTruth
     from chalicelib.notify import Notifier
     from chalicelib.notify.github import GitHubGateway
+    from chalicelib.reaper import Reaper
 
 
 class Runtime:
@@ -120,6 +121,25 @@ class Runtime:
     def branch_truth(self) -> BranchTruth | None:
         """GitHub's word on whether a branch exists and where its head is."""
         return self.github
+
+    @functools.cached_property
+    def reaper(self) -> Reaper:
+        from chalicelib.aws.inventory import Inventory
+        from chalicelib.reaper import Reaper
+
+        c, s = self.converger, self.settings
+        inventory = Inventory(
+            app=s.app_name,
+            dns=c.dns,
+            load_balancing=c.load_balancing,
+            containers=c.containers,
+            images=c.images,
+            store=self.store,
+            listener_arns=[listener.listener_arn for listener in s.listeners],
+        )
+        return Reaper(
+            settings=s, store=self.store, converger=c, inventory=inventory, github=self.github
+        )
 
     @functools.cached_property
     def converger(self) -> Converger:

@@ -1,0 +1,214 @@
+"""The reaper makes every environment converge to its branch's truth and removes what is
+tagged as ours with no live environment, never anything else."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from chalicelib.aws.clients import ClientFactory
+from chalicelib.environments import Status
+from chalicelib.reaper import Reaper, ReapReport
+from chalicelib.settings import Settings
+from tests.integration.harness import REPOSITORY, World, sha_of
+
+BRANCH = "feature/login"
+OTHER = "feature/other"
+DAY = 86400.0
+
+
+class FakeGitHub:
+    """What GitHub says exists: one listing of branches per repository."""
+
+    def __init__(self) -> None:
+        self.repositories: dict[str, dict[str, str]] = {}
+        self.listings: list[str] = []
+        self.failing = False
+
+    def list_branches(self, repository: str) -> dict[str, str]:
+        self.listings.append(repository)
+        if self.failing:
+            raise ConnectionError("GitHub is down")
+        if repository not in self.repositories:
+            raise RepositoryMissing()
+        return dict(self.repositories[repository])
+
+    def file_contents(self, repository: str, path: str, ref: str) -> str | None:
+        return None
+
+
+class RepositoryMissing(Exception):
+    status = 404
+
+
+@pytest.fixture
+def github() -> FakeGitHub:
+    return FakeGitHub()
+
+
+@pytest.fixture
+def world(settings: Settings, clients: ClientFactory) -> World:
+    return World(settings, clients)
+
+
+def reaper(world: World, github: FakeGitHub, *, now: float | None = None) -> Reaper:
+    rt = world.runtime
+    base = rt.reaper
+    return Reaper(
+        settings=world.settings,
+        store=rt.store,
+        converger=rt.converger,
+        inventory=base.inventory,
+        github=github,
+        clock=(lambda: now) if now is not None else time.time,
+    )
+
+
+def deployed(world: World, github: FakeGitHub, *branches: str) -> None:
+    world.push_image(sha_of(1))
+    for branch in branches:
+        world.deliver(world.push(branch, sha_of(1)))
+        world.deployment_completed(branch)
+        github.repositories.setdefault(REPOSITORY, {})[branch] = sha_of(1)
+
+
+def test_a_branch_deleted_without_a_webhook_is_removed(world: World, github: FakeGitHub) -> None:
+    deployed(world, github, BRANCH, OTHER)
+    del github.repositories[REPOSITORY][BRANCH]
+
+    report = reaper(world, github).run()
+
+    assert report.branch_gone == [world.names(BRANCH).slug]
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.DELETED
+    assert env.reason == f"branch {BRANCH} no longer exists on GitHub"
+    assert world.leftovers(BRANCH) == []
+    assert world.env(OTHER).status == Status.READY  # type: ignore[union-attr]
+    assert github.listings == [REPOSITORY]  # one listing per repository, not per branch
+
+
+def test_a_repository_that_is_gone_takes_its_environments(world: World, github: FakeGitHub) -> None:
+    deployed(world, github, BRANCH)
+    github.repositories.clear()
+
+    reaper(world, github).run()
+
+    assert world.env(BRANCH).status == Status.DELETED  # type: ignore[union-attr]
+    assert world.leftovers() == []
+
+
+def test_github_down_removes_nothing(world: World, github: FakeGitHub) -> None:
+    deployed(world, github, BRANCH)
+    github.failing = True
+
+    report = reaper(world, github).run()
+
+    assert report.errors and "could not list branches" in report.errors[0]
+    assert world.env(BRANCH).status == Status.READY  # type: ignore[union-attr]
+
+
+def test_a_missed_push_is_deployed(world: World, github: FakeGitHub) -> None:
+    deployed(world, github, BRANCH)
+    world.push_image(sha_of(2))
+    github.repositories[REPOSITORY][BRANCH] = sha_of(2)
+
+    report = reaper(world, github).run()
+
+    assert report.head_moved == [world.names(BRANCH).slug]
+    env = world.env(BRANCH)
+    assert env is not None and env.desired_sha == sha_of(2) and env.status == Status.DEPLOYING
+
+
+def test_an_idle_environment_is_removed_after_its_ttl_with_a_way_back(
+    world: World, github: FakeGitHub
+) -> None:
+    deployed(world, github, BRANCH)
+
+    report = reaper(world, github, now=time.time() + 4 * DAY).run()
+
+    assert report.expired == [world.names(BRANCH).slug]
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.DELETED
+    assert env.reason is not None and "push to the branch again" in env.reason
+    assert world.leftovers(BRANCH) == []
+
+
+def test_a_kept_branch_is_never_expired(world: World, github: FakeGitHub) -> None:
+    class KeptFiles(FakeGitHub):
+        def file_contents(self, repository: str, path: str, ref: str) -> str | None:
+            return "keep: ['feature/**']\n"
+
+    world.runtime.converger.config_source = KeptFiles()
+    deployed(world, github, BRANCH)
+
+    report = reaper(world, github, now=time.time() + 30 * DAY).run()
+
+    assert report.expired == []
+    assert world.env(BRANCH).status == Status.READY  # type: ignore[union-attr]
+
+
+def test_an_environment_stuck_in_a_transient_state_fails_with_a_reason(
+    world: World, github: FakeGitHub
+) -> None:
+    world.deliver(world.push(BRANCH, sha_of(9)))  # no image ever arrives
+    github.repositories[REPOSITORY] = {BRANCH: sha_of(9)}
+
+    report = reaper(world, github, now=time.time() + 3600).run()
+
+    assert report.stuck == [world.names(BRANCH).slug]
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.FAILED
+    assert env.reason is not None and env.reason.startswith("stuck in building for 60 minutes")
+
+
+def test_resources_of_an_unknown_environment_are_removed(world: World, github: FakeGitHub) -> None:
+    deployed(world, github, BRANCH)
+    table = world.settings.table_name
+    world.clients.client("dynamodb").delete_item(
+        TableName=table, Key={"pk": {"S": f"env#{world.names(BRANCH).slug}"}}
+    )
+    assert len(world.leftovers(BRANCH)) == 7
+
+    report = reaper(world, github).run()
+
+    assert len(report.orphans) == 7
+    assert world.leftovers() == []
+
+
+def test_a_hand_made_service_named_like_a_preview_survives(
+    world: World, github: FakeGitHub
+) -> None:
+    deployed(world, github, BRANCH)
+    names = world.names(BRANCH)
+    ecs = world.clients.client("ecs")
+    family = ecs.describe_task_definition(taskDefinition=names.task_family)
+    ecs.create_service(
+        cluster=world.settings.cluster,
+        serviceName=names.service(7),
+        taskDefinition=family["taskDefinition"]["taskDefinitionArn"],
+        desiredCount=0,
+    )
+    del github.repositories[REPOSITORY][BRANCH]
+
+    reaper(world, github).run()
+    reaper(world, github).run()
+
+    assert world.leftovers() == []
+    survivor = ecs.describe_services(cluster=world.settings.cluster, services=[names.service(7)])[
+        "services"
+    ][0]
+    assert survivor["status"] == "ACTIVE"
+
+
+def test_a_dry_run_reports_and_changes_nothing(world: World, github: FakeGitHub) -> None:
+    deployed(world, github, BRANCH)
+    del github.repositories[REPOSITORY][BRANCH]
+    before = world.leftovers()
+
+    report = reaper(world, github, now=time.time() + 10 * DAY).run(dry_run=True)
+
+    assert isinstance(report, ReapReport) and report.dry_run
+    assert report.branch_gone == [world.names(BRANCH).slug]
+    assert world.env(BRANCH).status == Status.READY  # type: ignore[union-attr]
+    assert world.leftovers() == before
