@@ -1,7 +1,7 @@
 # --- CodeBuild: builds a branch's image from its Dockerfile (image_source = "build") -----
 #
-# The project has no source of its own: each build the worker starts names the repository
-# and the sha (source overrides), and the buildspec in buildspec.yml pushes the image.
+# The project's source is the application's repository; each build the worker starts names
+# the commit (sourceVersion) and the tags, and buildspec.yml builds and pushes the image.
 
 resource "aws_cloudwatch_log_group" "builds" {
   #checkov:skip=CKV_AWS_158:Build logs are encrypted by CloudWatch Logs' own key; a customer-managed KMS key adds cost and key administration.
@@ -78,8 +78,17 @@ resource "aws_codebuild_project" "images" {
   tags          = local.tags
 
   source {
-    type      = "NO_SOURCE"
-    buildspec = file("${path.module}/buildspec.yml")
+    type            = var.build_repository_url == "" ? "NO_SOURCE" : "GITHUB"
+    location        = var.build_repository_url == "" ? null : var.build_repository_url
+    git_clone_depth = var.build_repository_url == "" ? null : 1
+    buildspec       = file("${path.module}/buildspec.yml")
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.image_source != "build" || var.build_repository_url != ""
+      error_message = "image_source = \"build\" needs build_repository_url: the HTTPS clone URL of the repository CodeBuild builds."
+    }
   }
 
   artifacts {

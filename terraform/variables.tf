@@ -98,6 +98,17 @@ variable "image_source" {
   }
 }
 
+variable "build_repository_url" {
+  type        = string
+  description = "HTTPS clone URL of the application's GitHub repository, e.g. https://github.com/example-org/shop.git: CodeBuild builds its commits (required when image_source is \"build\")."
+  default     = ""
+
+  validation {
+    condition     = var.build_repository_url == "" || can(regex("^https://", var.build_repository_url))
+    error_message = "build_repository_url must be an https:// clone URL."
+  }
+}
+
 variable "spot" {
   type        = bool
   description = "Run previews on Fargate Spot (about 70% cheaper; AWS may stop a task with two minutes' notice and the service replaces it)."

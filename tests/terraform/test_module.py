@@ -130,12 +130,23 @@ def test_example_sets_every_required_variable() -> None:
     assert required - passed == set()
 
 
+BUILD_VARIABLES = ("IMAGE_REPOSITORY_URI", "IMAGE_SHA_TAG", "IMAGE_BRANCH_TAG")
+
+
+def test_buildspec_reads_the_variables_the_worker_passes() -> None:
+    gateway = (ROOT / "chalicelib" / "aws" / "codebuild.py").read_text()
+    buildspec = (TERRAFORM / "buildspec.yml").read_text()
+    for name in BUILD_VARIABLES:
+        assert f'"{name}"' in gateway, name
+        assert "${" + name in buildspec, name
+
+
 def test_buildspec_pushes_the_sha_and_branch_tags() -> None:
     buildspec = yaml.safe_load((TERRAFORM / "buildspec.yml").read_text())
     pushes = " ".join(buildspec["phases"]["post_build"]["commands"])
     assert buildspec["version"] == 0.2
-    assert "$IMAGE_TAG" in pushes
-    assert "$BRANCH_TAG" in pushes
+    assert '"$REPOSITORY:$SHA_TAG"' in pushes
+    assert '"$REPOSITORY:$IMAGE_BRANCH_TAG"' in pushes
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")

@@ -27,6 +27,7 @@ module "branchenv" {
   container_port       = 3000
   health_check_path    = "/healthz"
   image_source         = "build"
+  build_repository_url = var.build_repository_url
   slack_channel        = "#previews"
   allowed_repositories = ["example-org/shop"]
 

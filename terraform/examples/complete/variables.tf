@@ -30,6 +30,11 @@ variable "hosted_zone_id" {
   description = "Route53 hosted zone of the preview domain."
 }
 
+variable "build_repository_url" {
+  type        = string
+  description = "HTTPS clone URL of the repository CodeBuild builds."
+}
+
 variable "preview_domain" {
   type        = string
   description = "Domain previews are served under, e.g. preview.example.com."
