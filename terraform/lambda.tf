@@ -34,6 +34,7 @@ locals {
     BRANCHENV_CONTAINER_PORT          = tostring(var.container_port)
     BRANCHENV_HEALTH_CHECK_PATH       = var.health_check_path
     BRANCHENV_IMAGE_SOURCE            = var.image_source
+    BRANCHENV_RETAG_PATTERN           = var.retag_pattern
     BRANCHENV_SPOT                    = tostring(var.spot)
     BRANCHENV_LOG_RETENTION_DAYS      = tostring(var.preview_log_retention_days)
     BRANCHENV_ALLOWED_REPOSITORIES    = join(",", var.allowed_repositories)
@@ -62,6 +63,14 @@ resource "aws_iam_role" "lambda" {
   description        = "branchenv ${var.app_name}: the webhook intake, the worker and the event handlers"
   assume_role_policy = data.aws_iam_policy_document.lambda_trust.json
   tags               = local.tags
+
+  # What chalicelib/settings.py would refuse at start-up, refused at plan time instead.
+  lifecycle {
+    precondition {
+      condition     = var.image_source != "retag" || can(regex("\\{(short_)?sha\\}", var.retag_pattern))
+      error_message = "image_source = \"retag\" needs retag_pattern with {sha} or {short_sha}, e.g. ci-{sha}."
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "lambda" {

@@ -98,6 +98,12 @@ variable "image_source" {
   }
 }
 
+variable "retag_pattern" {
+  type        = string
+  description = "With image_source = \"retag\": the tag of the image to run for a commit, with {sha} or {short_sha}, e.g. ci-{sha}."
+  default     = ""
+}
+
 variable "build_repository_url" {
   type        = string
   description = "HTTPS clone URL of the application's GitHub repository, e.g. https://github.com/example-org/shop.git: CodeBuild builds its commits (required when image_source is \"build\")."
