@@ -6,6 +6,7 @@ import pytest
 
 import app as app_module
 from chalicelib.commands.webhook import build_delivery, fake_sha, send, set_branch
+from chalicelib.local.demo import audit
 from chalicelib.local.stack import LocalStack
 from tests.e2e.conftest import REPOSITORY, get_json, push, slug_of, wait_for_environment
 
@@ -145,8 +146,10 @@ def test_reap_removes_an_environment_whose_branch_is_gone(stack: LocalStack) -> 
     wait_for_environment(stack, slug, _settled)
     set_branch(stack.stub_url, REPOSITORY, "feature/forgotten", "0" * 40, exists=False)
 
-    status, _ = get_json(f"{stack.stub_url}/_local/reap", method="POST", body={})
+    status, report = get_json(f"{stack.stub_url}/_local/reap", method="POST", body={})
     record = wait_for_environment(stack, slug, lambda r: r.get("status") == "deleted")
 
     assert status == 200
+    assert slug in report["branch_gone"]
     assert record.get("status") == "deleted"
+    assert audit(stack, slug) == []
