@@ -609,9 +609,12 @@ class Converger:
         slug: str,
         signal: Signal | None = None,
         leftovers: Sequence[ManagedResource] = (),
+        *,
+        env: Environment | None = None,
     ) -> ConvergeResult | None:
-        """Make AWS match the desired state of ``slug``; None if there is no such record."""
-        env = self.store.get(slug)
+        """Make AWS match the desired state of ``slug``; None if there is no such record.
+        ``env`` is the record the caller has just read or written (saves a read)."""
+        env = env if env is not None and env.slug == slug else self.store.get(slug)
         if env is None:
             return None
         target = self._target(env)
@@ -767,13 +770,12 @@ class Converger:
         return self._save(env) if changed else env
 
     def _save(self, env: Environment) -> Environment:
-        """Persist ``env`` (retrying a lost race on fields converge owns) and notify."""
-        saved = self._put(env)
+        """Notify, then persist ``env`` with what was notified, in one write. Notifiers are
+        idempotent (they compare with what they last sent), so a write lost to a race
+        costs no duplicate message."""
         if self.notifier is not None:
-            notified = self.notifier.environment_changed(saved)
-            if notified.notifications != saved.notifications:
-                saved = self._put(replace(saved, notifications=notified.notifications))
-        return saved
+            env = replace(env, notifications=self.notifier.environment_changed(env).notifications)
+        return self._put(env)
 
     def _put(self, env: Environment) -> Environment:
         try:

@@ -51,7 +51,7 @@ def handle_branch_event(event: BranchEvent, runtime: Runtime) -> None:
     )
     if env is None or (env.desired == "absent" and env.status == Status.DELETED):
         return
-    runtime.converger.converge(env.slug)
+    runtime.converger.converge(env.slug, env=env)
 
 
 def handle_converge_request(request: ConvergeRequest, runtime: Runtime) -> None:
