@@ -689,7 +689,7 @@ class Converger:
             image_source=mode,
             source_tag=source_tag,
             repository_uri=repository_uri,
-            log_url=log_group_url(self.settings.region, names.log_group),
+            log_url=log_group_url(self.settings.region, names.log_group, names.slug),
             context=ctx,
             container_port=service.container_port,
             health_check_path=service.health_check_path,
@@ -1013,12 +1013,16 @@ def _deployment_failure(signal: Signal, service: Service, env: Environment) -> s
     ).replace("..", ".")
 
 
-def log_group_url(region: str, log_group: str) -> str:
-    """The CloudWatch console page of a log group."""
-    encoded = quote(quote(log_group, safe=""), safe="").replace("%", "$")
+def log_group_url(region: str, log_group: str, stream_prefix: str) -> str:
+    """The CloudWatch console page of a log group, showing one environment's streams."""
+
+    def console(text: str) -> str:  # the console's own escaping: URL-encode, then % → $
+        return quote(quote(text, safe=""), safe="").replace("%", "$")
+
     return (
         f"https://console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#logsV2:log-groups/log-group/{encoded}"
+        f"#logsV2:log-groups/log-group/{console(log_group)}"
+        f"{console('?logStreamNameFilter=' + stream_prefix)}"
     )
 
 

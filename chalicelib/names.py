@@ -90,7 +90,9 @@ class EnvironmentNames:
 
     @property
     def log_group(self) -> str:
-        return f"/branchenv/{self.app}/{self.slug}"
+        """The installation's one log group for preview tasks (terraform/ creates it with a
+        retention); each environment's streams start with its slug."""
+        return f"/branchenv/{self.app}/previews"
 
     @property
     def branch_tag(self) -> str:

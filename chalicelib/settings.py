@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 PREFIX = "BRANCHENV_"
-APP_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}[a-z0-9]$|^[a-z]$")
+APP_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,21}[a-z0-9]$|^[a-z]$")
 IMAGE_SOURCES = ("build", "ci", "retag")
 ImageSource = Literal["build", "ci", "retag"]
 
@@ -98,7 +98,7 @@ class Settings:
             app_name=env.pattern(
                 "APP_NAME",
                 APP_NAME_PATTERN,
-                "lower-case letters, digits and '-', at most 25 characters, starting with a letter",
+                "lower-case letters, digits and '-', at most 23 characters (the load balancer's name '<app>-previews' must fit in 32), starting with a letter",
             ),
             region=env.region(),
             queue_url=env.required("QUEUE_URL"),

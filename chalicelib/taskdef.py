@@ -97,7 +97,6 @@ def render_task_definition(ctx: RenderContext) -> dict[str, Any]:
                         "awslogs-group": names.log_group,
                         "awslogs-region": s.region,
                         "awslogs-stream-prefix": names.slug,
-                        "awslogs-create-group": "true",
                     },
                 },
             }

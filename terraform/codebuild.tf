@@ -3,6 +3,14 @@
 # The project's source is the application's repository; each build the worker starts names
 # the commit (sourceVersion) and the tags, and buildspec.yml builds and pushes the image.
 
+resource "aws_cloudwatch_log_group" "previews" {
+  #checkov:skip=CKV_AWS_158:Preview logs are encrypted by CloudWatch Logs' own key; a customer-managed KMS key adds cost and key administration.
+  #checkov:skip=CKV_AWS_338:Preview logs are kept for preview_log_retention_days (7 by default), deliberately less than a year.
+  name              = "${local.preview_log_group_prefix}/previews"
+  retention_in_days = var.preview_log_retention_days
+  tags              = local.tags
+}
+
 resource "aws_cloudwatch_log_group" "builds" {
   #checkov:skip=CKV_AWS_158:Build logs are encrypted by CloudWatch Logs' own key; a customer-managed KMS key adds cost and key administration.
   #checkov:skip=CKV_AWS_338:Build logs of previews are kept for preview_log_retention_days (7 by default), deliberately less than a year.

@@ -30,7 +30,8 @@ locals {
     codebuild_role    = "${var.app_name}-codebuild"
   }
 
-  # Log groups of the preview tasks: chalicelib/names.py log_group is /branchenv/<app>/<slug>.
+  # Preview tasks log to one group, /branchenv/<app>/previews (chalicelib/names.py
+  # log_group), one stream prefix per environment (its slug).
   preview_log_group_prefix = "/branchenv/${var.app_name}"
 
   tags = merge(var.tags, {
