@@ -60,8 +60,6 @@ class Settings:
     desired_count: int = 1
     spot: bool = True
     on_demand_base: int = 0
-    log_group_prefix: str = "/branchenv"
-    log_retention_days: int = 7
     history_days: int = 14
     webhook_secrets: tuple[str, ...] = ()
     webhook_secret_arn: str | None = None
@@ -81,7 +79,6 @@ class Settings:
     dashboard_auth: Literal["none", "api_key", "iam"] = "api_key"
     dashboard_api_keys: tuple[str, ...] = ()
     dashboard_api_key_arn: str | None = None
-    reaper_schedule: str = "rate(15 minutes)"
     ttl_hours: float = 72.0
     stuck_minutes: int = 30
     max_cpu: int = 2048
@@ -122,8 +119,6 @@ class Settings:
             desired_count=env.integer("DESIRED_COUNT", 1, low=0, high=10),
             spot=env.boolean("SPOT", True),
             on_demand_base=env.integer("ON_DEMAND_BASE", 0, low=0, high=10),
-            log_group_prefix=env.optional("LOG_GROUP_PREFIX") or "/branchenv",
-            log_retention_days=env.integer("LOG_RETENTION_DAYS", 7, low=1, high=3653),
             history_days=env.integer("HISTORY_DAYS", 14, low=1, high=3650),
             webhook_secrets=env.secrets("WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS"),
             webhook_secret_arn=env.optional("WEBHOOK_SECRET_ARN"),
@@ -145,7 +140,6 @@ class Settings:
             dashboard_auth=env.choice("DASHBOARD_AUTH", ("none", "api_key", "iam"), "api_key"),
             dashboard_api_keys=env.secrets("DASHBOARD_API_KEY", "DASHBOARD_API_KEY_PREVIOUS"),
             dashboard_api_key_arn=env.optional("DASHBOARD_API_KEY_ARN"),
-            reaper_schedule=env.optional("REAPER_SCHEDULE") or "rate(15 minutes)",
             ttl_hours=env.number("TTL_HOURS", 72.0, low=0.0),
             stuck_minutes=env.integer("STUCK_MINUTES", 30, low=1, high=24 * 60),
             max_cpu=env.integer("MAX_CPU", 2048, low=256, high=16384),

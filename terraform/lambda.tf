@@ -36,7 +36,6 @@ locals {
     BRANCHENV_IMAGE_SOURCE            = var.image_source
     BRANCHENV_RETAG_PATTERN           = var.retag_pattern
     BRANCHENV_SPOT                    = tostring(var.spot)
-    BRANCHENV_LOG_RETENTION_DAYS      = tostring(var.preview_log_retention_days)
     BRANCHENV_ALLOWED_REPOSITORIES    = join(",", var.allowed_repositories)
     BRANCHENV_SLACK_CHANNEL           = var.slack_channel
     BRANCHENV_WEBHOOK_SECRET_ARN      = aws_secretsmanager_secret.credentials["webhook_secret"].arn
