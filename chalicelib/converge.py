@@ -1047,8 +1047,8 @@ def _progress_from(env: Environment, observed: Observed, target: Target) -> _Pro
 
 
 def _record_ready_time(env: Environment, now: float) -> Environment:
-    """Keep the last push-to-ready durations (the newest first, at most ten)."""
+    """Keep the last push-to-ready durations (oldest first, the newest last, at most ten)."""
     if env.triggered_at is None:
         return replace(env, ready_at=now)
     seconds = round(now - env.triggered_at, 1)
-    return replace(env, ready_at=now, ready_seconds=(seconds, *env.ready_seconds)[:10])
+    return replace(env, ready_at=now, ready_seconds=(*env.ready_seconds, seconds)[-10:])

@@ -86,7 +86,7 @@ class Environment:
     updated_at: float = 0.0
     triggered_at: float | None = None
     ready_at: float | None = None
-    ready_seconds: tuple[float, ...] = ()
+    ready_seconds: tuple[float, ...] = ()  # push-to-ready times, oldest first, last ten
     spot_interruptions: int = 0
     expires_at: int | None = None
     notifications: dict[str, Any] = field(default_factory=dict)

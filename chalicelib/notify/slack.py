@@ -185,7 +185,7 @@ def summary_text(env: Environment, url: str | None) -> str:
     text = f"{env.branch} ({env.repository}): {STATUS_LABELS[env.status].lower()}"
     if url:
         text += f", {url}"
-    if env.status == Status.FAILED and env.reason:
+    if env.status in (Status.FAILED, Status.DELETED) and env.reason:
         text += f": {_reason(env.reason)}"
     return text
 
@@ -227,13 +227,14 @@ def message_blocks(env: Environment, url: str | None) -> list[dict[str, Any]]:
     if buttons:
         blocks.append(ActionsBlock(elements=buttons))
     if env.status == Status.DELETED:
-        blocks.append(
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(text="The branch is gone; its environment was removed.")
-                ]
-            )
+        # The reaper says why (idle past its TTL: push again to bring it back); a webhook
+        # delete has no reason of its own.
+        why = (
+            _escape(_reason(env.reason))
+            if env.reason
+            else ("The branch is gone; its environment was removed.")
         )
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=why)]))
     return [block.to_dict() for block in blocks]
 
 
