@@ -21,6 +21,7 @@ from chalicelib.intake import IntakeConfig
 from chalicelib.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from chalicelib.aws.inventory import Inventory
     from chalicelib.converge import Converger
     from chalicelib.desired import BranchTruth
     from chalicelib.notify import Notifier
@@ -123,12 +124,12 @@ class Runtime:
         return self.github
 
     @functools.cached_property
-    def reaper(self) -> Reaper:
+    def inventory(self) -> Inventory:
+        """Everything tagged as this installation's: the leak audit, and the reaper's list."""
         from chalicelib.aws.inventory import Inventory
-        from chalicelib.reaper import Reaper
 
         c, s = self.converger, self.settings
-        inventory = Inventory(
+        return Inventory(
             app=s.app_name,
             dns=c.dns,
             load_balancing=c.load_balancing,
@@ -137,8 +138,17 @@ class Runtime:
             store=self.store,
             listener_arns=[listener.listener_arn for listener in s.listeners],
         )
+
+    @functools.cached_property
+    def reaper(self) -> Reaper:
+        from chalicelib.reaper import Reaper
+
         return Reaper(
-            settings=s, store=self.store, converger=c, inventory=inventory, github=self.github
+            settings=self.settings,
+            store=self.store,
+            converger=self.converger,
+            inventory=self.inventory,
+            github=self.github,
         )
 
     @functools.cached_property

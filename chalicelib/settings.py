@@ -95,7 +95,8 @@ class Settings:
             app_name=env.pattern(
                 "APP_NAME",
                 APP_NAME_PATTERN,
-                "lower-case letters, digits and '-', at most 23 characters (the load balancer's name '<app>-previews' must fit in 32), starting with a letter",
+                "lower-case letters, digits and '-', at most 23 characters (the load balancer's "
+                "name '<app>-previews' must fit in 32), starting with a letter",
             ),
             region=env.region(),
             queue_url=env.required("QUEUE_URL"),

@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.aws.errors import Conflict, NotFound, translate
+from chalicelib.aws.errors import Conflict, NotFound, call, translate
 
 MANAGED_TAG = "branchenv:managed"
 APP_TAG = "branchenv:app"
@@ -91,6 +91,23 @@ class Containers:
     def deregister_task_definitions(self, family: str) -> list[str]:
         """Deregister every ACTIVE revision of exactly ``family``; return their ARNs."""
         arns = list(self._active_revisions(family))
+        for arn in arns:
+            self._call(
+                "DeregisterTaskDefinition",
+                self._client.deregister_task_definition,
+                taskDefinition=arn,
+            )
+        return arns
+
+    def deregister_owned_task_definitions(self, family: str, owner: Mapping[str, str]) -> list[str]:
+        """Deregister the ACTIVE revisions of exactly ``family`` whose tags hold every key
+        and value of ``owner``; a revision someone else registered there is left alone."""
+        arns = []
+        for arn in self._active_revisions(family):
+            described = self._describe_task_definition(arn)
+            tags = _task_definition(*described).tags if described else {}
+            if all(tags.get(key) == value for key, value in owner.items()):
+                arns.append(arn)
         for arn in arns:
             self._call(
                 "DeregisterTaskDefinition",
@@ -230,20 +247,7 @@ class Containers:
         )
         return [_service(raw, tags=raw.get("tags")) for raw in answer.get("services", [])]
 
-    @staticmethod
-    def _call(
-        operation: str,
-        method: Any,
-        *,
-        not_found: Sequence[str] = (),
-        conflict: Sequence[str] = (),
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        try:
-            answer: dict[str, Any] = method(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, operation, not_found=not_found, conflict=conflict) from exc
-        return answer
+    _call = staticmethod(call)
 
 
 def _task_definition(raw: dict[str, Any], tags: Sequence[Mapping[str, str]]) -> TaskDefinition:

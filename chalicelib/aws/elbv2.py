@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.aws.errors import Conflict, translate
+from chalicelib.aws.errors import Conflict, call, translate
 
 MANAGED_TAG = "branchenv:managed"
 APP_TAG = "branchenv:app"
@@ -250,20 +250,7 @@ class LoadBalancing:
                 }
         return tags
 
-    @staticmethod
-    def _call(
-        operation: str,
-        method: Any,
-        *,
-        not_found: Sequence[str] = (),
-        conflict: Sequence[str] = (),
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        try:
-            answer: dict[str, Any] = method(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, operation, not_found=not_found, conflict=conflict) from exc
-        return answer
+    _call = staticmethod(call)
 
 
 def _rule(listener_arn: str, raw: dict[str, Any], tags: dict[str, str]) -> Rule:

@@ -7,6 +7,7 @@ AWS error code (when there is one) so logs stay useful, and a message with no se
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -71,3 +72,20 @@ def translate(
     if isinstance(exc, BotoCoreError):
         return AwsError(f"{operation} failed: {exc.__class__.__name__}", operation=operation)
     raise exc
+
+
+def call(
+    operation: str,
+    method: Any,
+    *,
+    not_found: Collection[str] = (),
+    conflict: Collection[str] = (),
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Call a boto3 client ``method`` for API ``operation``; botocore errors come out
+    translated (NotFound / Conflict for the codes given, AwsError otherwise)."""
+    try:
+        answer: dict[str, Any] = method(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, operation, not_found=not_found, conflict=conflict) from exc
+    return answer

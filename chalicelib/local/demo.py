@@ -172,23 +172,7 @@ def play(stack: LocalStack, out: TextIO, *, timeout: float = 30.0) -> None:
 
 def audit(stack: LocalStack, slug: str) -> list[str]:
     """What AWS (moto) and the store still hold for ``slug``: ``kind identifier`` lines."""
-    from chalicelib.aws.ecr import Images
-    from chalicelib.aws.ecs import Containers
-    from chalicelib.aws.elbv2 import LoadBalancing
-    from chalicelib.aws.inventory import Inventory
-    from chalicelib.aws.route53 import Dns
-
-    settings = stack.runtime.settings
-    clients = stack.runtime.clients
-    inventory = Inventory(
-        app=settings.app_name,
-        dns=Dns(clients.client("route53"), settings.hosted_zone_id),
-        load_balancing=LoadBalancing(clients.client("elbv2")),
-        containers=Containers(clients.client("ecs"), settings.cluster),
-        images=Images(clients.client("ecr"), settings.ecr_repository),
-        store=stack.runtime.store,
-        listener_arns=[listener.listener_arn for listener in settings.listeners],
-    )
+    inventory = stack.runtime.inventory
     return [f"{resource.kind} {resource.identifier}" for resource in inventory.managed(slug)]
 
 

@@ -13,11 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.aws.ecr import Images
-from chalicelib.aws.ecs import Containers
-from chalicelib.aws.elbv2 import LoadBalancing
 from chalicelib.aws.inventory import Inventory, ManagedResource
-from chalicelib.aws.route53 import Dns
 from chalicelib.environments import Environment
 from chalicelib.messages import BranchEvent
 from chalicelib.names import EnvironmentNames, names_for
@@ -156,16 +152,7 @@ class World:
         return self.runtime.store.get(self.names(branch).slug)
 
     def inventory(self) -> Inventory:
-        s, c = self.settings, self.clients
-        return Inventory(
-            app=s.app_name,
-            dns=Dns(c.client("route53"), s.hosted_zone_id),
-            load_balancing=LoadBalancing(c.client("elbv2")),
-            containers=Containers(c.client("ecs"), s.cluster),
-            images=Images(c.client("ecr"), s.ecr_repository),
-            store=self.runtime.store,
-            listener_arns=[listener.listener_arn for listener in s.listeners],
-        )
+        return self.runtime.inventory
 
     def leftovers(self, branch: str | None = None) -> list[ManagedResource]:
         slug = self.names(branch).slug if branch is not None else None
