@@ -477,9 +477,11 @@ def _plan_absent(env: Environment, observed: Observed, target: Target) -> Plan:
     return Plan(tuple(steps), Status.DELETED, env.reason)
 
 
+OWNERSHIP_KEYS = ("branchenv:managed", "branchenv:app", "branchenv:env")
+
+
 def _is_ours(tags: dict[str, str], ours: dict[str, str]) -> bool:
-    keys = ("branchenv:managed", "branchenv:app", "branchenv:env")
-    return all(tags.get(key) == ours[key] for key in keys)
+    return all(tags.get(key) == ours[key] for key in OWNERSHIP_KEYS)
 
 
 def _foreign_resource(observed: Observed, names: EnvironmentNames) -> str | None:
@@ -498,6 +500,12 @@ def _foreign_resource(observed: Observed, names: EnvironmentNames) -> str | None
     if observed.rule is not None and not _is_ours(observed.rule.tags, ours):
         return (
             f"a listener rule for {names.host} exists without branchenv's tags; "
+            "remove it or rename the branch"
+        )
+    service = observed.service
+    if service is not None and service.status != "INACTIVE" and not _is_ours(service.tags, ours):
+        return (
+            f"an ECS service named {service.name} exists without branchenv's tags; "
             "remove it or rename the branch"
         )
     return None
@@ -984,7 +992,9 @@ class Converger:
     def _run_DeregisterTaskDefinitions(
         self, step: DeregisterTaskDefinitions, progress: _Progress, target: Target
     ) -> None:
-        self.containers.deregister_task_definitions(step.family)
+        ours = target.names.tags()
+        owner = {key: ours[key] for key in OWNERSHIP_KEYS}
+        self.containers.deregister_owned_task_definitions(step.family, owner)
         progress.task_definition_arn = None
 
     def _run_RemoveBranchTag(

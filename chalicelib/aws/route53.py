@@ -50,7 +50,14 @@ class Dns:
         page = self._list(StartRecordName=name, StartRecordType="A", MaxItems="10")
         # Records are sorted by name then type, so the A and the TXT at `name` come first.
         records = [r for r in page.get("ResourceRecordSets", []) if r["Name"] == name]
-        return _alias_from(host, records)
+        alias = _alias_from(host, records)
+        if alias is None and records:
+            # Another kind of record (plain A, CNAME, TXT...) holds the name: reported as
+            # a record with no target, so converge sees it is taken and never writes over it.
+            txt = next((r for r in records if r["Type"] == "TXT"), None)
+            owner = _unquote(txt["ResourceRecords"][0]["Value"]) if txt else None
+            return AliasRecord(_bare(host), "", "", owner)
+        return alias
 
     def upsert_alias(self, host: str, alb_dns_name: str, alb_zone_id: str, owner: str) -> None:
         """Create or update the alias and its owner TXT in one change batch."""

@@ -1,0 +1,135 @@
+"""Duplicates and out-of-order deliveries: the newest truth about a branch wins, a stale
+event never resurrects or rolls back an environment, and a redelivery changes nothing."""
+
+from __future__ import annotations
+
+from chalicelib.environments import Status
+from tests.integration.harness import World, sha_of
+from tests.reliability.support import assert_gone, assert_ready_at, deployment_completed
+
+BRANCH = "feature/order"
+T0 = 1_800_000_000.0
+
+
+def service_names(world: World, branch: str) -> list[str]:
+    slug = world.names(branch).slug
+    return [r.identifier for r in world.leftovers(branch) if r.kind == "service" and r.env == slug]
+
+
+def test_the_same_delivery_three_times_deploys_once(world: World) -> None:
+    world.push_image(sha_of(1))
+    push = world.push(BRANCH, sha_of(1))
+
+    for _ in range(3):
+        world.deliver(push)
+    deployment_completed(world, BRANCH)
+    world.deliver(push)
+
+    assert_ready_at(world, BRANCH, sha_of(1))
+    kinds = sorted(r.kind for r in world.leftovers(BRANCH))
+    assert kinds == [
+        "dns_record",
+        "image_tag",
+        "listener_rule",
+        "priority_claim",
+        "service",
+        "target_group",
+        "task_definition",
+    ]
+    world.deliver(world.delete(BRANCH))
+    assert_gone(world, BRANCH)
+
+
+def test_two_pushes_delivered_in_reverse_order_deploy_the_newer(world: World) -> None:
+    world.push_image(sha_of(1))
+    world.push_image(sha_of(2))
+    older = world.push(BRANCH, sha_of(1), at=T0)
+    newer = world.push(BRANCH, sha_of(2), at=T0 + 5)
+
+    world.deliver(newer)
+    world.deliver(older)
+    deployment_completed(world, BRANCH)
+
+    assert_ready_at(world, BRANCH, sha_of(2))
+    world.deliver(world.delete(BRANCH, at=T0 + 10))
+    assert_gone(world, BRANCH)
+
+
+def test_a_delete_processed_before_its_create_leaves_nothing(world: World) -> None:
+    create = world.create(BRANCH, at=T0)
+    delete = world.delete(BRANCH, at=T0 + 20)
+
+    world.deliver(delete)
+    world.deliver(create)
+
+    assert_gone(world, BRANCH)
+    assert world.leftovers() == []
+
+
+def test_a_push_arriving_after_the_delete_does_not_bring_the_branch_back(world: World) -> None:
+    world.push_image(sha_of(1))
+    world.push_image(sha_of(2))
+    world.deliver(world.push(BRANCH, sha_of(1), at=T0))
+    deployment_completed(world, BRANCH)
+    late_push = world.push(BRANCH, sha_of(2), at=T0 + 10)
+    delete = world.delete(BRANCH, at=T0 + 20)
+
+    world.deliver(delete)
+    world.deliver(late_push)
+
+    assert_gone(world, BRANCH)
+    assert world.leftovers() == []
+
+
+def test_a_push_at_the_same_second_as_the_delete_does_not_bring_the_branch_back(
+    world: World,
+) -> None:
+    world.push_image(sha_of(1))
+    world.deliver(world.push(BRANCH, sha_of(1), at=T0))
+    delete = world.delete(BRANCH, at=T0 + 20)
+    tied_push = world.push(BRANCH, sha_of(1), at=T0 + 20)
+
+    world.deliver(delete)
+    world.deliver(tied_push)
+
+    assert_gone(world, BRANCH)
+
+
+def test_a_branch_deleted_and_created_again_within_a_minute_comes_back(world: World) -> None:
+    world.push_image(sha_of(1))
+    world.push_image(sha_of(2))
+    world.deliver(world.push(BRANCH, sha_of(1), at=T0))
+    deployment_completed(world, BRANCH)
+    [old_service] = service_names(world, BRANCH)
+
+    world.deliver(world.delete(BRANCH, at=T0 + 20))
+    world.deliver(world.create(BRANCH, at=T0 + 50))
+    world.deliver(world.push(BRANCH, sha_of(2), at=T0 + 60))
+    deployment_completed(world, BRANCH)
+
+    assert_ready_at(world, BRANCH, sha_of(2))
+    env = world.env(BRANCH)
+    assert env is not None and env.created_at > 0
+    ecs = world.clients.client("ecs")
+    old = ecs.describe_services(cluster=world.settings.cluster, services=[old_service])
+    assert all(s["status"] in ("INACTIVE", "DRAINING") for s in old["services"]), old
+    live = [arn.rsplit("/", 1)[-1] for arn in service_names(world, BRANCH)]
+    assert live == [env.service_name] and env.service_name != old_service.rsplit("/", 1)[-1]
+    world.deliver(world.delete(BRANCH, at=T0 + 90))
+    assert_gone(world, BRANCH)
+    assert world.leftovers() == []
+
+
+def test_a_redelivered_delete_after_the_branch_came_back_is_ignored(world: World) -> None:
+    world.push_image(sha_of(1))
+    world.deliver(world.push(BRANCH, sha_of(1), at=T0))
+    delete = world.delete(BRANCH, at=T0 + 20)
+    world.deliver(delete)
+    world.deliver(world.push(BRANCH, sha_of(1), at=T0 + 40))
+    deployment_completed(world, BRANCH)
+
+    world.deliver(delete)
+
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.READY
+    assert_ready_at(world, BRANCH, sha_of(1))
