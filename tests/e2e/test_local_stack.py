@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import app as app_module
 from chalicelib.commands.webhook import build_delivery, fake_sha, send, set_branch
 from chalicelib.local.demo import audit
 from chalicelib.local.stack import LocalStack
@@ -13,12 +12,6 @@ from tests.e2e.conftest import REPOSITORY, get_json, push, slug_of, wait_for_env
 pytestmark = pytest.mark.e2e
 
 SETTLED = ("ready", "failed")
-
-
-def _needs_handlers(*names: str) -> None:
-    missing = [name for name in names if not hasattr(app_module, name)]
-    if missing:
-        pytest.skip(f"app.py has no {', '.join(missing)} handler yet")
 
 
 def _settled(record: dict[str, object]) -> bool:
@@ -43,7 +36,6 @@ def test_signed_push_is_accepted_with_the_preview_url(stack: LocalStack) -> None
 
 
 def test_pushed_branch_becomes_ready_with_its_url(stack: LocalStack) -> None:
-    _needs_handlers("codebuild_state", "ecs_deployment")
     sha = fake_sha("login")
     push(stack, "feature/login", sha)
     slug = slug_of(stack, "feature/login")
@@ -56,7 +48,6 @@ def test_pushed_branch_becomes_ready_with_its_url(stack: LocalStack) -> None:
 
 
 def test_new_branch_moves_through_building_and_deploying_to_ready(stack: LocalStack) -> None:
-    _needs_handlers("codebuild_state", "ecs_deployment")
     order = ["pending", "building", "deploying", "ready"]
     push(stack, "feature/lifecycle", fake_sha("lifecycle"))
     slug = slug_of(stack, "feature/lifecycle")
@@ -84,7 +75,6 @@ def test_new_branch_moves_through_building_and_deploying_to_ready(stack: LocalSt
 
 
 def test_ready_branch_is_listed_by_the_dashboard_api(stack: LocalStack) -> None:
-    _needs_handlers("codebuild_state", "ecs_deployment")
     push(stack, "feature/listed", fake_sha("listed"))
     slug = slug_of(stack, "feature/listed")
     wait_for_environment(stack, slug, _settled)
@@ -97,7 +87,6 @@ def test_ready_branch_is_listed_by_the_dashboard_api(stack: LocalStack) -> None:
 
 
 def test_ready_branch_has_its_resources_in_moto(stack: LocalStack) -> None:
-    _needs_handlers("codebuild_state", "ecs_deployment")
     push(stack, "feature/resources", fake_sha("resources"))
     slug = slug_of(stack, "feature/resources")
     record = wait_for_environment(stack, slug, _settled)
@@ -129,7 +118,6 @@ def test_ready_branch_has_its_resources_in_moto(stack: LocalStack) -> None:
 
 
 def test_fail_build_branch_ends_failed_with_a_reason(stack: LocalStack) -> None:
-    _needs_handlers("codebuild_state", "ecs_deployment")
     push(stack, "feature/broken--fail-build", fake_sha("broken"))
     slug = slug_of(stack, "feature/broken--fail-build")
 
@@ -140,7 +128,6 @@ def test_fail_build_branch_ends_failed_with_a_reason(stack: LocalStack) -> None:
 
 
 def test_reap_removes_an_environment_whose_branch_is_gone(stack: LocalStack) -> None:
-    _needs_handlers("codebuild_state", "ecs_deployment", "reaper")
     push(stack, "feature/forgotten", fake_sha("forgotten"))
     slug = slug_of(stack, "feature/forgotten")
     wait_for_environment(stack, slug, _settled)
