@@ -16,6 +16,7 @@ import app as chalice_app
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.infra import BaseInfrastructure
 from chalicelib.runtime import Runtime
+from chalicelib.settings import Settings
 from chalicelib.webhooks import sign
 from tests.conftest import WEBHOOK_SECRET, load_event, settings_for
 
@@ -161,3 +162,28 @@ def test_a_missing_delivery_header_is_a_bad_request(http: Any, runtime: Runtime)
 
     assert response.status_code == 400
     assert queued(runtime) == []
+
+
+def test_secrets_from_secrets_manager_accept_both_during_a_rotation(
+    infra: BaseInfrastructure, clients: ClientFactory
+) -> None:
+    arn = clients.client("secretsmanager").create_secret(
+        Name="demo/webhook", SecretString=json.dumps(["new-secret", WEBHOOK_SECRET])
+    )["ARN"]
+    environ = {
+        **infra.environment(),
+        "BRANCHENV_WEBHOOK_SECRET_ARN": arn,
+        "BRANCHENV_IMAGE_SOURCE": "ci",
+    }
+    deps = Runtime(Settings.from_environ(environ), clients)
+    chalice_app.use_runtime(deps)
+    try:
+        with Client(chalice_app.app) as client:
+            old = deliver(client.http, "push", body_of(PUSH), delivery="d-old")
+            new = deliver(client.http, "push", body_of(PUSH), secret="new-secret", delivery="d-new")
+            wrong = deliver(client.http, "push", body_of(PUSH), secret="x", delivery="d-x")
+    finally:
+        chalice_app.use_runtime(None)
+
+    assert (old.status_code, new.status_code, wrong.status_code) == (202, 202, 401)
+    assert len(queued(deps)) == 2

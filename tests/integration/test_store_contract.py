@@ -1,0 +1,79 @@
+"""One contract, two stores: DynamoDB (moto) and in memory behave the same."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from chalicelib.aws.clients import ClientFactory
+from chalicelib.aws.dynamodb import DynamoEnvironmentStore
+from chalicelib.environments import (
+    ConcurrentUpdate,
+    Environment,
+    EnvironmentStore,
+    InMemoryEnvironmentStore,
+    Status,
+)
+from chalicelib.infra import BaseInfrastructure
+
+ENV = Environment(
+    slug="feature-cart",
+    repository="octo/shop",
+    branch="feature/cart",
+    desired_sha="a" * 40,
+    ready_seconds=(12.5,),
+    notifications={"slack": {"ts": "1"}},
+)
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def store(request: pytest.FixtureRequest) -> EnvironmentStore:
+    if request.param == "memory":
+        return InMemoryEnvironmentStore()
+    infra: BaseInfrastructure = request.getfixturevalue("infra")
+    clients: ClientFactory = request.getfixturevalue("clients")
+    return DynamoEnvironmentStore(clients.client("dynamodb"), infra.table_name)
+
+
+def test_a_written_record_reads_back_equal_with_its_new_version(store: EnvironmentStore) -> None:
+    written = store.put(ENV)
+
+    assert written.version == 1
+    assert store.get(ENV.slug) == written
+    assert store.get("never-seen") is None
+
+
+def test_a_write_from_a_stale_read_is_refused(store: EnvironmentStore) -> None:
+    first = store.put(ENV)
+    store.put(replace(first, status=Status.READY))
+
+    with pytest.raises(ConcurrentUpdate):
+        store.put(replace(first, status=Status.FAILED))
+    with pytest.raises(ConcurrentUpdate):
+        store.put(ENV)  # version 0: "create", but it exists
+    got = store.get(ENV.slug)
+    assert got is not None and got.status == Status.READY
+
+
+def test_scan_returns_every_record_and_live_leaves_out_deleted(store: EnvironmentStore) -> None:
+    for n in range(30):
+        status = Status.DELETED if n % 3 == 0 else Status.READY
+        store.put(replace(ENV, slug=f"b-{n:02d}", status=status))
+
+    assert len(list(store.scan())) == 30
+    assert [e.slug for e in store.live()] == [f"b-{n:02d}" for n in range(30) if n % 3]
+
+
+def test_a_priority_is_held_by_one_environment_until_it_lets_go(store: EnvironmentStore) -> None:
+    assert store.claim_priority("arn:l", 7, "a")
+    assert store.claim_priority("arn:l", 7, "a")  # again: still its own
+    assert not store.claim_priority("arn:l", 7, "b")
+    assert store.claim_priority("arn:other", 7, "b")  # priorities are per listener
+
+    store.release_priority("arn:l", 7, "b")  # not b's to release
+    assert not store.claim_priority("arn:l", 7, "b")
+    store.release_priority("arn:l", 7, "a")
+    store.release_priority("arn:l", 7, "a")  # already gone is fine
+    assert store.claim_priority("arn:l", 7, "b")
+    assert sorted(store.priority_claims()) == [("arn:l", 7, "b"), ("arn:other", 7, "b")]

@@ -1,0 +1,185 @@
+"""The pure planner: desired state + what AWS holds → the steps, in order. No AWS here."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from chalicelib.aws.ecr import Image
+from chalicelib.aws.ecs import Service, TaskDefinition
+from chalicelib.aws.elbv2 import Rule, TargetGroup
+from chalicelib.aws.inventory import ManagedResource
+from chalicelib.aws.route53 import AliasRecord
+from chalicelib.converge import (
+    SPEC_TAG,
+    ClaimPriority,
+    CreateRule,
+    CreateService,
+    CreateTargetGroup,
+    DeleteDns,
+    DeleteRule,
+    DeleteService,
+    DeleteTargetGroup,
+    DeregisterTaskDefinitions,
+    Observed,
+    RegisterTaskDefinition,
+    ReleasePriority,
+    RemoveBranchTag,
+    Signal,
+    TagBranchImage,
+    Target,
+    UpdateService,
+    UpsertDns,
+    plan,
+)
+from chalicelib.environments import Environment, Status
+from chalicelib.names import names_for
+from chalicelib.settings import Listener
+
+NAMES = names_for("shop", "octo/shop", "feature/cart", "preview.example.com")
+OURS = NAMES.tags()
+LISTENER = Listener("arn:listener", "alb-1.example.com", "Z1")
+SHA = "c" * 40
+IMAGE = Image(tag=SHA, digest="sha256:1", manifest="{}", media_type="")
+TARGET = Target(NAMES, LISTENER, f"repo:{SHA}", {"family": NAMES.task_family}, "spec-1", 1)
+DNS = AliasRecord(NAMES.host, "alb-1.example.com", "Z1", NAMES.dns_owner)
+GROUP = TargetGroup("arn:tg", NAMES.target_group, OURS)
+RULE = Rule("arn:rule", LISTENER.listener_arn, 7, (NAMES.host,), ("arn:tg",), OURS)
+TASK = TaskDefinition(
+    "arn:td:1", NAMES.task_family, 1, f"repo:{SHA}", {}, {**OURS, SPEC_TAG: "spec-1"}
+)
+SERVICE = Service(
+    NAMES.service(1),
+    "arn:svc",
+    "ACTIVE",
+    1,
+    "arn:td:1",
+    OURS,
+    "IN_PROGRESS",
+    None,
+    ("service has reached a steady state.",),
+)
+EVERYTHING = Observed(DNS, GROUP, RULE, IMAGE, IMAGE, TASK, SERVICE)
+ENV = Environment(
+    slug=NAMES.slug,
+    repository="octo/shop",
+    branch="feature/cart",
+    desired_sha=SHA,
+    listener_arn=LISTENER.listener_arn,
+    priority=7,
+    status=Status.DEPLOYING,
+)
+
+
+def kinds(steps: object) -> list[type]:
+    return [type(step) for step in steps]  # type: ignore[attr-defined]
+
+
+def test_a_new_branch_gets_dns_first_then_rule_then_service() -> None:
+    fresh = replace(ENV, listener_arn=None, priority=None, status=Status.PENDING)
+    the_plan = plan(fresh, Observed(sha_image=IMAGE), TARGET, None)
+
+    assert kinds(the_plan.steps) == [
+        UpsertDns,
+        ClaimPriority,
+        CreateTargetGroup,
+        CreateRule,
+        TagBranchImage,
+        RegisterTaskDefinition,
+        CreateService,
+    ]
+    assert the_plan.status == Status.DEPLOYING
+
+
+def test_without_an_image_only_the_routing_is_made_and_it_waits() -> None:
+    fresh = replace(ENV, listener_arn=None, priority=None)
+    the_plan = plan(fresh, Observed(), replace(TARGET, image_source="ci"), None)
+
+    assert kinds(the_plan.steps) == [UpsertDns, ClaimPriority, CreateTargetGroup, CreateRule]
+    assert the_plan.status == Status.BUILDING
+
+
+def test_everything_in_place_plans_nothing() -> None:
+    assert plan(ENV, EVERYTHING, TARGET, None).steps == ()
+
+
+def test_a_new_spec_registers_a_revision_and_updates_the_service() -> None:
+    the_plan = plan(ENV, EVERYTHING, replace(TARGET, spec="spec-2"), None)
+
+    assert kinds(the_plan.steps) == [RegisterTaskDefinition, UpdateService]
+
+
+def test_deployment_completed_waits_for_a_healthy_target_before_ready() -> None:
+    the_plan = plan(ENV, EVERYTHING, TARGET, Signal("deployment_completed"))
+
+    assert [type(s).__name__ for s in the_plan.steps] == ["AwaitHealthyTarget"]
+    assert the_plan.status == Status.READY
+
+
+def test_a_service_still_draining_from_a_deleted_branch_gets_a_new_generation() -> None:
+    draining = replace(SERVICE, status="DRAINING")
+    recreated = replace(ENV, status=Status.PENDING, generation=1)
+
+    the_plan = plan(recreated, replace(EVERYTHING, service=draining), TARGET, None)
+
+    assert the_plan.steps == (CreateService(2),)
+
+
+def test_a_resource_with_our_name_but_not_our_tags_stops_the_plan() -> None:
+    foreign = replace(GROUP, tags={"team": "payments"})
+
+    the_plan = plan(ENV, replace(EVERYTHING, target_group=foreign), TARGET, None)
+
+    assert the_plan.steps == ()
+    assert the_plan.status == Status.FAILED
+    assert the_plan.reason is not None and "without branchenv's tags" in the_plan.reason
+
+
+def test_teardown_goes_in_dependency_order() -> None:
+    the_plan = plan(replace(ENV, desired="absent"), EVERYTHING, TARGET, None)
+
+    assert kinds(the_plan.steps) == [
+        DeleteDns,
+        DeleteRule,
+        DeleteService,
+        DeleteTargetGroup,
+        DeregisterTaskDefinitions,
+        RemoveBranchTag,
+        ReleasePriority,
+    ]
+    assert the_plan.status == Status.DELETED
+
+
+def test_teardown_skips_what_is_not_ours() -> None:
+    strangers = replace(
+        EVERYTHING,
+        dns=replace(DNS, owner="heritage=external-dns"),
+        rule=replace(RULE, tags={}),
+        service=replace(SERVICE, tags={"branchenv:managed": "true"}),
+    )
+
+    the_plan = plan(replace(ENV, desired="absent"), strangers, TARGET, None)
+
+    assert DeleteDns not in kinds(the_plan.steps)
+    assert DeleteRule not in kinds(the_plan.steps)
+    assert DeleteService not in kinds(the_plan.steps)
+
+
+def test_leftovers_of_the_environment_are_removed_once() -> None:
+    leftovers = [
+        ManagedResource("service", "arn:aws:ecs:r:1:service/c/" + NAMES.service(3), NAMES.slug),
+        ManagedResource("target_group", "arn:tg", NAMES.slug),
+        ManagedResource("service", "arn:aws:ecs:r:1:service/c/other_1", "other"),
+    ]
+
+    the_plan = plan(replace(ENV, desired="absent"), EVERYTHING, TARGET, None, leftovers)
+
+    deleted = [s.name for s in the_plan.steps if isinstance(s, DeleteService)]
+    assert deleted == [NAMES.service(1), NAMES.service(3)]
+    assert sum(isinstance(s, DeleteTargetGroup) for s in the_plan.steps) == 1
+
+
+def test_a_plan_prints_as_a_dry_run() -> None:
+    text = plan(replace(ENV, desired="absent"), EVERYTHING, TARGET, None).describe()
+
+    assert text.splitlines()[0].startswith("DeleteDns(")
+    assert text.splitlines()[-1] == "→ deleted"
