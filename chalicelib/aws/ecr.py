@@ -49,33 +49,40 @@ class Images:
 
     def find_images(self, tags: Sequence[str]) -> dict[str, Image]:
         """The images behind ``tags`` (at most 100), by tag; missing tags are left out."""
-        if not tags:
+        wanted = list(tags[:MAX_IMAGE_IDS])
+        if not wanted:
             return {}
+        images, failed = self._batch_get_image(wanted)
+        by_tag = {raw["imageId"].get("imageTag"): raw for raw in images}
+        for tag in wanted:
+            if tag not in by_tag and tag not in failed:
+                # moto gap: BatchGetImage labels each result with one of the image's own
+                # tags (another branch's, say), where AWS echoes the tag asked for; asked
+                # alone, the one result is that tag's image whatever its label.
+                alone, _ = self._batch_get_image([tag])
+                if alone:
+                    by_tag[tag] = alone[0]
+        return {
+            tag: Image(
+                tag=tag,
+                digest=by_tag[tag]["imageId"]["imageDigest"],
+                manifest=by_tag[tag]["imageManifest"],
+                media_type=by_tag[tag].get("imageManifestMediaType", ""),
+            )
+            for tag in wanted
+            if tag in by_tag
+        }
+
+    def _batch_get_image(self, tags: Sequence[str]) -> tuple[list[dict[str, Any]], set[str]]:
+        """BatchGetImage's images and the tags it reported as failures."""
         answer = self._call(
             "BatchGetImage",
             self._client.batch_get_image,
             repositoryName=self._repository,
-            imageIds=[{"imageTag": tag} for tag in tags[:MAX_IMAGE_IDS]],
+            imageIds=[{"imageTag": tag} for tag in tags],
         )
-        images = answer.get("images", [])
-        by_tag = {raw["imageId"].get("imageTag"): raw for raw in images}
         failed = {f.get("imageId", {}).get("imageTag") for f in answer.get("failures", [])}
-        digests = {raw["imageId"]["imageDigest"] for raw in images}
-        found: dict[str, Image] = {}
-        for tag in tags[:MAX_IMAGE_IDS]:
-            raw = by_tag.get(tag)
-            if raw is None and tag not in failed and len(digests) == 1:
-                # moto gap: when two requested tags name the same image, BatchGetImage
-                # labels both results with one of the tags; AWS echoes each tag asked for.
-                raw = images[0]
-            if raw is not None:
-                found[tag] = Image(
-                    tag=tag,
-                    digest=raw["imageId"]["imageDigest"],
-                    manifest=raw["imageManifest"],
-                    media_type=raw.get("imageManifestMediaType", ""),
-                )
-        return found
+        return list(answer.get("images", [])), failed
 
     def put_tag(self, image: Image, tag: str) -> None:
         """Point ``tag`` at ``image``; already pointing there is fine."""

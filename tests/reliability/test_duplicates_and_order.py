@@ -133,3 +133,21 @@ def test_a_redelivered_delete_after_the_branch_came_back_is_ignored(world: World
     env = world.env(BRANCH)
     assert env is not None and env.status == Status.READY
     assert_ready_at(world, BRANCH, sha_of(1))
+
+
+def test_a_branch_pushing_a_sha_another_branch_already_runs_deploys_it(world: World) -> None:
+    # Regression: moto's BatchGetImage labelled the sha's image with the other branch's
+    # tag, so the second branch waited for CI forever ("building").
+    world.push_image(sha_of(1))
+    world.push_image(sha_of(2))
+    for branch in ("feature/first", BRANCH):
+        world.deliver(world.push(branch, sha_of(1), at=T0))
+        deployment_completed(world, branch)
+    world.deliver(world.push("feature/first", sha_of(2), at=T0 + 10))
+    deployment_completed(world, "feature/first")
+
+    world.deliver(world.push(BRANCH, sha_of(2), at=T0 + 20))
+    deployment_completed(world, BRANCH)
+
+    assert_ready_at(world, BRANCH, sha_of(2))
+    assert_ready_at(world, "feature/first", sha_of(2))

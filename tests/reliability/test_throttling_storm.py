@@ -1,0 +1,68 @@
+"""A throttling storm: 30% of the HTTP attempts to AWS are answered 400 Throttling before
+they reach it (a seeded random choice). botocore's retries absorb them, anything that
+gets past them is redelivered as SQS would, and the environment still converges: the
+pushed sha is deployed, the reaper finds nothing to fix, and nothing leaks."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from botocore.config import Config
+
+from chalicelib.aws.clients import RETRY_CONFIG, ClientFactory
+from chalicelib.environments import Environment, Status
+from chalicelib.settings import Settings
+from tests.conftest import REGION
+from tests.integration.faults import WITH_EVENTS, FaultInjector
+from tests.integration.harness import World, sha_of
+from tests.reliability.support import (
+    FakeGitHub,
+    assert_gone,
+    deliver_until_done,
+    deployment_completed,
+    reap,
+)
+
+BRANCHES = ("storm/a", "storm/b", "storm/c")  # run side by side, as Lambda would
+RATE = 0.3
+SEED = 20260601
+# The production retry decisions (which errors are retried, how many attempts) without
+# adaptive mode's client-side rate limiter, which after the first throttle holds a client
+# to about one request every two seconds: right against AWS, minutes of sleep against moto.
+# test_retries.py checks that every production client is in adaptive mode.
+STORM_CONFIG = RETRY_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 8}))
+
+
+def lifecycle(world: World, github: FakeGitHub, branch: str) -> Environment | None:
+    """A push, a second push while the first deploys, ready, the delete. Returns the
+    record as it was when ready."""
+    for sha in (sha_of(1), sha_of(2)):
+        github.set_head(branch, sha)
+        deliver_until_done(world, world.push(branch, sha))
+    deployment_completed(world, branch)
+    ready = world.env(branch)
+    github.remove(branch)
+    deliver_until_done(world, world.delete(branch))
+    return ready
+
+
+def test_lifecycles_converge_and_leaks_nothing_when_30_percent_of_calls_are_throttled(
+    settings: Settings, github: FakeGitHub
+) -> None:
+    world = World(settings, ClientFactory(REGION, config=STORM_CONFIG))
+    world.push_image(sha_of(1))
+    world.push_image(sha_of(2))
+    faults = FaultInjector(world.clients, services=WITH_EVENTS)
+    faults.storm(RATE, SEED)
+
+    with ThreadPoolExecutor(max_workers=len(BRANCHES)) as pool:
+        ready = list(pool.map(lambda branch: lifecycle(world, github, branch), BRANCHES))
+    report = reap(world, github)
+    faults.storm(0.0, SEED)
+
+    assert faults.throttled >= 0.2 * faults.attempts, (faults.throttled, faults.attempts)
+    assert report.errors == [] and report.orphans == []
+    for branch, env in zip(BRANCHES, ready, strict=True):
+        assert env is not None and env.status == Status.READY and env.deployed_sha == sha_of(2)
+        assert_gone(world, branch)
+    assert world.leftovers() == []
