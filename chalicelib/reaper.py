@@ -6,7 +6,9 @@ missed and hands it to converge (the one way AWS changes):
 - no push for longer than the TTL (branchenv.yml ``ttl``, else the setting), unless the
   branch is kept → absent, with a reason saying how to bring it back;
 - stuck in a transient state past the limit → failed with a reason, then converged;
-- resources tagged as ours whose environment is deleted or unknown → removed.
+- resources tagged as ours whose environment is deleted or unknown → removed;
+- messages in the work queue's dead-letter queue → a Slack alert naming the environments
+  (chalicelib.deadletter).
 GitHub is asked once per repository (one paginated listing of branches), never once per
 environment. A dry run reports the same and changes nothing.
 """
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 
 from chalicelib.aws.inventory import Inventory, ManagedResource
 from chalicelib.converge import Converger
+from chalicelib.deadletter import DeadLetters
 from chalicelib.environments import (
     TRANSIENT_STATUSES,
     ConcurrentUpdate,
@@ -55,6 +58,7 @@ class ReapReport:
     expired: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
+    dead_letters: list[str] = field(default_factory=list)  # environments SQS gave up on
     errors: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -83,7 +87,9 @@ class Reaper:
         inventory: Inventory,
         github: BranchLister | None,
         clock: Callable[[], float] = time.time,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
+        self.dead_letters = dead_letters
         self.settings = settings
         self.store = store
         self.converger = converger
@@ -107,6 +113,8 @@ class Reaper:
             if env.desired == "absent" and env.status == Status.DELETING and not dry_run:
                 self._converge(env.slug, report)  # a teardown that stopped half-way
         self._orphans(envs, report, dry_run)
+        if self.dead_letters is not None:
+            report.dead_letters = self.dead_letters.check(dry_run=dry_run)
         log.info("reaper%s: %s", " (dry run)" if dry_run else "", report.counts())
         return report
 

@@ -141,6 +141,7 @@ class Runtime:
 
     @functools.cached_property
     def reaper(self) -> Reaper:
+        from chalicelib.deadletter import dead_letters_from_settings
         from chalicelib.reaper import Reaper
 
         return Reaper(
@@ -149,6 +150,7 @@ class Runtime:
             converger=self.converger,
             inventory=self.inventory,
             github=self.github,
+            dead_letters=dead_letters_from_settings(self.settings, self.clients),
         )
 
     @functools.cached_property

@@ -39,6 +39,13 @@ data "aws_iam_policy_document" "lambda" {
     resources = [aws_sqs_queue.work.arn]
   }
 
+  # The reaper's sweep looks at the dead letters (never deletes them) to alert in Slack.
+  statement {
+    sid       = "ReadDeadLetters"
+    actions   = ["sqs:ReceiveMessage"]
+    resources = [aws_sqs_queue.work_dead_letters.arn]
+  }
+
   statement {
     sid       = "ReadCredentials"
     actions   = ["secretsmanager:GetSecretValue"]

@@ -120,6 +120,11 @@ class SlackNotifier:
         if "ts" in state:
             state["status"] = env.status.value
 
+    def alert(self, channel: str, text: str) -> None:
+        """Post a plain alert (no environment message to update); SlackError on failure."""
+        safe = redact(text)
+        self._call("chat.postMessage", lambda web: web.chat_postMessage(channel=channel, text=safe))
+
     def _post(self, env: Environment, channel: str, state: dict[str, Any]) -> None:
         text, blocks = self._message(env)
         answer = self._call(
