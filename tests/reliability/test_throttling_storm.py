@@ -46,7 +46,7 @@ def lifecycle(world: World, github: FakeGitHub, branch: str) -> Environment | No
     return ready
 
 
-def test_lifecycles_converge_and_leaks_nothing_when_30_percent_of_calls_are_throttled(
+def test_lifecycles_converge_and_leak_nothing_when_30_percent_of_calls_are_throttled(
     settings: Settings, github: FakeGitHub
 ) -> None:
     world = World(settings, ClientFactory(REGION, config=STORM_CONFIG))
