@@ -8,14 +8,12 @@ against moto, with a fake GitHub passed in.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from chalicelib.environments import Status
+from chalicelib.local.bootstrap import MAX_RECEIVE_COUNT  # then SQS moves it to the DLQ
 from chalicelib.messages import BranchEvent
 from chalicelib.reaper import Reaper, ReapReport
 from tests.integration.harness import REPOSITORY, World
-
-MAX_RECEIVE_COUNT = 5  # chalicelib/local/bootstrap.py and terraform: then the DLQ
 
 
 class RepositoryMissing(Exception):
@@ -104,7 +102,3 @@ def assert_gone(world: World, branch: str) -> None:
     env = world.env(branch)
     assert env is not None and env.status == Status.DELETED, env
     assert world.leftovers(branch) == []
-
-
-def summary(value: Any) -> str:
-    return repr(value)[:300]

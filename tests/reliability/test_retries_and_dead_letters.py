@@ -14,6 +14,7 @@ from chalicelib.aws.errors import AwsError
 from chalicelib.aws.sqs import DeadLetterQueue
 from chalicelib.deadletter import DeadLetters, dead_letters_from_settings
 from chalicelib.environments import Status, StoreError
+from chalicelib.local.bootstrap import MAX_RECEIVE_COUNT
 from chalicelib.local.standins import StandIns
 from chalicelib.messages import BranchEvent
 from chalicelib.reaper import Reaper
@@ -22,7 +23,6 @@ from chalicelib.settings import Settings
 from tests.conftest import WEBHOOK_SECRET
 from tests.integration.faults import FaultInjector
 from tests.integration.harness import World, sha_of
-from tests.reliability.support import MAX_RECEIVE_COUNT
 
 BRANCH = "feature/retried"
 SERVICES = ("dynamodb", "ecs", "elbv2", "route53", "ecr", "sqs", "events", "codebuild")
