@@ -252,9 +252,14 @@ def live_line(env: Environment) -> str:
 
 
 def _status_detail(env: Environment) -> str:
+    detail = STATUS_LABELS[env.status]
     if env.status == Status.READY and env.ready_seconds:
-        return f"Ready in {env.ready_seconds[-1]:.0f} s"
-    return STATUS_LABELS[env.status]
+        detail = f"Ready in {env.ready_seconds[-1]:.0f} s"
+    if env.spot_interruptions and env.status in (Status.READY, Status.DEPLOYING):
+        # ECS replaces an interrupted Fargate Spot task by itself; people see it happened.
+        times = "once" if env.spot_interruptions == 1 else f"{env.spot_interruptions} times"
+        detail += f" (Spot task interrupted {times}, replaced by ECS)"
+    return detail
 
 
 def _pusher(env: Environment) -> str:

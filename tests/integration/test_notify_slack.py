@@ -263,3 +263,21 @@ def test_a_branch_created_again_after_deletion_gets_a_new_message(standins: Stan
     notifier.environment_changed(replace(created(), notifications=env.notifications))
     messages = record(standins)["messages"]
     assert [status_in(m["text"]) for m in messages] == ["deleted", "building"]
+
+
+def test_a_spot_interruption_shows_in_the_message() -> None:
+    from chalicelib.notify.slack import message_blocks
+
+    env = Environment(
+        slug="s",
+        repository="o/r",
+        branch="b",
+        status=Status.READY,
+        deployed_sha="1" * 40,
+        desired_sha="1" * 40,
+        spot_interruptions=2,
+    )
+
+    text = json.dumps(message_blocks(env, "https://s.preview.example.com"))
+
+    assert "Spot task interrupted 2 times, replaced by ECS" in text
