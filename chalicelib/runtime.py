@@ -90,22 +90,28 @@ class Runtime:
         """Slack, GitHub and EventBridge notifications, each where it is configured."""
         from chalicelib.notify.dispatcher import notifier_from_settings
 
-        return notifier_from_settings(self.settings, self.clients)
+        return notifier_from_settings(
+            self.settings, self.clients, github_token=self.github_token_source
+        )
+
+    @functools.cached_property
+    def github_token_source(self) -> Callable[[], str] | None:
+        """The GitHub token (or GitHub App installation token) source, shared by the
+        notifier and :attr:`github` so a warm process keeps one installation token."""
+        from chalicelib.notify.dispatcher import github_pauses
+        from chalicelib.notify.github_auth import github_token_source
+
+        _, between_writes = github_pauses(self.settings.github_api_url, None)
+        return github_token_source(
+            self.settings, self.clients, seconds_between_writes=between_writes
+        )
 
     @functools.cached_property
     def github(self) -> GitHubGateway | None:
-        """GitHub's REST API, where a token (or its Secrets Manager ARN) is configured."""
+        """GitHub's REST API, where a token or a GitHub App is configured."""
         s = self.settings
-        if s.github_token:
-            token: str | Callable[[], str] = s.github_token
-        elif s.github_token_arn:
-            arn = s.github_token_arn
-
-            def token() -> str:
-                from chalicelib.aws.secrets import SecretValues
-
-                return SecretValues(self.clients.client("secretsmanager")).get(arn)
-        else:
+        token = self.github_token_source
+        if token is None:
             return None
         from chalicelib.notify.dispatcher import github_pauses
         from chalicelib.notify.github import GitHubGateway

@@ -70,6 +70,10 @@ class Settings:
     retag_pattern: str | None = None
     github_token: str | None = None
     github_token_arn: str | None = None
+    github_app_id: int | None = None
+    github_app_installation_id: int | None = None
+    github_app_private_key: str | None = field(default=None, repr=False)  # never echoed
+    github_app_private_key_arn: str | None = None
     github_api_url: str = "https://api.github.com"
     slack_token: str | None = None
     slack_token_arn: str | None = None
@@ -132,6 +136,10 @@ class Settings:
             retag_pattern=env.optional("RETAG_PATTERN"),
             github_token=env.optional("GITHUB_TOKEN"),
             github_token_arn=env.optional("GITHUB_TOKEN_ARN"),
+            github_app_id=env.positive_id("GITHUB_APP_ID"),
+            github_app_installation_id=env.positive_id("GITHUB_APP_INSTALLATION_ID"),
+            github_app_private_key=env.private_key("GITHUB_APP_PRIVATE_KEY"),
+            github_app_private_key_arn=env.optional("GITHUB_APP_PRIVATE_KEY_ARN"),
             github_api_url=env.optional("GITHUB_API_URL") or "https://api.github.com",
             slack_token=env.optional("SLACK_TOKEN"),
             slack_token_arn=env.optional("SLACK_TOKEN_ARN"),
@@ -150,6 +158,7 @@ class Settings:
             common_config=env.common_config("COMMON_CONFIG"),
         )
         _check_image_source(settings)
+        _check_github_credentials(settings)
         return settings
 
     def preview_url(self, host: str) -> str:
@@ -192,6 +201,47 @@ def _check_image_source(settings: Settings) -> None:
                 f"{PREFIX}RETAG_PATTERN must contain {{sha}} or {{short_sha}} when "
                 f"{PREFIX}IMAGE_SOURCE is 'retag' (for example 'ci-{{sha}}'), got {pattern!r}"
             )
+
+
+GITHUB_APP_VARIABLES = tuple(
+    PREFIX + name
+    for name in (
+        "GITHUB_APP_ID",
+        "GITHUB_APP_INSTALLATION_ID",
+        "GITHUB_APP_PRIVATE_KEY_ARN",
+        "GITHUB_APP_PRIVATE_KEY",
+    )
+)
+
+
+def _check_github_credentials(settings: Settings) -> None:
+    """GitHub is reached with a token or as a GitHub App, never half an App, never both."""
+    app_id, installation_id, key_arn, key = GITHUB_APP_VARIABLES
+    given = {
+        app_id: settings.github_app_id is not None,
+        installation_id: settings.github_app_installation_id is not None,
+        key_arn: settings.github_app_private_key_arn is not None,
+        key: settings.github_app_private_key is not None,
+    }
+    if not any(given.values()):
+        return
+    if settings.github_token or settings.github_token_arn:
+        raise SettingsError(
+            f"{PREFIX}GITHUB_TOKEN / {PREFIX}GITHUB_TOKEN_ARN and the GitHub App settings "
+            f"({', '.join(name for name, set_ in given.items() if set_)}) are both set; "
+            "keep one way of reaching GitHub and unset the other"
+        )
+    if given[key_arn] and given[key]:
+        raise SettingsError(
+            f"{key_arn} and {key} are both set; keep one (the ARN in AWS, the key locally)"
+        )
+    missing = [name for name in (app_id, installation_id) if not given[name]]
+    if not (given[key_arn] or given[key]):
+        missing.append(f"{key_arn} (or {key} locally)")
+    if missing:
+        raise SettingsError(
+            f"the GitHub App settings are incomplete: set {', '.join(missing)} as well"
+        )
 
 
 class _Reader:
@@ -293,6 +343,28 @@ class _Reader:
                 f"such as preview.example.com, got {value!r}"
             )
         return value
+
+    def positive_id(self, name: str) -> int | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        if not re.fullmatch(r"[0-9]+", raw) or int(raw) < 1:
+            raise SettingsError(f"{PREFIX}{name} must be a positive whole number, got {raw!r}")
+        return int(raw)
+
+    def private_key(self, name: str) -> str | None:
+        # Never echo this value in an error. A key pasted into one line keeps its "\n"s.
+        text = self.optional(name)
+        if text is None:
+            return None
+        if "\n" not in text and "\\n" in text:
+            text = text.replace("\\n", "\n")
+        if not text.startswith("-----BEGIN") or "PRIVATE KEY-----" not in text:
+            raise SettingsError(
+                f"{PREFIX}{name} must be the GitHub App's private key in PEM form "
+                "(-----BEGIN RSA PRIVATE KEY----- ...), as downloaded from the App's settings"
+            )
+        return text + "\n" if not text.endswith("\n") else text
 
     def secrets(self, current: str, previous: str) -> tuple[str, ...]:
         # Never echo these values in an error.

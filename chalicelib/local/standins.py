@@ -6,7 +6,10 @@ One threaded HTTP server on loopback serves:
   ...}`` as Slack does;
 - ``/github/...``: the REST endpoints PyGithub calls for repositories, branches, contents,
   deployments and deployment statuses, checking what GitHub checks (auth header, the ref
-  and the deployment exist, the state is allowed) and answering in GitHub's shapes;
+  and the deployment exist, the state is allowed) and answering in GitHub's shapes; and,
+  for a GitHub App (:class:`StandInApp`), ``POST /app/installations/{id}/access_tokens``,
+  which checks the App's RS256 JWT and mints installation tokens the other endpoints
+  accept until they expire;
 - ``/_local/...``: JSON controls for people and tests: what was sent (``GET /_local/slack``,
   ``GET /_local/github``), which branches and files exist (``PUT``/``DELETE
   /_local/github/branches``, ``PUT /_local/github/files``), faults (``PUT /_local/faults``:
@@ -24,6 +27,7 @@ import hashlib
 import itertools
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -82,6 +86,17 @@ class Faults:
             self.github_down = bool(github["down"])
 
 
+@dataclass(frozen=True)
+class StandInApp:
+    """The GitHub App the stand-in knows: its id, its installations, and the public half
+    of its key (when given, JWT signatures are verified with it, as GitHub does)."""
+
+    app_id: int
+    installation_ids: frozenset[int]
+    public_key: str | None = None
+    token_seconds: int = 3600
+
+
 @dataclass
 class SlackState:
     """What the Slack stand-in was sent: messages by (channel, ts) and every call in order."""
@@ -106,9 +121,12 @@ class GitHubState:
     files: dict[tuple[str, str, str], str] = field(default_factory=dict)
     deployments: dict[int, dict[str, Any]] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    installation_tokens: dict[str, float] = field(default_factory=dict)  # token → expiry
+    minted: list[dict[str, Any]] = field(default_factory=list)  # never the token itself
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "installation_tokens": list(self.minted),
             "repositories": {
                 repo: {"branches": dict(branches)} for repo, branches in self.branches.items()
             },
@@ -129,11 +147,15 @@ class StandIns:
         reap: Callable[[], dict[str, Any]] | None = None,
         slack_token: str | None = None,
         github_token: str | None = None,
+        github_app: StandInApp | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._requested_port = port
         self.reap = reap
         self.slack_token = slack_token
         self.github_token = github_token
+        self.github_app = github_app
+        self.clock = clock
         self.lock = threading.Lock()
         self.faults = Faults()
         self.slack = SlackState()
@@ -454,10 +476,13 @@ def _github(
 ) -> Result:
     if standins.faults.github_down:
         raise Answer(503, {"message": "Service Unavailable"})
+    minting = _ACCESS_TOKENS.fullmatch(path)
+    if minting is not None and method == "POST":
+        return _gh_installation_token(standins, handler, int(minting.group("id")))
     token = handler.bearer()
     if token is None:
         raise Answer(401, {"message": "Requires authentication", "status": "401"})
-    if standins.github_token is not None and token != standins.github_token:
+    if not _token_accepted(standins, token):
         raise Answer(401, {"message": "Bad credentials", "status": "401"})
     for route_method, pattern, action in _GITHUB_ROUTES:
         match = pattern.match(path)
@@ -478,6 +503,80 @@ def _github(
                 status, answer, headers = action(request)
             return status, answer, headers
     raise Answer(404, {"message": "Not Found", "status": "404"})
+
+
+_ACCESS_TOKENS = re.compile(r"/app/installations/(?P<id>\d+)/access_tokens")
+
+
+def _token_accepted(standins: StandIns, token: str) -> bool:
+    """The configured token, or an installation token the stand-in minted and that has not
+    expired; any token when neither a token nor an App is configured."""
+    with standins.lock:
+        expires = standins.github.installation_tokens.get(token)
+    if expires is not None:
+        return standins.clock() < expires
+    if standins.github_token is None and standins.github_app is None:
+        return True
+    return token == standins.github_token
+
+
+def _gh_installation_token(standins: StandIns, handler: _Handler, installation_id: int) -> Result:
+    """``POST /app/installations/{id}/access_tokens``: a Bearer JWT signed by the App's
+    key, for one of its installations, buys a token that lasts ``token_seconds``."""
+    app = standins.github_app
+    if app is None:
+        raise Answer(404, {"message": "Not Found", "status": "404"})
+    header = (handler.headers.get("Authorization") or "").strip()
+    if not header.lower().startswith("bearer "):
+        raise Answer(
+            401,
+            {"message": "A JSON web token could not be decoded", "status": "401"},
+        )
+    _check_app_jwt(app, header.split(None, 1)[1].strip())
+    if installation_id not in app.installation_ids:
+        raise Answer(404, {"message": "Not Found", "status": "404"})
+    token = "ghs_" + secrets.token_urlsafe(27)
+    expires = standins.clock() + app.token_seconds
+    expires_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
+    with standins.lock:
+        standins.github.installation_tokens[token] = expires
+        standins.github.minted.append(
+            {"installation_id": installation_id, "expires_at": expires_at}
+        )
+    body = {
+        "token": token,
+        "expires_at": expires_at,
+        "permissions": {"contents": "read", "deployments": "write", "metadata": "read"},
+        "repository_selection": "all",
+    }
+    return 201, body, {}
+
+
+def _check_app_jwt(app: StandInApp, token: str) -> None:
+    """What GitHub checks of an App's JWT: it decodes (RS256, signed by the App's key when
+    the public key is known), it has not expired, and ``iss`` is the App's id."""
+    import jwt
+
+    try:
+        if app.public_key is not None:
+            claims = jwt.decode(
+                token,
+                app.public_key,
+                algorithms=["RS256"],
+                options={"require": ["iat", "exp", "iss"], "verify_iss": False},
+                leeway=60,
+            )
+        else:
+            claims = jwt.decode(
+                token,
+                options={"verify_signature": False, "require": ["iat", "exp", "iss"]},
+            )
+    except jwt.PyJWTError:
+        raise Answer(
+            401, {"message": "A JSON web token could not be decoded", "status": "401"}
+        ) from None
+    if str(claims.get("iss")) != str(app.app_id):
+        raise Answer(401, {"message": "Integration not found", "status": "401"})
 
 
 def _gh_repository(request: _GitHubRequest) -> Result:

@@ -118,19 +118,23 @@ def notifier_from_settings(
     channel_for: Callable[[Environment], str | None] | None = None,
     clock: Callable[[], float] = time.time,
     github_write_pause: float | None = None,
+    github_token: Callable[[], str] | None = None,
 ) -> Notifier:
     """The notifier for an installation: each channel only when it is configured.
 
     Reads ``slack_token`` / ``slack_token_arn``, ``slack_api_url``, ``slack_channel``
-    (unless ``channel_for`` is given), ``github_token`` / ``github_token_arn``,
-    ``github_api_url``, ``event_bus``, ``app_name``, ``preview_domain`` and
-    ``preview_scheme``. ``github_write_pause`` is PyGithub's pause between writes: GitHub
-    asks for one second, a stand-in on loopback needs none (the default picks by URL).
-    Secrets are read from Secrets Manager on the first notification, not here, so a
-    Secrets Manager failure is a notification failure, retried later.
+    (unless ``channel_for`` is given), the GitHub token or App settings (through
+    :func:`chalicelib.notify.github_auth.github_token_source`, unless ``github_token``
+    passes the source in), ``github_api_url``, ``event_bus``, ``app_name``,
+    ``preview_domain`` and ``preview_scheme``. ``github_write_pause`` is PyGithub's pause
+    between writes: GitHub asks for one second, a stand-in on loopback needs none (the
+    default picks by URL). Secrets are read from Secrets Manager (and App installation
+    tokens minted) on the first notification, not here, so such a failure is a
+    notification failure, retried later.
     """
     from chalicelib.aws.secrets import SecretValues
     from chalicelib.notify.github import GitHubDeployments, GitHubGateway
+    from chalicelib.notify.github_auth import github_token_source
     from chalicelib.notify.slack import SlackNotifier, slack_client
 
     def url_for(env: Environment) -> str:
@@ -156,10 +160,14 @@ def notifier_from_settings(
             url_for,
         )
     github = None
-    if settings.github_token or settings.github_token_arn:
-        read_pause, write_pause = github_pauses(settings.github_api_url, github_write_pause)
+    read_pause, write_pause = github_pauses(settings.github_api_url, github_write_pause)
+    if github_token is None:
+        github_token = github_token_source(
+            settings, clients, clock=clock, seconds_between_writes=write_pause
+        )
+    if github_token is not None:
         gateway = GitHubGateway(
-            secret(settings.github_token, settings.github_token_arn),
+            github_token,
             settings.github_api_url,
             seconds_between_requests=read_pause,
             seconds_between_writes=write_pause,

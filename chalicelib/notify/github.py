@@ -79,6 +79,7 @@ class GitHubGateway:
         self._retry = retry
         self._pauses = (seconds_between_requests, seconds_between_writes)
         self._github: Github | None = None
+        self._github_token: str | None = None
 
     def branch_head(self, repository: str, branch: str) -> str | None:
         """The sha the branch points at, or None when the branch or repository is gone."""
@@ -181,10 +182,13 @@ class GitHubGateway:
         return self._client().get_repo(repository)
 
     def _client(self) -> Github:
-        if self._github is None:
+        """The PyGithub client for the current token: a callable token (a GitHub App's
+        installation token) is asked on every call and the client rebuilt when it changed."""
+        token = self._token if isinstance(self._token, str) else self._token()
+        if self._github is None or token != self._github_token:
             from github import Auth, Github
 
-            token = self._token if isinstance(self._token, str) else self._token()
+            self._github_token = token
             self._github = Github(
                 base_url=self._base_url,
                 auth=Auth.Token(token),
