@@ -24,25 +24,29 @@ locals {
       dns_name     = aws_lb.previews.dns_name
       zone_id      = aws_lb.previews.zone_id
     }])
-    BRANCHENV_HOSTED_ZONE_ID          = var.hosted_zone_id
-    BRANCHENV_PREVIEW_DOMAIN          = var.preview_domain
-    BRANCHENV_ECR_REPOSITORY          = aws_ecr_repository.previews.name
-    BRANCHENV_EXECUTION_ROLE_ARN      = aws_iam_role.task_execution.arn
-    BRANCHENV_TASK_ROLE_ARN           = aws_iam_role.task.arn
-    BRANCHENV_CODEBUILD_PROJECT       = aws_codebuild_project.images.name
-    BRANCHENV_EVENT_BUS               = aws_cloudwatch_event_bus.branchenv.name
-    BRANCHENV_CONTAINER_PORT          = tostring(var.container_port)
-    BRANCHENV_HEALTH_CHECK_PATH       = var.health_check_path
-    BRANCHENV_IMAGE_SOURCE            = var.image_source
-    BRANCHENV_RETAG_PATTERN           = var.retag_pattern
-    BRANCHENV_SPOT                    = tostring(var.spot)
-    BRANCHENV_ALLOWED_REPOSITORIES    = join(",", var.allowed_repositories)
-    BRANCHENV_SLACK_CHANNEL           = var.slack_channel
-    BRANCHENV_WEBHOOK_SECRET_ARN      = aws_secretsmanager_secret.credentials["webhook_secret"].arn
-    BRANCHENV_GITHUB_TOKEN_ARN        = aws_secretsmanager_secret.credentials["github_token"].arn
-    BRANCHENV_SLACK_TOKEN_ARN         = aws_secretsmanager_secret.credentials["slack_token"].arn
-    BRANCHENV_DASHBOARD_API_KEY_ARN   = aws_secretsmanager_secret.credentials["dashboard_key"].arn
-    BRANCHENV_ALLOWED_SECRET_PREFIXES = join(",", var.preview_secret_arn_prefixes)
+    BRANCHENV_HOSTED_ZONE_ID       = var.hosted_zone_id
+    BRANCHENV_PREVIEW_DOMAIN       = var.preview_domain
+    BRANCHENV_ECR_REPOSITORY       = aws_ecr_repository.previews.name
+    BRANCHENV_EXECUTION_ROLE_ARN   = aws_iam_role.task_execution.arn
+    BRANCHENV_TASK_ROLE_ARN        = aws_iam_role.task.arn
+    BRANCHENV_CODEBUILD_PROJECT    = aws_codebuild_project.images.name
+    BRANCHENV_EVENT_BUS            = aws_cloudwatch_event_bus.branchenv.name
+    BRANCHENV_CONTAINER_PORT       = tostring(var.container_port)
+    BRANCHENV_HEALTH_CHECK_PATH    = var.health_check_path
+    BRANCHENV_IMAGE_SOURCE         = var.image_source
+    BRANCHENV_RETAG_PATTERN        = var.retag_pattern
+    BRANCHENV_SPOT                 = tostring(var.spot)
+    BRANCHENV_ALLOWED_REPOSITORIES = join(",", var.allowed_repositories)
+    BRANCHENV_SLACK_CHANNEL        = var.slack_channel
+    BRANCHENV_WEBHOOK_SECRET_ARN   = aws_secretsmanager_secret.credentials["webhook_secret"].arn
+    # A GitHub App replaces the token: settings.py refuses both at once.
+    BRANCHENV_GITHUB_TOKEN_ARN           = local.github_app ? "" : aws_secretsmanager_secret.credentials["github_token"].arn
+    BRANCHENV_GITHUB_APP_ID              = var.github_app_id
+    BRANCHENV_GITHUB_APP_INSTALLATION_ID = var.github_app_installation_id
+    BRANCHENV_GITHUB_APP_PRIVATE_KEY_ARN = local.github_app ? aws_secretsmanager_secret.credentials["github_app_private_key"].arn : ""
+    BRANCHENV_SLACK_TOKEN_ARN            = aws_secretsmanager_secret.credentials["slack_token"].arn
+    BRANCHENV_DASHBOARD_API_KEY_ARN      = aws_secretsmanager_secret.credentials["dashboard_key"].arn
+    BRANCHENV_ALLOWED_SECRET_PREFIXES    = join(",", var.preview_secret_arn_prefixes)
   }
 }
 
@@ -68,6 +72,10 @@ resource "aws_iam_role" "lambda" {
     precondition {
       condition     = var.image_source != "retag" || can(regex("\\{(short_)?sha\\}", var.retag_pattern))
       error_message = "image_source = \"retag\" needs retag_pattern with {sha} or {short_sha}, e.g. ci-{sha}."
+    }
+    precondition {
+      condition     = (var.github_app_id == "") == (var.github_app_installation_id == "")
+      error_message = "A GitHub App needs both github_app_id and github_app_installation_id (or neither, to use the github-token secret)."
     }
   }
 }

@@ -169,6 +169,28 @@ variable "allowed_repositories" {
   default     = []
 }
 
+variable "github_app_id" {
+  type        = string
+  description = "ID of the GitHub App branchenv acts as (App settings → About → App ID), instead of a token; empty uses the github-token secret. Its private key goes into the github-app-private-key secret."
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([1-9][0-9]*)?$", var.github_app_id))
+    error_message = "github_app_id must be the App's numeric ID, or empty."
+  }
+}
+
+variable "github_app_installation_id" {
+  type        = string
+  description = "ID of the GitHub App's installation on the organisation or account that owns the repositories (the number at the end of the installation's settings URL); required with github_app_id."
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([1-9][0-9]*)?$", var.github_app_installation_id))
+    error_message = "github_app_installation_id must be the installation's numeric ID, or empty."
+  }
+}
+
 variable "slack_channel" {
   type        = string
   description = "Slack channel (ID or #name) for preview notifications; empty sends none. The bot token goes into the slack-token secret."
