@@ -171,33 +171,15 @@ def read_config(
 
 
 def github_source(settings: Settings, err: TextIO) -> FileSource | None:
-    """The GitHub gateway when a token is configured and the gateway is installed."""
-    token = github_token(settings)
+    """The GitHub gateway when GitHub is configured (a token, or a GitHub App)."""
+    from chalicelib.aws.clients import ClientFactory
+    from chalicelib.notify.github import GitHubError, GitHubGateway
+    from chalicelib.notify.github_auth import github_token_source
+
+    token = github_token_source(settings, ClientFactory(settings.region, settings.aws_endpoint_url))
     if token is None:
         return None
-    try:
-        from chalicelib.notify.github import GitHubError, GitHubGateway
-    except ImportError:
-        print("note: the GitHub gateway is not available; pass --config FILE", file=err)
-        return None
     return _GitHubFiles(GitHubGateway(token, settings.github_api_url), GitHubError)
-
-
-def github_token(settings: Settings) -> str | Callable[[], str] | None:
-    if settings.github_token:
-        return settings.github_token
-    arn = settings.github_token_arn
-    if not arn:
-        return None
-
-    def from_secrets_manager() -> str:
-        from chalicelib.aws.clients import ClientFactory
-        from chalicelib.aws.secrets import SecretValues
-
-        clients = ClientFactory(settings.region, settings.aws_endpoint_url)
-        return SecretValues(clients.client("secretsmanager")).get(arn).strip()
-
-    return from_secrets_manager
 
 
 class _GitHubFiles:
