@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from moto import mock_aws
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.infra import BaseInfrastructure
-from chalicelib.settings import Settings
+from chalicelib.settings import Listener, Settings
 
 EVENTS = Path(__file__).parent / "events"
 REGION = "us-east-1"
@@ -61,6 +62,26 @@ def infra(clients: ClientFactory) -> BaseInfrastructure:
     from chalicelib.local.bootstrap import create_base_infrastructure
 
     return create_base_infrastructure(clients, app_name=APP, preview_domain=DOMAIN, region=REGION)
+
+
+def offline_settings(**changes: Any) -> Settings:
+    """Settings for tests that touch no AWS resource (rendering, stand-ins, pure code)."""
+    base = Settings(
+        app_name=APP,
+        region=REGION,
+        queue_url=f"https://sqs.{REGION}.amazonaws.com/123456789012/{APP}-work.fifo",
+        table_name=f"{APP}-environments",
+        cluster=APP,
+        vpc_id="vpc-1",
+        subnets=("subnet-1",),
+        security_groups=("sg-1",),
+        listeners=(Listener("arn:listener", "alb.example.com", "Z1"),),
+        hosted_zone_id="Z2",
+        preview_domain=DOMAIN,
+        ecr_repository=APP,
+        execution_role_arn=f"arn:aws:iam::123456789012:role/{APP}-task-execution",
+    )
+    return replace(base, **changes)
 
 
 def settings_for(infra: BaseInfrastructure, **extra: str) -> Settings:

@@ -24,7 +24,7 @@ import pytest
 import app as app_module
 from chalicelib.environments import Environment, InMemoryEnvironmentStore, Status
 from chalicelib.runtime import Runtime
-from chalicelib.settings import Listener, Settings
+from tests.conftest import offline_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -46,23 +46,7 @@ SCRIPT_BRANCH = "<script>window.pwned = 1</script>"
 PHONE = {"width": 390, "height": 844}
 NOW = time.time()
 
-SETTINGS = Settings(
-    app_name="demo",
-    region="us-east-1",
-    queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/demo-work.fifo",
-    table_name="demo-environments",
-    cluster="demo",
-    vpc_id="vpc-1",
-    subnets=("subnet-1",),
-    security_groups=("sg-1",),
-    listeners=(Listener("arn:listener", "alb.example.com", "Z1"),),
-    hosted_zone_id="Z2",
-    preview_domain=DOMAIN,
-    preview_scheme="http",
-    ecr_repository="demo",
-    execution_role_arn="arn:aws:iam::123456789012:role/demo-task-execution",
-    dashboard_auth="none",
-)
+SETTINGS = offline_settings(preview_domain=DOMAIN, preview_scheme="http", dashboard_auth="none")
 
 
 def _environment(slug: str, branch: str, status: Status, **extra: Any) -> Environment:

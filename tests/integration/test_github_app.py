@@ -24,7 +24,8 @@ from chalicelib.notify.dispatcher import notifier_from_settings
 from chalicelib.notify.github import GitHubError, GitHubGateway, github_retry
 from chalicelib.notify.github_auth import github_token_source
 from chalicelib.runtime import Runtime
-from chalicelib.settings import Listener, Settings
+from chalicelib.settings import Settings
+from tests.conftest import offline_settings
 from tests.integration.test_notify_github import (
     BRANCH,
     REPO,
@@ -94,20 +95,7 @@ def standins(app_key: rsa.RSAPrivateKey, clock: Clock) -> Iterator[StandIns]:
 
 
 def app_settings(standins: StandIns, **github: Any) -> Settings:
-    return Settings(
-        app_name="demo",
-        region="us-east-1",
-        queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/work.fifo",
-        table_name="branchenv",
-        cluster="previews",
-        vpc_id="vpc-1",
-        subnets=("subnet-1",),
-        security_groups=("sg-1",),
-        listeners=(Listener("arn:listener", "alb.example.com", "Z1"),),
-        hosted_zone_id="Z2",
-        preview_domain="preview.example.com",
-        ecr_repository="previews",
-        execution_role_arn="arn:aws:iam::123456789012:role/exec",
+    return offline_settings(
         github_api_url=standins.github_api_url,
         github_app_id=APP_ID,
         github_app_installation_id=INSTALLATION_ID,

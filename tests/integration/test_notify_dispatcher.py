@@ -18,7 +18,8 @@ from chalicelib.local.standins import StandIns
 from chalicelib.names import names_for
 from chalicelib.notify import NullNotifier
 from chalicelib.notify.dispatcher import NotificationDispatcher, notifier_from_settings
-from chalicelib.settings import Listener, Settings
+from chalicelib.settings import Settings
+from tests.conftest import offline_settings
 
 APP = "demo"
 DOMAIN = "preview.example.com"
@@ -38,22 +39,7 @@ def standins() -> Iterator[StandIns]:
 
 
 def settings(**extra: Any) -> Settings:
-    return Settings(
-        app_name=APP,
-        region="us-east-1",
-        queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/work.fifo",
-        table_name="branchenv",
-        cluster="previews",
-        vpc_id="vpc-1",
-        subnets=("subnet-1",),
-        security_groups=("sg-1",),
-        listeners=(Listener("arn:listener", "alb.example.com", "Z1"),),
-        hosted_zone_id="Z2",
-        preview_domain=DOMAIN,
-        ecr_repository="previews",
-        execution_role_arn="arn:aws:iam::123456789012:role/exec",
-        **extra,
-    )
+    return offline_settings(app_name=APP, preview_domain=DOMAIN, **extra)
 
 
 def stand_in_settings(standins: StandIns, **extra: Any) -> Settings:

@@ -19,27 +19,12 @@ from chalicelib.dashboard import (
 )
 from chalicelib.environments import Environment, InMemoryEnvironmentStore, Status, StoreError
 from chalicelib.names import names_for
-from chalicelib.settings import Listener, Settings
+from tests.conftest import offline_settings
 
 NOW = 1_790_000_000.0  # 2026-09-21T14:13:20+00:00
 SHA = "0123456789abcdef0123456789abcdef01234567"
 KEY = "dashboard-key-1"
-SETTINGS = Settings(
-    app_name="demo",
-    region="us-east-1",
-    queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/demo-work.fifo",
-    table_name="demo-environments",
-    cluster="demo",
-    vpc_id="vpc-1",
-    subnets=("subnet-1",),
-    security_groups=("sg-1",),
-    listeners=(Listener("arn:listener", "alb.example.com", "Z1"),),
-    hosted_zone_id="Z2",
-    preview_domain="preview.example.com",
-    ecr_repository="demo",
-    execution_role_arn="arn:aws:iam::123456789012:role/demo-task-execution",
-    dashboard_auth="none",
-)
+SETTINGS = offline_settings(dashboard_auth="none")
 
 
 def make_env(branch: str = "feature-a", **changes: object) -> Environment:
