@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 PREFIX = "BRANCHENV_"
-APP_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,21}[a-z0-9]$|^[a-z]$")
+APP_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,21}[a-z0-9]$")
 IMAGE_SOURCES = ("build", "ci", "retag")
 ImageSource = Literal["build", "ci", "retag"]
 
@@ -99,7 +99,7 @@ class Settings:
             app_name=env.pattern(
                 "APP_NAME",
                 APP_NAME_PATTERN,
-                "lower-case letters, digits and '-', at most 23 characters (the load balancer's "
+                "lower-case letters, digits and '-', 2 to 23 characters (the load balancer's "
                 "name '<app>-previews' must fit in 32), starting with a letter",
             ),
             region=env.region(),

@@ -5,11 +5,11 @@
 
 variable "app_name" {
   type        = string
-  description = "Name of this branchenv installation (one per application): prefixes every shared resource and is BRANCHENV_APP_NAME. Lower-case letters, digits and '-', at most 23 characters so that '<app_name>-previews' fits the 32-character load balancer name."
+  description = "Name of this branchenv installation (one per application): prefixes every shared resource and is BRANCHENV_APP_NAME. Lower-case letters, digits and '-', 2 to 23 characters (an ECR repository name needs 2) so that '<app_name>-previews' fits the 32-character load balancer name."
 
   validation {
-    condition     = can(regex("^[a-z]([a-z0-9-]{0,21}[a-z0-9])?$", var.app_name))
-    error_message = "app_name must be 1 to 23 lower-case letters, digits or '-', starting with a letter and not ending with '-'."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,21}[a-z0-9]$", var.app_name))
+    error_message = "app_name must be 2 to 23 lower-case letters, digits or '-', starting with a letter and not ending with '-'."
   }
 }
 

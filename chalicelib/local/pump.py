@@ -47,14 +47,18 @@ class QueuePump:
         region: str,
         retry_seconds: int = DEFAULT_RETRY_SECONDS,
         workers: int = 4,
-        poll_seconds: int = 1,
+        poll_seconds: int = 0,
+        idle_seconds: float = 0.1,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
         self._handler = handler
         self._region = region
         self._retry_seconds = retry_seconds
+        # Short polls with a pause: a long poll to the moto server holds it for its whole
+        # wait, and every other call of the stack (converge's included) queues behind it.
         self._poll_seconds = poll_seconds
+        self._idle_seconds = idle_seconds
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pump-worker")
         self._thread = threading.Thread(target=self._run, name="pump", daemon=True)
@@ -91,6 +95,8 @@ class QueuePump:
                     log.warning("queue pump could not receive: %s", exc)
                     self._stopping.wait(0.5)
                 continue
+            if not messages:
+                self._stopping.wait(self._idle_seconds)
             for group in _by_group(messages).values():
                 self._mark_busy(+1)
                 self._pool.submit(self._handle_group, group)
