@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.environments import EnvironmentStore
+from chalicelib.environments import Environment, EnvironmentStore
 from chalicelib.messages import ConvergeRequest
 from chalicelib.names import names_for
 from chalicelib.settings import Settings
@@ -66,28 +66,28 @@ def handle(
     if translation is None:
         log.info("ignoring %s event: not about a branchenv resource", event.get("detail-type"))
         return []
-    slugs = _targets(translation, store)
-    for slug in slugs:
-        env = store.get(slug)
-        if env is None:
-            continue
+    envs = _targets(translation, store)
+    for env in envs:
         names = names_for(settings.app_name, env.repository, env.branch, settings.preview_domain)
-        request = ConvergeRequest(slug=slug, cause=translation.cause, detail=translation.detail)
+        request = ConvergeRequest(slug=env.slug, cause=translation.cause, detail=translation.detail)
         queue.send(
             request.to_message(),
             group_id=names.queue_group_id,
-            dedup_id=f"{event.get('id', '')}:{slug}" if event.get("id") else None,
+            dedup_id=f"{event.get('id', '')}:{env.slug}" if event.get("id") else None,
         )
-    return slugs
+    return [env.slug for env in envs]
 
 
-def _targets(translation: Translation, store: EnvironmentStore) -> list[str]:
+def _targets(translation: Translation, store: EnvironmentStore) -> list[Environment]:
+    """The records the event concerns: one by slug, or every one that wants the sha
+    (read once: the scan already holds what the group id needs)."""
     if translation.slug is not None:
-        return [translation.slug]
+        env = store.get(translation.slug)
+        return [env] if env is not None else []
     if translation.sha is None:
         return []
     return [
-        env.slug
+        env
         for env in store.scan()
         if env.desired == "present" and env.desired_sha == translation.sha
     ]
