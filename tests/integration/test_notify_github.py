@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +21,7 @@ from chalicelib.notify.github import (
     GitHubGateway,
     github_retry,
 )
+from tests.integration.notify_story import drive
 
 REPO = "acme/shop"
 BRANCH = "feature/login"
@@ -86,16 +87,6 @@ def lifecycle() -> list[Environment]:
         replace(ready2, status=Status.DELETING),
         replace(ready2, status=Status.DELETED, desired="absent"),
     ]
-
-
-def drive(notifier: NotificationDispatcher, envs: Iterable[Environment]) -> Environment:
-    notes: dict[str, Any] = {}
-    result = None
-    for env in envs:
-        result = notifier.environment_changed(replace(env, notifications=notes))
-        notes = result.notifications
-    assert result is not None
-    return result
 
 
 def deployments(standins: StandIns) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +16,7 @@ from chalicelib.local.standins import StandIns
 from chalicelib.names import slugify
 from chalicelib.notify.dispatcher import NotificationDispatcher
 from chalicelib.notify.slack import SlackNotifier, slack_client
+from tests.integration.notify_story import drive
 
 REPO = "acme/shop"
 BRANCH = "feature/login"
@@ -73,17 +74,6 @@ def lifecycle() -> list[Environment]:
         replace(ready2, status=Status.DELETING),
         replace(ready2, status=Status.DELETED, desired="absent"),
     ]
-
-
-def drive(notifier: NotificationDispatcher, envs: Iterable[Environment]) -> Environment:
-    """Feed each state to the notifier, carrying its notifications along like converge."""
-    notes: dict[str, Any] = {}
-    result = None
-    for env in envs:
-        result = notifier.environment_changed(replace(env, notifications=notes))
-        notes = result.notifications
-    assert result is not None
-    return result
 
 
 def record(standins: StandIns) -> dict[str, Any]:
