@@ -6,7 +6,8 @@ converge that was interrupted finds the same resources again by name.
 
 Rules (property-tested in tests/unit/test_names.py):
 - the slug is a DNS label (a-z, 0-9, '-', at most 63, no '-' at either end) and
-  ``<slug>.<domain>`` is at most 253 characters;
+  ``<slug>.<domain>`` is at most 128 characters, the longest value an ALB host-header
+  condition takes (so also a valid DNS name, which may have 253);
 - a branch that is already such a label (and does not look like a hashed slug) is its
   own slug; any other branch gets a readable prefix plus ``-`` and 8 hex characters of
   the SHA-256 of the exact branch name, so two different branches never share a slug;
@@ -23,7 +24,15 @@ from dataclasses import dataclass
 
 HASH_LENGTH = 8
 MAX_LABEL = 63
-MAX_HOST = 253
+# "The maximum length of each string is 128 characters": HostHeaderConditionConfig in the
+# ELB API reference (docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/
+# API_HostHeaderConditionConfig.html). Our host is the rule's value and the Route53 name.
+MAX_HOST_HEADER = 128
+# The shortest slug a preview domain must leave room for: 16 keeps a hashed slug readable
+# (7 characters of the branch, '-', 8 hex: "feature-1a2b3c4d") and lets a short branch that
+# is already a label ("fix-login-button") keep its own name.
+MIN_SLUG_LENGTH = 16
+MAX_PREVIEW_DOMAIN = MAX_HOST_HEADER - 1 - MIN_SLUG_LENGTH  # 111
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _HASHED_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
 _NOT_LABEL_CHARS = re.compile(r"[^a-z0-9]+")
@@ -35,12 +44,21 @@ def short_hash(text: str, length: int = HASH_LENGTH) -> str:
 
 
 def max_slug_length(domain: str) -> int:
-    """The longest slug for which ``<slug>.<domain>`` is still a valid host name."""
-    return min(MAX_LABEL, MAX_HOST - len(domain) - 1)
+    """The longest slug for which ``<slug>.<domain>`` is a DNS label under ``domain`` and
+    fits an ALB host-header condition; ValueError for a domain that leaves less than
+    MIN_SLUG_LENGTH (Settings refuse such a BRANCHENV_PREVIEW_DOMAIN first)."""
+    if len(domain) > MAX_PREVIEW_DOMAIN:
+        raise ValueError(
+            f"preview domain of {len(domain)} characters leaves less than {MIN_SLUG_LENGTH} "
+            f"for a slug in a {MAX_HOST_HEADER}-character host header; use at most "
+            f"{MAX_PREVIEW_DOMAIN}"
+        )
+    return min(MAX_LABEL, MAX_HOST_HEADER - len(domain) - 1)
 
 
 def slugify(branch: str, domain: str) -> str:
-    """The DNS label for ``branch`` under ``domain``; distinct branches get distinct slugs."""
+    """The DNS label for ``branch`` under ``domain``; distinct branches get distinct slugs.
+    A branch that is a label but too long for the budget is hashed like any other."""
     limit = max_slug_length(domain)
     if len(branch) <= limit and _LABEL.match(branch) and not _HASHED_SUFFIX.search(branch):
         return branch
@@ -62,7 +80,7 @@ class EnvironmentNames:
 
     @property
     def host(self) -> str:
-        """``<slug>.<domain>``: the host-header rule and the Route53 record."""
+        """``<slug>.<domain>``: the host-header rule and the Route53 record (≤ 128)."""
         return f"{self.slug}.{self.domain}"
 
     @property
