@@ -4,33 +4,32 @@ No other module reads ``os.environ``. A missing or malformed value raises
 :class:`SettingsError` naming the variable and what is wrong with it, so an operator
 sees "BRANCHENV_QUEUE_URL is not set" instead of a ``KeyError`` deep in a handler.
 This module must never log or print a setting's value: several of them are secrets.
+Parsing one variable is chalicelib/settings_env.py's job; this module says which
+variables there are and checks the ones that depend on each other.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-PREFIX = "BRANCHENV_"
+from chalicelib.settings_env import IMAGE_SOURCES as IMAGE_SOURCES
+from chalicelib.settings_env import PREFIX as PREFIX
+from chalicelib.settings_env import EnvReader
+from chalicelib.settings_env import ImageSource as ImageSource
+from chalicelib.settings_env import Listener as Listener
+from chalicelib.settings_env import SettingsError as SettingsError
+
 APP_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,21}[a-z0-9]$")
-IMAGE_SOURCES = ("build", "ci", "retag")
-ImageSource = Literal["build", "ci", "retag"]
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the variable."""
-
-
-@dataclass(frozen=True)
-class Listener:
-    """One ALB listener of the pool that preview host-header rules are spread over."""
-
-    listener_arn: str
-    dns_name: str
-    zone_id: str
+DEFAULT_CONTAINER_PORT = 8080
+# The ports terraform/network.tf opens from the load balancers to the tasks (its variable
+# container_port_range, passed as BRANCHENV_CONTAINER_PORTS). The ALB must reach targets on
+# the listener and health check ports through the security groups ("Security groups for
+# your Application Load Balancer", docs.aws.amazon.com/elasticloadbalancing/latest/
+# application/load-balancer-update-security-groups.html), so no other port can serve.
+DEFAULT_CONTAINER_PORTS = (80, 65535)
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,8 @@ class Settings:
     task_role_arn: str | None = None
     aws_endpoint_url: str | None = None
     preview_scheme: str = "https"
-    container_port: int = 8080
+    container_port: int = DEFAULT_CONTAINER_PORT
+    container_ports: tuple[int, int] = DEFAULT_CONTAINER_PORTS
     health_check_path: str = "/"
     cpu: int = 256
     memory: int = 512
@@ -94,7 +94,7 @@ class Settings:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Read and validate every setting; raise SettingsError naming the first bad one."""
-        env = _Reader(environ)
+        env = EnvReader(environ)
         settings = cls(
             app_name=env.pattern(
                 "APP_NAME",
@@ -117,7 +117,8 @@ class Settings:
             task_role_arn=env.optional("TASK_ROLE_ARN"),
             aws_endpoint_url=env.optional("AWS_ENDPOINT_URL"),
             preview_scheme=env.choice("PREVIEW_SCHEME", ("https", "http"), "https"),
-            container_port=env.integer("CONTAINER_PORT", 8080, low=1, high=65535),
+            container_port=env.integer("CONTAINER_PORT", DEFAULT_CONTAINER_PORT, low=1, high=65535),
+            container_ports=env.port_range("CONTAINER_PORTS", DEFAULT_CONTAINER_PORTS),
             health_check_path=env.path("HEALTH_CHECK_PATH", "/"),
             cpu=env.integer("CPU", 256, low=256, high=16384),
             memory=env.integer("MEMORY", 512, low=512, high=122880),
@@ -159,6 +160,7 @@ class Settings:
         )
         _check_image_source(settings)
         _check_github_credentials(settings)
+        _check_container_port(settings)
         return settings
 
     def preview_url(self, host: str) -> str:
@@ -203,6 +205,18 @@ def _check_image_source(settings: Settings) -> None:
             )
 
 
+def _check_container_port(settings: Settings) -> None:
+    """The installation's default port must be one the security groups open."""
+    low, high = settings.container_ports
+    if not low <= settings.container_port <= high:
+        raise SettingsError(
+            f"{PREFIX}CONTAINER_PORT {settings.container_port} is outside "
+            f"{PREFIX}CONTAINER_PORTS {low}-{high}, the ports the security groups open from "
+            "the load balancers to the tasks: set a default port inside the range, or widen "
+            "the range (Terraform variable container_port_range)"
+        )
+
+
 GITHUB_APP_VARIABLES = tuple(
     PREFIX + name
     for name in (
@@ -242,188 +256,3 @@ def _check_github_credentials(settings: Settings) -> None:
         raise SettingsError(
             f"the GitHub App settings are incomplete: set {', '.join(missing)} as well"
         )
-
-
-class _Reader:
-    """Parses one variable at a time and names it in every error."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def optional(self, name: str) -> str | None:
-        value = self._environ.get(PREFIX + name, "").strip()
-        return value or None
-
-    def required(self, name: str) -> str:
-        value = self.optional(name)
-        if value is None:
-            raise SettingsError(f"{PREFIX}{name} is not set")
-        return value
-
-    def pattern(self, name: str, pattern: re.Pattern[str], expected: str) -> str:
-        value = self.required(name)
-        if not pattern.match(value):
-            raise SettingsError(f"{PREFIX}{name} must be {expected}, got {value!r}")
-        return value
-
-    def region(self) -> str:
-        for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-            value = self._environ.get(key, "").strip()
-            if value:
-                return value
-        raise SettingsError("AWS_REGION is not set (nor AWS_DEFAULT_REGION)")
-
-    def csv(self, name: str, *, required: bool = False) -> tuple[str, ...]:
-        raw = self.required(name) if required else (self.optional(name) or "")
-        items = tuple(item.strip() for item in raw.split(",") if item.strip())
-        if required and not items:
-            raise SettingsError(f"{PREFIX}{name} must list at least one value")
-        return items
-
-    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SettingsError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from None
-        if not low <= value <= high:
-            raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}, got {value}")
-        return value
-
-    def number(self, name: str, default: float, *, low: float) -> float:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise SettingsError(f"{PREFIX}{name} must be a number, got {raw!r}") from None
-        if value < low:
-            raise SettingsError(f"{PREFIX}{name} must be at least {low}, got {value}")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        lowered = raw.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise SettingsError(f"{PREFIX}{name} must be true or false, got {raw!r}")
-
-    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> Any:
-        value = self.optional(name) or default
-        if value not in allowed:
-            raise SettingsError(
-                f"{PREFIX}{name} must be one of {', '.join(allowed)}, got {value!r}"
-            )
-        return value
-
-    def image_source(self) -> ImageSource:
-        value: ImageSource = self.choice("IMAGE_SOURCE", IMAGE_SOURCES, "build")
-        return value
-
-    def path(self, name: str, default: str) -> str:
-        value = self.optional(name) or default
-        if not value.startswith("/"):
-            raise SettingsError(f"{PREFIX}{name} must start with '/', got {value!r}")
-        return value
-
-    def domain(self, name: str) -> str:
-        value = self.required(name).rstrip(".").lower()
-        labels = value.split(".")
-        label = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-        if len(value) > 200 or len(labels) < 2 or not all(label.match(x) for x in labels):
-            raise SettingsError(
-                f"{PREFIX}{name} must be a DNS name of at most 200 characters "
-                f"such as preview.example.com, got {value!r}"
-            )
-        return value
-
-    def positive_id(self, name: str) -> int | None:
-        raw = self.optional(name)
-        if raw is None:
-            return None
-        if not re.fullmatch(r"[0-9]+", raw) or int(raw) < 1:
-            raise SettingsError(f"{PREFIX}{name} must be a positive whole number, got {raw!r}")
-        return int(raw)
-
-    def private_key(self, name: str) -> str | None:
-        # Never echo this value in an error. A key pasted into one line keeps its "\n"s.
-        text = self.optional(name)
-        if text is None:
-            return None
-        if "\n" not in text and "\\n" in text:
-            text = text.replace("\\n", "\n")
-        if not text.startswith("-----BEGIN") or "PRIVATE KEY-----" not in text:
-            raise SettingsError(
-                f"{PREFIX}{name} must be the GitHub App's private key in PEM form "
-                "(-----BEGIN RSA PRIVATE KEY----- ...), as downloaded from the App's settings"
-            )
-        return text + "\n" if not text.endswith("\n") else text
-
-    def secrets(self, current: str, previous: str) -> tuple[str, ...]:
-        # Never echo these values in an error.
-        return tuple(v for v in (self.optional(current), self.optional(previous)) if v)
-
-    def arn_prefixes(self, name: str) -> tuple[str, ...]:
-        prefixes = self.csv(name)
-        for prefix in prefixes:
-            if not re.match(r"^arn:aws[a-z-]*:(ssm|secretsmanager):", prefix):
-                raise SettingsError(
-                    f"{PREFIX}{name} must list SSM or Secrets Manager ARN prefixes such as "
-                    f"arn:aws:ssm:us-east-1:123456789012:parameter/myapp/, got {prefix!r}"
-                )
-        return prefixes
-
-    def dotted_names(self, name: str) -> tuple[str, ...]:
-        names = self.csv(name)
-        for dotted in names:
-            if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", dotted):
-                raise SettingsError(
-                    f"{PREFIX}{name} must list functions as package.module:function, got {dotted!r}"
-                )
-        return names
-
-    def common_config(self, name: str) -> str | None:
-        # Checked in full (and never echoed) by chalicelib.repoconfig.parse_common.
-        text = self.optional(name)
-        if text is None:
-            return None
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise SettingsError(f"{PREFIX}{name} must be YAML or JSON text") from None
-        if not isinstance(data, dict) or not set(data) <= {"env", "secrets"}:
-            raise SettingsError(f"{PREFIX}{name} must be a mapping with only env and secrets")
-        return text
-
-    def listeners(self) -> tuple[Listener, ...]:
-        name = "LISTENERS"
-        raw = self.required(name)
-        try:
-            items = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise SettingsError(
-                f"{PREFIX}{name} must be a JSON list of objects with "
-                f"listener_arn, dns_name and zone_id ({exc.msg})"
-            ) from None
-        if not isinstance(items, list) or not items:
-            raise SettingsError(f"{PREFIX}{name} must be a non-empty JSON list")
-        listeners = []
-        for index, item in enumerate(items):
-            keys = ("listener_arn", "dns_name", "zone_id")
-            if not isinstance(item, dict) or not all(
-                isinstance(item.get(k), str) and item.get(k) for k in keys
-            ):
-                raise SettingsError(
-                    f"{PREFIX}{name}[{index}] must have string values for {', '.join(keys)}"
-                )
-            listeners.append(Listener(item["listener_arn"], item["dns_name"], item["zone_id"]))
-        return tuple(listeners)

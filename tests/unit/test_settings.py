@@ -68,6 +68,26 @@ def test_a_complete_environment_reads_into_typed_values() -> None:
         ({"BRANCHENV_APP_NAME": "a"}, "2 to 23 characters"),
         ({"BRANCHENV_PREVIEW_DOMAIN": "localhost"}, "BRANCHENV_PREVIEW_DOMAIN must be a DNS"),
         ({"BRANCHENV_HEALTH_CHECK_PATH": "health"}, "must start with '/'"),
+        (
+            {"BRANCHENV_PREVIEW_DOMAIN": "p" * 63 + "." + "q" * 44 + ".com"},
+            "BRANCHENV_PREVIEW_DOMAIN is 112 characters long; the limit is 111",
+        ),
+        (
+            {"BRANCHENV_CONTAINER_PORTS": "8080"},
+            "BRANCHENV_CONTAINER_PORTS must be a port range <from>-<to> with "
+            "1 <= from <= to <= 65535, such as 80-65535, got '8080'",
+        ),
+        ({"BRANCHENV_CONTAINER_PORTS": "9000-8000"}, "BRANCHENV_CONTAINER_PORTS must be a port"),
+        ({"BRANCHENV_CONTAINER_PORTS": "0-100"}, "BRANCHENV_CONTAINER_PORTS must be a port"),
+        ({"BRANCHENV_CONTAINER_PORTS": "80-65536"}, "BRANCHENV_CONTAINER_PORTS must be a port"),
+        (
+            {"BRANCHENV_CONTAINER_PORTS": "3000-3999"},
+            "BRANCHENV_CONTAINER_PORT 8080 is outside BRANCHENV_CONTAINER_PORTS 3000-3999",
+        ),
+        (
+            {"BRANCHENV_CONTAINER_PORT": "22"},
+            "BRANCHENV_CONTAINER_PORT 22 is outside BRANCHENV_CONTAINER_PORTS 80-65535",
+        ),
         ({"BRANCHENV_LISTENERS": "not json"}, "BRANCHENV_LISTENERS must be a JSON list"),
         ({"BRANCHENV_LISTENERS": "[]"}, "BRANCHENV_LISTENERS must be a non-empty JSON list"),
         ({"BRANCHENV_LISTENERS": '[{"listener_arn": "x"}]'}, "BRANCHENV_LISTENERS[0] must have"),
@@ -107,3 +127,31 @@ def test_ci_and_retag_need_no_codebuild_project() -> None:
     )
 
     assert (ci.image_source, retag.retag_pattern) == ("ci", "ci-{sha}")
+
+
+def test_the_container_port_range_defaults_to_what_terraform_opens() -> None:
+    settings = Settings.from_environ(BASE)
+
+    assert (settings.container_port, settings.container_ports) == (8080, (80, 65535))
+
+
+def test_a_container_port_range_is_read_with_the_default_port_inside_it() -> None:
+    settings = Settings.from_environ(
+        with_(BRANCHENV_CONTAINER_PORTS=" 3000 - 3999 ", BRANCHENV_CONTAINER_PORT="3000")
+    )
+
+    assert (settings.container_port, settings.container_ports) == (3000, (3000, 3999))
+
+
+def test_a_default_port_outside_the_range_says_how_to_widen_it() -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_environ(with_(BRANCHENV_CONTAINER_PORTS="80-443"))
+
+    assert "Terraform variable container_port_range" in str(error.value)
+
+
+def test_the_longest_preview_domain_that_leaves_a_16_character_slug_is_accepted() -> None:
+    domain = "p" * 63 + "." + "q" * 43 + ".com"  # 111 = 128 - 1 - 16
+    settings = Settings.from_environ(with_(BRANCHENV_PREVIEW_DOMAIN=domain.upper() + "."))
+
+    assert settings.preview_domain == domain
