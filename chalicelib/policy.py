@@ -244,6 +244,62 @@ def looks_like_secret(name: str) -> bool:
     return any(fnmatch.fnmatchcase(upper, pattern) for pattern in SECRET_LIKE_NAMES)
 
 
+def container_port_range(
+    task_definition: Mapping[str, Any],
+    service: Mapping[str, Any],
+    *,
+    config: RepoConfig,
+    operator: OperatorConfig,
+    **_: Any,
+) -> list[Violation]:
+    """Every port the load balancer sends to lies in the range the security groups open.
+
+    The ALB reaches a target only on ports its security groups and the tasks' allow ("Security
+    groups for your Application Load Balancer", docs.aws.amazon.com/elasticloadbalancing/
+    latest/application/load-balancer-update-security-groups.html); terraform/network.tf opens
+    BRANCHENV_CONTAINER_PORTS, so a port outside it fails every health check."""
+    low, high = operator.container_ports
+    ports = {
+        _port(mapping.get("containerPort"))
+        for container in _containers(task_definition)
+        for mapping in container.get("portMappings") or []
+        if isinstance(mapping, Mapping)
+    }
+    ports |= {
+        _port(target.get("containerPort"))
+        for target in service.get("loadBalancers") or []
+        if isinstance(target, Mapping)
+    }
+    outside = sorted(p for p in ports if p is not None and not low <= p <= high)
+    if config.service.container_port is None:
+        what = "the installation's default container port {port} (BRANCHENV_CONTAINER_PORT)"
+        fix = "ask the branchenv operator to set a default inside the range or to widen it"
+    else:
+        what = "service.container_port {port} in branchenv.yml"
+        fix = (
+            f"set container_port between {low} and {high} in branchenv.yml, or ask the "
+            "branchenv operator to widen the range"
+        )
+    return [
+        Violation(
+            "container-port",
+            what.format(port=port) + " is outside the ports the security groups open from the "
+            f"load balancers to the tasks ({low}-{high}), so no request or health check could "
+            f"reach it: {fix} (Terraform variable container_port_range)",
+        )
+        for port in outside
+    ]
+
+
+def _port(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def privileged(
     task_definition: Mapping[str, Any], service: Mapping[str, Any], **_: Any
 ) -> list[Violation]:
@@ -279,6 +335,7 @@ BUILT_IN_CHECKS: tuple[PolicyCheck, ...] = (
     size_limits,
     secret_prefixes,
     env_secret_names,
+    container_port_range,
     privileged,
     host_namespaces,
 )

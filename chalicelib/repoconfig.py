@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from chalicelib.settings import Settings, SettingsError
+from chalicelib.settings import DEFAULT_CONTAINER_PORTS, Settings, SettingsError
 
 if TYPE_CHECKING:
     from chalicelib.policy import PolicyCheck
@@ -141,7 +141,9 @@ class CommonConfig:
 @dataclass(frozen=True)
 class OperatorConfig:
     """Installation-wide limits and defaults that every repository's file is held to.
-    An empty ``allowed_secret_prefixes`` allows any SSM or Secrets Manager ARN."""
+    An empty ``allowed_secret_prefixes`` allows any SSM or Secrets Manager ARN;
+    ``container_ports`` is the range the security groups open to the tasks (the policy
+    check ``container-port`` holds every rendered port to it)."""
 
     max_cpu: int = 2048
     max_memory: int = 8192
@@ -150,6 +152,7 @@ class OperatorConfig:
     common: CommonConfig = field(default_factory=CommonConfig)
     default_cpu: int = 256
     default_memory: int = 512
+    container_ports: tuple[int, int] = DEFAULT_CONTAINER_PORTS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OperatorConfig:
@@ -162,6 +165,7 @@ class OperatorConfig:
             common=_common_from_setting(settings.common_config),
             default_cpu=settings.cpu,
             default_memory=settings.memory,
+            container_ports=settings.container_ports,
         )
 
 

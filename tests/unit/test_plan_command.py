@@ -85,6 +85,22 @@ def test_plan_never_prints_a_value_pasted_into_secrets(tmp_path: Path) -> None:
     assert "branchenv.yml line 2: secrets.API_TOKEN: must be an SSM" in out
 
 
+def test_plan_reports_a_port_the_security_groups_do_not_open(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "service:\n  container_port: 3000\n")
+    request = PlanRequest("feature/login", sha=SHA, config_file=config)
+    code, out, _ = run(
+        request, container_ports=(8000, 9000), allowed_repositories=frozenset({"acme/shop"})
+    )
+    assert code == 1
+    assert rendered_json(out)["service"]["loadBalancers"][0]["containerPort"] == 3000
+    assert (
+        "policy: failed\n  - container-port: service.container_port 3000 in branchenv.yml is "
+        "outside the ports the security groups open from the load balancers to the tasks "
+        "(8000-9000)"
+    ) in out
+    assert "Terraform variable container_port_range" in out
+
+
 def test_plan_with_an_invalid_file_says_where(tmp_path: Path) -> None:
     config = write_config(tmp_path, "service:\n  cpu: 300\n")
     code, out, _ = run(PlanRequest("feature/login", sha=SHA, config_file=config))
@@ -175,5 +191,25 @@ def test_plan_sub_command_reads_settings_and_flags(
     )
     assert args.func(args) == 1
     assert "  - cpu-limit: service.cpu 1024 is above this installation's maximum of 512" in (
+        capsys.readouterr().out
+    )
+
+
+def test_plan_sub_command_holds_the_file_to_branchenv_container_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in BASE_ENVIRON.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("BRANCHENV_CONTAINER_PORTS", "8000-9000")
+    monkeypatch.delenv("BRANCHENV_GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("BRANCHENV_GITHUB_TOKEN_ARN", raising=False)
+    config = write_config(tmp_path, "service:\n  container_port: 3000\n")
+    parser = argparse.ArgumentParser()
+    plan_command.register(parser.add_subparsers())
+    args = parser.parse_args(
+        ["plan", "feature/x", "--sha", SHA, "--repository", "acme/shop", "--config", str(config)]
+    )
+    assert args.func(args) == 1
+    assert "  - container-port: service.container_port 3000 in branchenv.yml" in (
         capsys.readouterr().out
     )

@@ -125,6 +125,58 @@ def test_size_in_vcpu_and_gb_units_is_understood() -> None:
     assert names_of(violations) == ["cpu-limit", "memory-limit"]
 
 
+# ---------------------------------------------------------------- container port range
+
+NARROW_PORTS = OperatorConfig(container_ports=(8000, 9000))
+
+
+def test_a_file_port_outside_the_open_range_is_rejected_naming_key_value_and_range() -> None:
+    violations = violations_for("service:\n  container_port: 3000\n", operator=NARROW_PORTS)
+    assert names_of(violations) == ["container-port"]
+    assert violations[0].message == (
+        "service.container_port 3000 in branchenv.yml is outside the ports the security groups "
+        "open from the load balancers to the tasks (8000-9000), so no request or health check "
+        "could reach it: set container_port between 8000 and 9000 in branchenv.yml, or ask the "
+        "branchenv operator to widen the range (Terraform variable container_port_range)"
+    )
+
+
+@pytest.mark.parametrize("port", [8000, 8080, 9000])
+def test_a_file_port_inside_the_open_range_is_accepted(port: int) -> None:
+    text = f"service:\n  container_port: {port}\n"
+    assert violations_for(text, operator=NARROW_PORTS) == []
+
+
+def test_the_readme_port_3000_is_inside_the_default_range() -> None:
+    assert violations_for("service:\n  container_port: 3000\n") == []
+
+
+def test_a_default_port_outside_the_range_blames_the_installation_not_the_file() -> None:
+    violations = violations_for(operator=OperatorConfig(container_ports=(3000, 3999)))
+    assert names_of(violations) == ["container-port"]
+    assert violations[0].message.startswith(
+        "the installation's default container port 8080 (BRANCHENV_CONTAINER_PORT) is outside"
+    )
+
+
+def test_a_port_edited_into_the_service_request_is_checked_too() -> None:
+    task_definition, service, config = rendered()
+    service["loadBalancers"][0]["containerPort"] = 22
+    violations = check(task_definition, service, config=config, operator=OPERATOR)
+    assert names_of(violations) == ["container-port"]
+    assert "container port 22 " in violations[0].message
+
+
+def test_converge_fails_a_port_outside_the_range_before_any_aws_change() -> None:
+    settings = minimal_settings(container_ports=(8000, 9000))
+    operator = OperatorConfig.from_settings(settings)
+    config = load_repo_config("service:\n  container_port: 3000\n", operator=operator)
+    names = names_for("demo", "acme/shop", "feature/login", settings.preview_domain)
+    ctx = RenderContext(settings=settings, names=names, sha=SHA, image_uri=IMAGE, config=config)
+    reason = failure_reason(check_context(ctx, operator=operator))
+    assert reason.startswith("policy check failed: service.container_port 3000 in branchenv.yml")
+
+
 # ---------------------------------------------------------------- secret prefixes
 
 

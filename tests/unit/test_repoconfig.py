@@ -490,6 +490,12 @@ def test_common_block_applies_to_a_repository_without_the_file() -> None:
     assert load_repo_config(None, operator=operator).env == {"LOG_LEVEL": "info"}
 
 
+def test_operator_config_from_settings_carries_the_open_port_range() -> None:
+    assert OperatorConfig().container_ports == (80, 65535)
+    settings = minimal_settings(container_ports=(3000, 3999), container_port=3000)
+    assert OperatorConfig.from_settings(settings).container_ports == (3000, 3999)
+
+
 def test_operator_config_from_settings_parses_common_json() -> None:
     settings = minimal_settings(
         common_config='{"env": {"LOG_LEVEL": "info"}, "secrets": {"DB": "' + SSM_ARN + '"}}',
