@@ -3,17 +3,21 @@
 Terraform (terraform/outputs.tf) and the local bootstrap (chalicelib/local/bootstrap.py)
 both produce a :class:`BaseInfrastructure`; the Lambda's environment is
 :meth:`BaseInfrastructure.environment`. tests/terraform checks that every field here is a
-Terraform output of the same name and that the Lambda definition sets every variable
-:meth:`environment` returns, so the two cannot drift silently.
+Terraform output of the same name (except the few marked :data:`NOT_AN_OUTPUT`, which
+Terraform sets from its variables or does not have) and that the Lambda definition sets
+every variable :meth:`environment` returns, so the two cannot drift silently.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from chalicelib.settings import PREFIX
+from chalicelib.settings import DEFAULT_CONTAINER_PORTS, PREFIX, Listener
+
+# Field metadata: this field is not a Terraform output (see output_names()).
+NOT_AN_OUTPUT = "branchenv:not-a-terraform-output"
 
 
 @dataclass(frozen=True)
@@ -91,20 +95,30 @@ class BaseInfrastructure:
     execution_role_arn: str
     task_role_arn: str
     event_bus_name: str
+    # Load balancers after the first, each one more entry of the listener pool (the local
+    # stack's --load-balancers N); Terraform makes one, so this is not an output.
+    more_listeners: tuple[Listener, ...] = field(default=(), metadata={NOT_AN_OUTPUT: True})
+    # The ports the security groups open on the path ALB -> tasks; Terraform sets
+    # BRANCHENV_CONTAINER_PORTS from its variable container_port_range instead.
+    container_ports: tuple[int, int] = field(
+        default=DEFAULT_CONTAINER_PORTS, metadata={NOT_AN_OUTPUT: True}
+    )
 
     @classmethod
     def output_names(cls) -> tuple[str, ...]:
-        """The Terraform outputs that must exist, one per field."""
-        return tuple(f.name for f in dataclasses.fields(cls))
+        """The Terraform outputs that must exist, one per field (but those marked not)."""
+        return tuple(f.name for f in dataclasses.fields(cls) if not f.metadata.get(NOT_AN_OUTPUT))
+
+    def listeners(self) -> tuple[Listener, ...]:
+        """The listener pool: the first load balancer's listener, then the others'."""
+        first = Listener(self.listener_arn, self.alb_dns_name, self.alb_zone_id)
+        return (first, *self.more_listeners)
 
     def environment(self) -> dict[str, str]:
         """The Lambda environment variables (read by Settings) for this infrastructure."""
         listeners = [
-            {
-                "listener_arn": self.listener_arn,
-                "dns_name": self.alb_dns_name,
-                "zone_id": self.alb_zone_id,
-            }
+            {"listener_arn": item.listener_arn, "dns_name": item.dns_name, "zone_id": item.zone_id}
+            for item in self.listeners()
         ]
         values = {
             "APP_NAME": self.app_name,
@@ -122,6 +136,7 @@ class BaseInfrastructure:
             "TASK_ROLE_ARN": self.task_role_arn,
             "CODEBUILD_PROJECT": self.codebuild_project_name,
             "EVENT_BUS": self.event_bus_name,
+            "CONTAINER_PORTS": f"{self.container_ports[0]}-{self.container_ports[1]}",
         }
         env = {PREFIX + key: value for key, value in values.items()}
         env["AWS_REGION"] = self.region

@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.infra import BaseInfrastructure, BaseNames
+from chalicelib.settings import DEFAULT_CONTAINER_PORTS, Listener
 
 VPC_CIDR = "10.0.0.0/16"
 PUBLIC_CIDRS = ("10.0.0.0/24", "10.0.1.0/24")
@@ -23,7 +24,13 @@ PRIVATE_CIDRS = ("10.0.10.0/24", "10.0.11.0/24")
 # The listener's answer for a host with no rule; the same text as terraform/alb.tf.
 NOT_FOUND_BODY = "No preview environment here: push a branch to create one (branchenv)."
 WORKER_TIMEOUT_SECONDS = 300
-MAX_RECEIVE_COUNT = 5
+# Receives before SQS moves a message to the dead-letter queue; terraform/queue.tf uses the
+# same number. A wait makes its message visible again after a short backoff, and each
+# receive counts, so this leaves room for the longest legitimate chain of waits.
+MAX_RECEIVE_COUNT = 20
+# An Application Load Balancer's name: at most 32 characters (ELB API reference,
+# CreateLoadBalancer "Name").
+MAX_LOAD_BALANCER_NAME = 32
 BASE_TAGS = {"branchenv:base": "true"}
 EXECUTION_POLICY = {
     "Version": "2012-10-17",
@@ -75,14 +82,33 @@ class _Roles:
 
 
 def create_base_infrastructure(
-    clients: ClientFactory, *, app_name: str, preview_domain: str, region: str
+    clients: ClientFactory,
+    *,
+    app_name: str,
+    preview_domain: str,
+    region: str,
+    load_balancers: int = 1,
+    container_ports: tuple[int, int] = DEFAULT_CONTAINER_PORTS,
 ) -> BaseInfrastructure:
-    """Create every shared resource for installation ``app_name`` and describe them."""
+    """Create every shared resource for installation ``app_name`` and describe them.
+
+    ``load_balancers`` ALBs are made, each with its HTTP listener and 404 default action;
+    every listener is one entry of the pool the worker spreads environments over.
+    ``container_ports`` (from, to) is what the security groups open from the load
+    balancers to the tasks, like Terraform's ``container_port_range``.
+    """
+    if load_balancers < 1:
+        raise ValueError(f"load_balancers must be at least 1, not {load_balancers}")
     names = BaseNames(app_name)
     tags = {**BASE_TAGS, "branchenv:app": app_name}
-    network = _create_network(clients.client("ec2"), app_name, region)
+    network = _create_network(clients.client("ec2"), app_name, region, container_ports)
     cluster = _create_cluster(clients.client("ecs"), names.cluster, tags)
-    balancer = _create_load_balancer(clients.client("elbv2"), names.load_balancer, network, tags)
+    balancer, *more = (
+        _create_load_balancer(
+            clients.client("elbv2"), _load_balancer_name(names, number), network, tags
+        )
+        for number in range(1, load_balancers + 1)
+    )
     hosted_zone_id = _create_hosted_zone(clients.client("route53"), preview_domain)
     repository_url = _create_repository(clients.client("ecr"), names.ecr_repository, tags)
     queues = _create_queues(clients.client("sqs"), names, tags)
@@ -111,13 +137,26 @@ def create_base_infrastructure(
         execution_role_arn=roles.execution_role_arn,
         task_role_arn=roles.task_role_arn,
         event_bus_name=names.event_bus,
+        more_listeners=tuple(Listener(b.listener_arn, b.dns_name, b.zone_id) for b in more),
+        container_ports=container_ports,
     )
+
+
+def _load_balancer_name(names: BaseNames, number: int) -> str:
+    """The first is Terraform's name; the others get their number after it."""
+    name = names.load_balancer if number == 1 else f"{names.load_balancer}-{number}"
+    if len(name) > MAX_LOAD_BALANCER_NAME:
+        raise ValueError(
+            f"load balancer name {name!r} is longer than {MAX_LOAD_BALANCER_NAME} characters: "
+            "choose a shorter app name"
+        )
+    return name
 
 
 # --- network: VPC, two public and two private subnets, security groups ---------------
 
 
-def _create_network(ec2: Any, app: str, region: str) -> _Network:
+def _create_network(ec2: Any, app: str, region: str, ports: tuple[int, int]) -> _Network:
     vpc_id = ec2.create_vpc(
         CidrBlock=VPC_CIDR, TagSpecifications=[_ec2_tags("vpc", f"{app}-previews", app)]
     )["Vpc"]["VpcId"]
@@ -132,7 +171,7 @@ def _create_network(ec2: Any, app: str, region: str) -> _Network:
         for cidr, zone in zip(PRIVATE_CIDRS, zones, strict=True)
     )
     _route_public_subnets(ec2, vpc_id, public, app)
-    alb_sg, task_sg = _create_security_groups(ec2, vpc_id, app)
+    alb_sg, task_sg = _create_security_groups(ec2, vpc_id, app, ports)
     return _Network(vpc_id, public, private, alb_sg, task_sg)
 
 
@@ -159,7 +198,18 @@ def _route_public_subnets(ec2: Any, vpc_id: str, subnets: tuple[str, ...], app: 
         ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
 
 
-def _create_security_groups(ec2: Any, vpc_id: str, app: str) -> tuple[str, str]:
+def _create_security_groups(
+    ec2: Any, vpc_id: str, app: str, ports: tuple[int, int]
+) -> tuple[str, str]:
+    """What terraform/network.tf makes: the internet reaches the load balancer on 80 and
+    443; the load balancer reaches the tasks on ``ports`` (from, to), and nothing else.
+
+    AWS gives a new VPC security group an allow-all egress rule, which Terraform's
+    aws_security_group removes (Terraform AWS provider, aws_security_group: "Terraform will
+    remove this default rule"); terraform/network.tf then allows the ALB out only to the
+    tasks on the range, and the tasks out anywhere. A rule covers FromPort to ToPort, both
+    included (VPC user guide, "Security group rules").
+    """
     alb_sg = ec2.create_security_group(
         GroupName=f"{app}-alb",
         Description="branchenv preview load balancer: HTTP and HTTPS from anywhere",
@@ -179,18 +229,36 @@ def _create_security_groups(ec2: Any, vpc_id: str, app: str) -> tuple[str, str]:
         VpcId=vpc_id,
         TagSpecifications=[_ec2_tags("security-group", f"{app}-tasks", app)],
     )["GroupId"]
+    low, high = ports
     ec2.authorize_security_group_ingress(
         GroupId=task_sg,
         IpPermissions=[
             {
                 "IpProtocol": "tcp",
-                "FromPort": 0,
-                "ToPort": 65535,
+                "FromPort": low,
+                "ToPort": high,
                 "UserIdGroupPairs": [{"GroupId": alb_sg}],
             }
         ],
     )
+    ec2.revoke_security_group_egress(GroupId=alb_sg, IpPermissions=[_all_traffic_out()])
+    ec2.authorize_security_group_egress(
+        GroupId=alb_sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": low,
+                "ToPort": high,
+                "UserIdGroupPairs": [{"GroupId": task_sg}],
+            }
+        ],
+    )
     return alb_sg, task_sg
+
+
+def _all_traffic_out() -> dict[str, Any]:
+    """The egress rule AWS gives every new VPC security group."""
+    return {"IpProtocol": "-1", "IpRanges": _anywhere()}
 
 
 def _anywhere() -> list[dict[str, str]]:

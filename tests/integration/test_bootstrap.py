@@ -9,7 +9,11 @@ from moto.server import ThreadedMotoServer
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.infra import BaseInfrastructure
-from chalicelib.local.bootstrap import NOT_FOUND_BODY, create_base_infrastructure
+from chalicelib.local.bootstrap import (
+    MAX_RECEIVE_COUNT,
+    NOT_FOUND_BODY,
+    create_base_infrastructure,
+)
 from chalicelib.settings import Settings
 from tests.conftest import APP, DOMAIN, REGION, WEBHOOK_SECRET
 
@@ -48,6 +52,70 @@ def test_tasks_accept_traffic_only_from_the_load_balancer(
 
     assert [r.get("IpRanges") for r in rules] == [[]]
     assert [p["GroupId"] for p in rules[0]["UserIdGroupPairs"]] == balancer["SecurityGroups"]
+
+
+def test_load_balancer_reaches_the_tasks_on_the_container_port_range_only(
+    infra: BaseInfrastructure, clients: ClientFactory
+) -> None:
+    ec2 = clients.client("ec2")
+    [tasks] = ec2.describe_security_groups(GroupIds=[infra.task_security_group_id])[
+        "SecurityGroups"
+    ]
+    balancer = clients.client("elbv2").describe_load_balancers()["LoadBalancers"][0]
+    [alb] = ec2.describe_security_groups(GroupIds=balancer["SecurityGroups"])["SecurityGroups"]
+
+    def opened(rules: list[dict[str, object]]) -> list[tuple[object, ...]]:
+        return [(r["IpProtocol"], r.get("FromPort"), r.get("ToPort")) for r in rules]
+
+    assert infra.container_ports == (80, 65535)
+    assert opened(tasks["IpPermissions"]) == [("tcp", 80, 65535)]
+    assert opened(alb["IpPermissionsEgress"]) == [("tcp", 80, 65535)]  # not AWS's allow-all
+    assert [p["GroupId"] for p in alb["IpPermissionsEgress"][0]["UserIdGroupPairs"]] == [
+        infra.task_security_group_id
+    ]
+    assert sorted(opened(alb["IpPermissions"])) == [("tcp", 80, 80), ("tcp", 443, 443)]
+
+
+def test_environment_carries_the_container_port_range(infra: BaseInfrastructure) -> None:
+    environ = {**infra.environment(), "BRANCHENV_WEBHOOK_SECRET": WEBHOOK_SECRET}
+
+    assert environ["BRANCHENV_CONTAINER_PORTS"] == "80-65535"
+    assert Settings.from_environ(environ).container_ports == (80, 65535)
+
+
+def test_n_load_balancers_each_with_a_listener_in_the_pool(clients: ClientFactory) -> None:
+    infra = create_base_infrastructure(
+        clients, app_name=APP, preview_domain=DOMAIN, region=REGION, load_balancers=3
+    )
+    elbv2 = clients.client("elbv2")
+    balancers = elbv2.describe_load_balancers()["LoadBalancers"]
+    environ = {**infra.environment(), "BRANCHENV_WEBHOOK_SECRET": WEBHOOK_SECRET}
+
+    pool = Settings.from_environ(environ).listeners
+    assert [b["LoadBalancerName"] for b in balancers] == [
+        f"{APP}-previews",
+        f"{APP}-previews-2",
+        f"{APP}-previews-3",
+    ]
+    assert len({item.listener_arn for item in pool}) == 3
+    assert {item.dns_name for item in pool} == {b["DNSName"] for b in balancers}
+    for balancer in balancers:
+        [listener] = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])[
+            "Listeners"
+        ]
+        [action] = listener["DefaultActions"]
+        assert listener["ListenerArn"] in {item.listener_arn for item in pool}
+        assert (listener["Port"], action["Type"]) == (80, "fixed-response")
+        assert action["FixedResponseConfig"]["StatusCode"] == "404"
+        assert action["FixedResponseConfig"]["MessageBody"] == NOT_FOUND_BODY
+
+
+def test_base_infrastructure_outputs_leave_out_the_local_only_fields() -> None:
+    outputs = BaseInfrastructure.output_names()
+
+    assert "listener_arn" in outputs
+    assert "more_listeners" not in outputs
+    assert "container_ports" not in outputs
 
 
 def test_load_balancer_is_internet_facing_in_the_public_subnets(
@@ -110,11 +178,12 @@ def test_work_queue_is_fifo_and_redrives_to_the_dead_letter_queue(
     )["Attributes"]
 
     queue = attributes["Attributes"]
+    assert MAX_RECEIVE_COUNT == 20
     assert queue["FifoQueue"] == "true"
     assert queue["VisibilityTimeout"] == "1800"
     assert json.loads(queue["RedrivePolicy"]) == {
         "deadLetterTargetArn": dlq["QueueArn"],
-        "maxReceiveCount": 5,
+        "maxReceiveCount": MAX_RECEIVE_COUNT,
     }
     assert dlq["FifoQueue"] == "true"
 
