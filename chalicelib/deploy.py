@@ -8,8 +8,9 @@
 2. :func:`write_override` writes ``terraform/chalice/chalice_override.tf.json``
    (:func:`chalice_override`): every generated function gets the installation's
    environment, role, timeout and log group; the SQS event source points at the real work
-   queue; AWS event rules are narrowed to this installation; Chalice's old Terraform and
-   provider pins are replaced;
+   queue, with a maximum concurrency and partial batch responses; with ``dashboard_auth =
+   "iam"`` every API method but the GitHub webhook requires AWS_IAM; AWS event rules are
+   narrowed to this installation; Chalice's old Terraform and provider pins are replaced;
 3. :class:`Deployer` runs ``terraform init``, ``plan`` (shown, then confirmed) and
    ``apply`` through a :class:`Terraform` runner, and reads the outputs.
 
@@ -53,6 +54,33 @@ TERRAFORM_PINS: dict[str, Any] = {
         "null": {"source": "hashicorp/null", "version": ">= 3.0, < 4.0"},
     },
 }
+
+# The worker's event source: at most var.worker_max_concurrency invocations at once (Lambda
+# API reference, "ScalingConfig": 2 to 1000), and partial batch responses, so the worker
+# reports a failed record itself and sets its own visibility on a wait (Lambda developer
+# guide, "Handling errors for an SQS event source in Lambda", ReportBatchItemFailures).
+WORKER_EVENT_SOURCE: dict[str, Any] = {
+    "event_source_arn": "${var.queue_arn}",
+    "function_response_types": ["ReportBatchItemFailures"],
+    "scaling_config": {"maximum_concurrency": "${var.worker_max_concurrency}"},
+}
+
+# The dashboard's "iam" mode. Chalice puts the API's OpenAPI 2 body in this local (also the
+# md5 that redeploys the stage). IAM authorization is a security scheme of type apiKey with
+# x-amazon-apigateway-authtype awsSigv4 (API Gateway developer guide,
+# "x-amazon-apigateway-authtype property"; what Chalice's IAMAuthorizer writes), named by
+# each method's `security`. GitHub cannot sign with SigV4: the webhook stays open and
+# proves itself with its HMAC signature.
+SWAGGER_LOCAL = "chalice_api_swagger"
+SIGV4 = "sigv4"
+SIGV4_SCHEME = {
+    "in": "header",
+    "type": "apiKey",
+    "name": "Authorization",
+    "x-amazon-apigateway-authtype": "awsSigv4",
+}
+OPEN_METHODS = frozenset({("/github/webhook", "post")})
+IAM_MODE = 'var.dashboard_auth == "iam"'
 
 # Provided by the Lambda runtime (boto3, botocore) or used only on the operator's machine.
 NOT_FOR_LAMBDA = frozenset({"chalice", "boto3", "botocore", "python-terraform"})
@@ -165,6 +193,9 @@ def chalice_override(template: Mapping[str, Any]) -> dict[str, Any]:
         override["resource"]["aws_api_gateway_rest_api"] = {
             name: {"name": "${var.app_name}"} for name in apis
         }
+    swagger = template.get("locals", {}).get(SWAGGER_LOCAL)
+    if swagger is not None:
+        override["locals"] = {SWAGGER_LOCAL: dashboard_auth_swagger(swagger)}
     rules = _event_rules(resources.get("aws_cloudwatch_event_rule", {}))
     if rules:
         override["resource"]["aws_cloudwatch_event_rule"] = rules
@@ -197,8 +228,29 @@ def _sqs_mappings(mappings: Mapping[str, Any]) -> dict[str, Any]:
                 f"{name} reads {source.rsplit(':', 1)[-1]}, but the only queue terraform/ "
                 f"creates is the work queue: declare SQS handlers with queue={PLACEHOLDER_QUEUE!r}"
             )
-        result[name] = {"event_source_arn": "${var.queue_arn}"}
+        result[name] = WORKER_EVENT_SOURCE
     return result
+
+
+def dashboard_auth_swagger(swagger_text: str) -> str:
+    """A Terraform template of the API body: ``swagger_text`` as Chalice wrote it, or, when
+    the installation's dashboard_auth is "iam", the same API with AWS_IAM on every method
+    but :data:`OPEN_METHODS`. A Terraform override may replace a local, never add one, so
+    both bodies sit in one ``%{ if }`` template."""
+    swagger = json.loads(swagger_text)
+    paths: dict[str, dict[str, Any]] = swagger.get("paths", {})
+    missing = [f"{m.upper()} {p}" for p, m in OPEN_METHODS if m not in paths.get(p, {})]
+    if missing:
+        raise DeployError(
+            f"the API has no {', '.join(sorted(missing))}: update OPEN_METHODS in "
+            'chalicelib/deploy.py, or dashboard_auth = "iam" would lock GitHub out'
+        )
+    for path, methods in paths.items():
+        for method, operation in methods.items():
+            if isinstance(operation, dict) and (path, method) not in OPEN_METHODS:
+                operation["security"] = [{SIGV4: []}]
+    swagger.setdefault("securityDefinitions", {})[SIGV4] = SIGV4_SCHEME
+    return f"%{{ if {IAM_MODE} }}{json.dumps(swagger)}%{{ else }}{swagger_text}%{{ endif }}"
 
 
 def _event_rules(rules: Mapping[str, Any]) -> dict[str, Any]:
@@ -398,21 +450,3 @@ class Deployer:
                 f"{self.var_file} not found: copy terraform/examples/complete/example.tfvars "
                 "there, fill in your VPC, subnets, hosted zone and preview domain, and run again"
             )
-
-
-def summary(outputs: Mapping[str, Any]) -> list[str]:
-    """What to put into GitHub's webhook settings, and the secrets still to fill in."""
-    return [
-        "",
-        "Deployed. In GitHub: Settings → Webhooks → Add webhook",
-        f"  Payload URL:   {outputs.get('webhook_url', '?')}",
-        "  Content type:  application/json",
-        "  Secret:        the value you put into the secret below",
-        "  Events:        Branch or tag creation, Branch or tag deletion, Pushes",
-        "",
-        f"Webhook secret ARN: {outputs.get('webhook_secret_arn', '?')}",
-        f"GitHub token ARN:   {outputs.get('github_token_arn', '?')}",
-        f"Slack token ARN:    {outputs.get('slack_token_arn', '?')}",
-        f"Dashboard key ARN:  {outputs.get('dashboard_key_arn', '?')}",
-        "Set each with: aws secretsmanager put-secret-value --secret-id <ARN> --secret-string ...",
-    ]

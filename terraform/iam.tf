@@ -31,6 +31,8 @@ data "aws_iam_policy_document" "lambda" {
     sid = "WorkQueue"
     actions = [
       "sqs:SendMessage",
+      # a waiting step makes its message visible again after its own backoff
+      "sqs:ChangeMessageVisibility",
       # indirect: the worker's SQS event source polls the queue with the function's role
       "sqs:ReceiveMessage",
       "sqs:DeleteMessage",
@@ -97,10 +99,18 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # The reaper lists this installation's families by prefix, then their ACTIVE revisions.
+  # None of these has resource-level permissions (Service Authorization Reference, "Actions,
+  # resources, and condition keys for Amazon Elastic Container Service").
   statement {
-    sid       = "ReadAndRetireTaskDefinitions"
-    actions   = ["ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"]
-    resources = ["*"] # no resource-level permissions
+    sid = "ReadAndRetireTaskDefinitions"
+    actions = [
+      "ecs:DeregisterTaskDefinition",
+      "ecs:DescribeTaskDefinition",
+      "ecs:ListTaskDefinitionFamilies",
+      "ecs:ListTaskDefinitions",
+    ]
+    resources = ["*"]
   }
 
   statement {
@@ -193,6 +203,8 @@ data "aws_iam_policy_document" "lambda" {
     actions = [
       "elasticloadbalancing:DeleteRule",
       "elasticloadbalancing:DeleteTargetGroup",
+      # a changed health check path or port of an existing environment
+      "elasticloadbalancing:ModifyTargetGroup",
       "elasticloadbalancing:ModifyTargetGroupAttributes",
     ]
     resources = [local.preview_target_groups, local.preview_rules]

@@ -4,8 +4,10 @@
 # deployment.zip) and the override file chalicelib/deploy.py writes next to it
 # (chalice_override.tf.json). `branchenv deploy` makes all three before it runs terraform;
 # they are not committed. The override gives every generated function the environment,
-# role, timeout and log group below, points the SQS event source at the work queue, and
-# replaces Chalice's old Terraform and provider pins (see terraform/chalice/README.md).
+# role, timeout and log group below, points the SQS event source at the work queue (with a
+# maximum concurrency and partial batch responses), puts the dashboard's methods behind
+# AWS_IAM when dashboard_auth is "iam", and replaces Chalice's old Terraform and provider
+# pins (see terraform/chalice/README.md).
 
 locals {
   # Every variable chalicelib/settings.py reads that this installation sets; tests/terraform
@@ -32,6 +34,7 @@ locals {
     BRANCHENV_CODEBUILD_PROJECT    = aws_codebuild_project.images.name
     BRANCHENV_EVENT_BUS            = aws_cloudwatch_event_bus.branchenv.name
     BRANCHENV_CONTAINER_PORT       = tostring(var.container_port)
+    BRANCHENV_CONTAINER_PORTS      = "${var.container_port_range.from}-${var.container_port_range.to}"
     BRANCHENV_HEALTH_CHECK_PATH    = var.health_check_path
     BRANCHENV_IMAGE_SOURCE         = var.image_source
     BRANCHENV_RETAG_PATTERN        = var.retag_pattern
@@ -46,7 +49,9 @@ locals {
     BRANCHENV_GITHUB_APP_PRIVATE_KEY_ARN = local.github_app ? aws_secretsmanager_secret.credentials["github_app_private_key"].arn : ""
     BRANCHENV_SLACK_TOKEN_ARN            = aws_secretsmanager_secret.credentials["slack_token"].arn
     BRANCHENV_DASHBOARD_API_KEY_ARN      = aws_secretsmanager_secret.credentials["dashboard_key"].arn
-    BRANCHENV_ALLOWED_SECRET_PREFIXES    = join(",", var.preview_secret_arn_prefixes)
+    # iam: the package's dashboard methods get AWS_IAM authorization (module "chalice").
+    BRANCHENV_DASHBOARD_AUTH          = var.dashboard_auth
+    BRANCHENV_ALLOWED_SECRET_PREFIXES = join(",", var.preview_secret_arn_prefixes)
   }
 }
 
@@ -94,6 +99,8 @@ module "chalice" {
   environment            = local.lambda_environment
   queue_arn              = aws_sqs_queue.work.arn
   worker_timeout_seconds = var.worker_timeout_seconds
+  worker_max_concurrency = var.worker_max_concurrency
+  dashboard_auth         = var.dashboard_auth
   memory_mb              = var.lambda_memory_mb
   log_group_name         = aws_cloudwatch_log_group.lambda.name
   codebuild_project      = aws_codebuild_project.images.name

@@ -28,13 +28,19 @@ resource "aws_vpc_security_group_ingress_rule" "alb_http" {
   tags              = local.tags
 }
 
+# A preview's container_port is any port of var.container_port_range (branchenv.yml chooses;
+# the worker refuses one outside it, BRANCHENV_CONTAINER_PORTS), so both ends of the path
+# ALB → task open the whole range. A rule covers from_port to to_port, both included (VPC
+# user guide, "Security group rules"), and the load balancer's health checks and traffic
+# use the target group's port (ELB guide, "Target groups for your Application Load
+# Balancers"): both need this path.
 resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
   security_group_id            = aws_security_group.alb.id
-  description                  = "To the preview tasks on the container port"
+  description                  = "To the preview tasks on the ports previews may use"
   referenced_security_group_id = aws_security_group.tasks.id
   ip_protocol                  = "tcp"
-  from_port                    = var.container_port
-  to_port                      = var.container_port
+  from_port                    = var.container_port_range.from
+  to_port                      = var.container_port_range.to
   tags                         = local.tags
 }
 
@@ -48,12 +54,20 @@ resource "aws_security_group" "tasks" {
 
 resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
   security_group_id            = aws_security_group.tasks.id
-  description                  = "From the preview load balancer only"
+  description                  = "From the preview load balancer only, on the ports previews may use"
   referenced_security_group_id = aws_security_group.alb.id
   ip_protocol                  = "tcp"
-  from_port                    = var.container_port
-  to_port                      = var.container_port
+  from_port                    = var.container_port_range.from
+  to_port                      = var.container_port_range.to
   tags                         = local.tags
+
+  # Terraform 1.5 cannot compare two variables in a validation block: checked here instead.
+  lifecycle {
+    precondition {
+      condition     = var.container_port >= var.container_port_range.from && var.container_port <= var.container_port_range.to
+      error_message = "container_port (the default port) must lie inside container_port_range: widen the range or choose another default port."
+    }
+  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "tasks_out" {

@@ -125,6 +125,15 @@ output "dashboard_key_arn" {
   value       = aws_secretsmanager_secret.credentials["dashboard_key"].arn
 }
 
+# With dashboard_auth = "iam": the resource to allow execute-api:Invoke on for the people who
+# may read the dashboard (API Gateway developer guide, "Control access to a REST API with IAM
+# permissions": arn:...:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD>/<path>).
+# "api" is the stage Chalice deploys (aws_api_gateway_deployment.rest_api.stage_name).
+output "dashboard_execute_api_arn" {
+  description = "ARN pattern of the dashboard's methods (GET on the API's stage): allow execute-api:Invoke on it to whoever may read the dashboard when dashboard_auth is \"iam\"."
+  value       = "arn:${local.partition}:execute-api:${local.region}:${local.account_id}:${module.chalice.RestAPIId}/api/GET/*"
+}
+
 output "slack_token_arn" {
   description = "Secrets Manager secret for the Slack bot token."
   value       = aws_secretsmanager_secret.credentials["slack_token"].arn

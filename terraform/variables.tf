@@ -67,12 +67,36 @@ variable "preview_domain" {
 
 variable "container_port" {
   type        = number
-  description = "Port the application's container listens on; the load balancer sends traffic there."
+  description = "Default port the application's container listens on (a repository's branchenv.yml may ask for another); the load balancer sends traffic there. Must lie inside container_port_range."
   default     = 8080
 
   validation {
     condition     = var.container_port >= 1 && var.container_port <= 65535
     error_message = "container_port must be between 1 and 65535."
+  }
+}
+
+# VPC user guide, "Security group rules": a rule opens one protocol on a port range
+# (from_port to to_port, both included).
+variable "container_port_range" {
+  type = object({
+    from = number
+    to   = number
+  })
+  description = "Ports a repository's branchenv.yml may ask for as its container_port (both ends included): the load balancer may reach the tasks on exactly these (both security group rules open them), and the worker refuses a branchenv.yml port outside them with a clear error. The default, 80 to 65535, admits every port a web application listens on (80 for nginx images, 3000, 5000, 8000, 8080, ...) and leaves out only the system ports below 80 (SSH, SMTP, DNS), which no preview serves HTTP on; the path is open to the load balancer's own security group only, never to the internet."
+  default = {
+    from = 80
+    to   = 65535
+  }
+
+  validation {
+    condition = (
+      var.container_port_range.from >= 1 && var.container_port_range.to <= 65535 &&
+      var.container_port_range.from <= var.container_port_range.to &&
+      floor(var.container_port_range.from) == var.container_port_range.from &&
+      floor(var.container_port_range.to) == var.container_port_range.to
+    )
+    error_message = "container_port_range must be whole ports with 1 <= from <= to <= 65535, e.g. { from = 80, to = 65535 }."
   }
 }
 
@@ -197,16 +221,57 @@ variable "slack_channel" {
   default     = ""
 }
 
+# API Gateway developer guide, "x-amazon-apigateway-authtype property" (awsSigv4: AWS_IAM
+# authorization) and "Control access to a REST API with IAM permissions" (execute-api:Invoke).
+variable "dashboard_auth" {
+  type        = string
+  description = "Who may open the QA dashboard (GET /, /api/environments): 'api_key' (the X-Api-Key header or ?key= must be a key in the dashboard-key secret) or 'iam' (API Gateway requires AWS_IAM, i.e. SigV4-signed requests from a principal allowed execute-api:Invoke on the dashboard_execute_api_arn output; a plain browser cannot sign). The GitHub webhook is never behind IAM: it proves itself with its signature. 'none' is for the local stack only and is refused here."
+  default     = "api_key"
+
+  validation {
+    condition     = contains(["api_key", "iam"], var.dashboard_auth)
+    error_message = "dashboard_auth must be \"api_key\" or \"iam\" (an open dashboard, \"none\", is for the local stack only)."
+  }
+}
+
 # --- the Lambda functions ---------------------------------------------------------------
 
 variable "worker_timeout_seconds" {
   type        = number
-  description = "Timeout of the worker Lambda; the work queue's visibility timeout is six times this (AWS's advice for SQS event sources)."
+  description = "Timeout of the worker Lambda; the work queue's visibility timeout is six times this (AWS's advice for SQS event sources; Lambda refuses an event source whose queue's visibility timeout is below the function's timeout)."
   default     = 300
 
   validation {
     condition     = var.worker_timeout_seconds >= 30 && var.worker_timeout_seconds <= 900
     error_message = "worker_timeout_seconds must be between 30 and 900."
+  }
+}
+
+# Lambda: "ScalingConfig" API reference (MaximumConcurrency, 2 to 1000) and "Configuring
+# scaling behavior for SQS event source mappings" (FIFO: at most one invocation per message
+# group). Route53 developer guide, "Throttling for Amazon Route 53 API requests" (the
+# account-wide request rate: 5 per second for years, 10 with bursts of 50 since its update).
+variable "worker_max_concurrency" {
+  type        = number
+  description = "Most worker invocations the work queue's event source runs at once (its scaling_config.maximum_concurrency; Lambda accepts 2 to 1000). One converge reads its DNS record once and writes it at most once, and takes about a second of AWS calls, so 5 at once stays near Route53's long-standing limit of 5 requests per second for the whole account (now 10, with bursts of 50; botocore retries a throttled call); raise it only if the rest of the account leaves Route53 room. A FIFO queue never runs more at once than it has message groups (environments)."
+  default     = 5
+
+  validation {
+    condition     = var.worker_max_concurrency >= 2 && var.worker_max_concurrency <= 1000 && floor(var.worker_max_concurrency) == var.worker_max_concurrency
+    error_message = "worker_max_concurrency must be a whole number from 2 to 1000 (Lambda's range for an SQS event source's maximum concurrency)."
+  }
+}
+
+# SQS developer guide, "Using dead-letter queues in Amazon SQS" (maxReceiveCount); Lambda
+# developer guide, "Handling errors for an SQS event source in Lambda".
+variable "max_receive_count" {
+  type        = number
+  description = "Receives after which SQS moves a work message to the dead-letter queue (the redrive policy's maxReceiveCount; SQS accepts 1 to 1000). A waiting step makes its message visible again after its own backoff (2, 4, 8 ... 60 s), and the worker stops waiting before the last receive, so legitimate waits (about 14 minutes fit in 20 receives) never reach the dead-letter queue; only messages that keep failing do."
+  default     = 20
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
+    error_message = "max_receive_count must be a whole number from 1 to 1000 (SQS's range for maxReceiveCount)."
   }
 }
 

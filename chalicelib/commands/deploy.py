@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.cli import CommandError
-from chalicelib.deploy import Deployer, PythonTerraform, Terraform, summary
+from chalicelib.deploy import Deployer, PythonTerraform, Terraform
 
 DEFAULT_VAR_FILE = Path("terraform") / "terraform.tfvars"
 
@@ -158,3 +158,21 @@ def _deployer(args: argparse.Namespace, tools: Tools) -> Deployer:
         echo=tools.echo,
         **extra,
     )
+
+
+def summary(outputs: Mapping[str, Any]) -> list[str]:
+    """What to put into GitHub's webhook settings, and the secrets still to fill in."""
+    return [
+        "",
+        "Deployed. In GitHub: Settings → Webhooks → Add webhook",
+        f"  Payload URL:   {outputs.get('webhook_url', '?')}",
+        "  Content type:  application/json",
+        "  Secret:        the value you put into the secret below",
+        "  Events:        Branch or tag creation, Branch or tag deletion, Pushes",
+        "",
+        f"Webhook secret ARN: {outputs.get('webhook_secret_arn', '?')}",
+        f"GitHub token ARN:   {outputs.get('github_token_arn', '?')}",
+        f"Slack token ARN:    {outputs.get('slack_token_arn', '?')}",
+        f"Dashboard key ARN:  {outputs.get('dashboard_key_arn', '?')}",
+        "Set each with: aws secretsmanager put-secret-value --secret-id <ARN> --secret-string ...",
+    ]

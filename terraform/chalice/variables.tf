@@ -22,6 +22,16 @@ variable "queue_arn" {
   description = "ARN of the work queue the worker's SQS event source reads."
 }
 
+variable "worker_max_concurrency" {
+  type        = number
+  description = "Maximum concurrency of the worker's SQS event source (2 to 1000)."
+}
+
+variable "dashboard_auth" {
+  type        = string
+  description = "The dashboard's access mode: \"iam\" puts every API method but the GitHub webhook behind AWS_IAM authorization; anything else leaves them open to the app's own check."
+}
+
 variable "worker_timeout_seconds" {
   type        = number
   description = "Timeout of the functions that do work (the worker, event handlers, the reaper)."

@@ -4,7 +4,6 @@ override chalicelib/deploy.py writes for it wire every handler of app.py to terr
 from __future__ import annotations
 
 import ast
-import json
 import re
 import zipfile
 from pathlib import Path
@@ -21,37 +20,11 @@ from chalicelib.deploy import (
     chalice_override,
     lambda_requirements,
     narrow_event_pattern,
-    package_app,
     stage_project,
-    write_override,
 )
 from tests.terraform.hcl import CHALICE_MODULE, ROOT, TERRAFORM, load_module
 
-REGION = "us-east-1"
 ROUTE_DECORATOR = "route"
-
-
-@pytest.fixture(scope="module")
-def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """chalice package of this checkout; no requirements, so nothing is downloaded."""
-    base = tmp_path_factory.mktemp("package")
-    staging = stage_project(ROOT, base / "stage", requirements=[])
-    out = base / "chalice"
-    package_app(staging, out, REGION)
-    write_override(out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def template(package_dir: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((package_dir / "chalice.tf.json").read_text())
-    return loaded
-
-
-@pytest.fixture(scope="module")
-def override(package_dir: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((package_dir / "chalice_override.tf.json").read_text())
-    return loaded
 
 
 def app_handlers() -> set[str]:

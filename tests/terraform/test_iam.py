@@ -23,7 +23,7 @@ from tests.terraform.hcl import ROOT, TERRAFORM, load_module, policy_statements
 
 GATEWAYS = ROOT / "chalicelib" / "aws"
 # Gateway modules whose name is not the boto3 service name.
-SERVICE_OF_MODULE = {"secrets": "secretsmanager"}
+SERVICE_OF_MODULE = {"secrets": "secretsmanager", "markers": "dynamodb"}
 # Client attributes that are not API calls.
 NOT_OPERATIONS = {"meta", "exceptions", "can_paginate", "close"}
 
@@ -50,6 +50,7 @@ NO_RESOURCE_LEVEL = {
     "ecs:DeregisterTaskDefinition",
     "ecs:DescribeTaskDefinition",
     "ecs:ListTaskDefinitions",
+    "ecs:ListTaskDefinitionFamilies",
     "ecs:ListServices",
     "ecs:TagResource",
     "elasticloadbalancing:DescribeRules",
@@ -268,3 +269,24 @@ def test_dns_changes_stay_under_the_preview_domain(statements: list[dict[str, An
             "values": ["*.${var.preview_domain}"],
         }
     ]
+
+
+def _statements_granting(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    return [s for s in statements if action in s["actions"]]
+
+
+def test_a_waiting_step_may_change_visibility_on_the_work_queue_only(
+    statements: list[dict[str, Any]],
+) -> None:
+    (statement,) = _statements_granting(statements, "sqs:ChangeMessageVisibility")
+    assert statement["resources"] == ["${aws_sqs_queue.work.arn}"]
+
+
+def test_a_changed_health_check_is_applied_only_to_our_target_groups(
+    statements: list[dict[str, Any]],
+) -> None:
+    (modify,) = _statements_granting(statements, "elasticloadbalancing:ModifyTargetGroup")
+    (delete,) = _statements_granting(statements, "elasticloadbalancing:DeleteTargetGroup")
+    assert modify["resources"] == delete["resources"]
+    assert modify["condition"] == delete["condition"]
+    assert "aws:ResourceTag/branchenv:managed" in _conditions(modify)

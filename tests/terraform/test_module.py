@@ -22,6 +22,7 @@ EXTRA_OUTPUTS = {
     "github_token_arn",
     "slack_token_arn",
     "dashboard_key_arn",
+    "dashboard_execute_api_arn",
 }
 # Which resource carries which BaseNames name.
 NAMED_RESOURCES = {
