@@ -13,7 +13,9 @@ One threaded HTTP server on loopback serves:
 - ``/_local/...``: JSON controls for people and tests: what was sent (``GET /_local/slack``,
   ``GET /_local/github``), which branches and files exist (``PUT``/``DELETE
   /_local/github/branches``, ``PUT /_local/github/files``), faults (``PUT /_local/faults``:
-  Slack 429s, Slack or GitHub down) and ``POST /_local/reap`` (runs the reaper hook).
+  Slack 429s, Slack or GitHub down, and ``{"ecs": {"fail_shas": [...]}}``, the commits
+  whose ECS deployments the local event relay fails and rolls back) and ``POST
+  /_local/reap`` (runs the reaper hook).
 
 It records what it is sent so the local stack and tests can show it. It must never be
 bound to anything but 127.0.0.1, never be imported by the deployed Lambda, and never
@@ -62,6 +64,7 @@ class Faults:
     slack_retry_after: int = 1
     slack_down: bool = False
     github_down: bool = False
+    ecs_fail_shas: frozenset[str] = frozenset()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,19 +74,26 @@ class Faults:
                 "down": self.slack_down,
             },
             "github": {"down": self.github_down},
+            "ecs": {"fail_shas": sorted(self.ecs_fail_shas)},
         }
 
     def update(self, body: dict[str, Any]) -> None:
+        """Apply ``body``; nothing changes when any part of it is invalid (400)."""
         slack = _object(body.get("slack", {}), "slack")
         github = _object(body.get("github", {}), "github")
+        changes: dict[str, Any] = {}
         if "rate_limited" in slack:
-            self.slack_rate_limited = _count(slack["rate_limited"], "slack.rate_limited")
+            changes["slack_rate_limited"] = _count(slack["rate_limited"], "slack.rate_limited")
         if "retry_after" in slack:
-            self.slack_retry_after = _count(slack["retry_after"], "slack.retry_after")
+            changes["slack_retry_after"] = _count(slack["retry_after"], "slack.retry_after")
         if "down" in slack:
-            self.slack_down = bool(slack["down"])
+            changes["slack_down"] = bool(slack["down"])
         if "down" in github:
-            self.github_down = bool(github["down"])
+            changes["github_down"] = bool(github["down"])
+        if "ecs" in body:
+            changes["ecs_fail_shas"] = _ecs_fail_shas(body["ecs"])
+        for name, value in changes.items():
+            setattr(self, name, value)
 
 
 @dataclass(frozen=True)
@@ -930,6 +940,29 @@ def _object(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Answer(400, {"error": f"{name} must be a JSON object"})
     return value
+
+
+def _ecs_fail_shas(value: Any) -> frozenset[str]:
+    """``{"fail_shas": ["<40-hex sha>", ...]}``; ``[]`` clears the list."""
+    usage = (
+        'ecs must be {"fail_shas": [<full 40-hex commit ids>]}; '
+        'send {"ecs": {"fail_shas": []}} to clear it'
+    )
+    if not isinstance(value, dict) or set(value) != {"fail_shas"}:
+        raise Answer(400, {"error": usage})
+    shas = value["fail_shas"]
+    if not isinstance(shas, list):
+        raise Answer(400, {"error": f"ecs.fail_shas must be a list; {usage}"})
+    for index, sha in enumerate(shas):
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{40}", sha):
+            raise Answer(
+                400,
+                {
+                    "error": f"ecs.fail_shas[{index}] must be a full 40-hex commit id in "
+                    f"lower case, got {sha!r}"
+                },
+            )
+    return frozenset(shas)
 
 
 def _count(value: Any, name: str) -> int:

@@ -117,6 +117,40 @@ def test_slack_rate_limit_fault_answers_429_with_retry_after(standins: StandIns)
     assert exc.value.response.headers["Retry-After"] == "3"
 
 
+def test_ecs_fail_shas_are_set_shown_and_cleared(standins: StandIns) -> None:
+    status, shown = call(standins, "PUT", "/_local/faults", {"ecs": {"fail_shas": [SHA]}})
+    assert (status, shown["ecs"]) == (200, {"fail_shas": [SHA]})
+    assert standins.faults.ecs_fail_shas == {SHA}
+
+    status, shown = call(standins, "PUT", "/_local/faults", {"ecs": {"fail_shas": []}})
+    assert (status, shown["ecs"]) == (200, {"fail_shas": []})
+    assert call(standins, "GET", "/_local/faults")[1]["ecs"] == {"fail_shas": []}
+
+
+@pytest.mark.parametrize(
+    ("ecs", "names"),
+    [
+        ({"fail_shas": ["abc123"]}, "fail_shas[0]"),
+        ({"fail_shas": [SHA.upper()]}, "fail_shas[0]"),
+        ({"fail_shas": [SHA, 7]}, "fail_shas[1]"),
+        ({"fail_shas": SHA}, "must be a list"),
+        ({"fail_sha": [SHA]}, "fail_shas"),
+        ({}, "fail_shas"),
+        ([SHA], "fail_shas"),
+    ],
+)
+def test_ecs_fail_shas_refuse_anything_but_a_list_of_full_shas(
+    standins: StandIns, ecs: Any, names: str
+) -> None:
+    status, answer = call(standins, "PUT", "/_local/faults", {"slack": {"down": True}, "ecs": ecs})
+
+    assert status == 400
+    assert names in answer["error"]
+    assert "40-hex" in answer["error"]
+    assert standins.faults.slack_down is False  # nothing of a refused body is applied
+    assert standins.faults.ecs_fail_shas == frozenset()
+
+
 def test_github_reads_a_branch_with_pygithub(standins: StandIns) -> None:
     assert github(standins).get_repo(REPO).get_branch("main").commit.sha == SHA
 
