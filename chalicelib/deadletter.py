@@ -94,10 +94,14 @@ class DeadLetters:
         remember or to alert is logged and reported, never raised."""
         try:
             letters = self._queue.peek_letters()
-            total = max(self._queue.count(), len(letters))
         except Exception as exc:
             log.warning("could not read the dead-letter queue: %s", type(exc).__name__)
             return []
+        try:
+            total = max(self._queue.count(), len(letters))
+        except Exception as exc:  # the ids still tell new letters from announced ones
+            log.warning("could not count the dead letters: %s", type(exc).__name__)
+            total = len(letters)
         concerned = sorted({environment_of(letter.body) for letter in letters})
         if dry_run or self._alerts is None:
             return concerned

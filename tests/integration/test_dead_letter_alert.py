@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from typing import Any
+
+from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.dynamodb import DynamoEnvironmentStore
@@ -187,3 +190,27 @@ def test_dynamo_markers_refuse_a_stale_version(settings: Settings, clients: Clie
     assert not markers.put("m", {"n": 2}, version=0)
     assert markers.put("m", {"n": 3}, version=1)
     assert markers.get("m") == Marker({"n": 3}, 2)
+
+
+def test_a_count_sqs_refuses_still_lets_the_ids_tell_new_letters(
+    settings: Settings, clients: ClientFactory
+) -> None:
+    die(settings, clients, "feature-a")
+    sqs = clients.client("sqs")
+    url = dead_letter_queue(settings, clients).url()
+
+    def refuse(params: dict[str, Any], **kwargs: Any) -> None:
+        if params.get("QueueUrl") == url:
+            raise ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "not authorized"}},
+                "GetQueueAttributes",
+            )
+
+    sqs.meta.events.register("before-parameter-build.sqs.GetQueueAttributes", refuse)
+    alerts = RecordedAlerts()
+
+    check(settings, clients, alerts).check()
+    check(settings, clients, alerts).check()
+
+    [text] = alerts.texts
+    assert "1 new dead letter since the last alert (1 waiting" in text
