@@ -88,6 +88,7 @@ class Environment:
     ready_at: float | None = None
     ready_seconds: tuple[float, ...] = ()  # push-to-ready times, oldest first, last ten
     spot_interruptions: int = 0
+    last_spot_task: str | None = None  # the last interrupted task counted (counted once)
     expires_at: int | None = None
     notifications: dict[str, Any] = field(default_factory=dict)
     version: int = 0

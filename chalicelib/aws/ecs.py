@@ -37,6 +37,10 @@ NO_TASK_DEFINITION = "Unable to describe task definition"
 # ECS refuses CreateService with InvalidParameterException "Creation of service was not
 # idempotent" while a service of that name (with other settings) is still DRAINING.
 NOT_IDEMPOTENT = "not idempotent"
+# ECS refuses CreateService with InvalidParameterException "The target group with
+# targetGroupArn ... does not have an associated load balancer." until the listener rule
+# that forwards to it has propagated (the Terraform AWS provider retries this for 2 min).
+NO_LOAD_BALANCER_YET = "does not have an associated load balancer"
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,17 @@ class TaskDefinition:
 
 
 @dataclass(frozen=True)
+class Deployment:
+    """One of a service's deployments (PRIMARY is the newest; ACTIVE ones are older)."""
+
+    id: str
+    status: str  # PRIMARY | ACTIVE | INACTIVE
+    task_definition_arn: str
+    rollout_state: str | None  # IN_PROGRESS | COMPLETED | FAILED
+    rollout_reason: str | None
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     arn: str
@@ -60,6 +75,17 @@ class Service:
     rollout_state: str | None
     rollout_reason: str | None
     events: tuple[str, ...]  # newest first, at most 5
+    deployments: tuple[Deployment, ...] = ()
+    container_port: int | None = None  # of its (first) load balancer, as ECS registers targets
+
+    def failed_deployment_of(self, task_definition_arn: str) -> Deployment | None:
+        """The deployment of ``task_definition_arn`` that ECS marked FAILED, if it still
+        lists one (after a circuit-breaker rollback it stays listed until it drains)."""
+        for deployment in self.deployments:
+            failed = deployment.rollout_state == "FAILED"
+            if failed and deployment.task_definition_arn == task_definition_arn:
+                return deployment
+        return None
 
 
 class Containers:
@@ -117,15 +143,20 @@ class Containers:
         return arns
 
     def list_managed_task_definitions(self, app: str) -> list[TaskDefinition]:
-        """Every ACTIVE revision tagged as installation ``app``'s."""
+        """Every ACTIVE revision tagged as installation ``app``'s. Only the families whose
+        name starts ``<app>-`` (every preview's does) are listed and described, so a sweep
+        costs what this installation holds, not what the whole region holds. (The ECS API
+        reference: ListTaskDefinitionFamilies' ``familyPrefix`` is a prefix, while
+        ListTaskDefinitions' ``familyPrefix`` is a whole family name.)"""
         found = []
-        for arn in self._paged_task_definitions({}):
-            described = self._describe_task_definition(arn)
-            if described is None:
-                continue
-            definition = _task_definition(*described)
-            if _managed_by(definition.tags, app):
-                found.append(definition)
+        for family in self._paged_families(f"{app}-"):
+            for arn in self._active_revisions(family):
+                described = self._describe_task_definition(arn)
+                if described is None:
+                    continue
+                definition = _task_definition(*described)
+                if _managed_by(definition.tags, app):
+                    found.append(definition)
         return found
 
     # --- services --------------------------------------------------------------------------
@@ -141,7 +172,7 @@ class Containers:
             answer = self._client.create_service(cluster=self._cluster, **request)
         except ClientError as exc:
             error = translate(exc, "CreateService")
-            if NOT_IDEMPOTENT in _message(exc):
+            if NOT_IDEMPOTENT in _message(exc) or NO_LOAD_BALANCER_YET in _message(exc):
                 raise Conflict(str(error), code=error.code, operation=error.operation) from exc
             raise error from exc
         except BotoCoreError as exc:
@@ -154,13 +185,18 @@ class Containers:
         *,
         task_definition_arn: str | None = None,
         desired_count: int | None = None,
+        load_balancers: Sequence[Mapping[str, Any]] | None = None,
     ) -> Service:
-        """Point the service at another revision and/or change its desired count."""
+        """Point the service at another revision and/or change its desired count, and/or
+        its load balancer mapping (a changed container port: ECS accepts ``loadBalancers``
+        on UpdateService for rolling-update services)."""
         changes: dict[str, Any] = {}
         if task_definition_arn is not None:
             changes["taskDefinition"] = task_definition_arn
         if desired_count is not None:
             changes["desiredCount"] = desired_count
+        if load_balancers is not None:
+            changes["loadBalancers"] = [dict(lb) for lb in load_balancers]
         self._call(
             "UpdateService",
             self._client.update_service,
@@ -228,6 +264,17 @@ class Containers:
                 return
             kwargs["nextToken"] = page["nextToken"]
 
+    def _paged_families(self, prefix: str) -> Iterator[str]:
+        kwargs: dict[str, Any] = {"familyPrefix": prefix, "status": "ACTIVE"}
+        while True:
+            page = self._call(
+                "ListTaskDefinitionFamilies", self._client.list_task_definition_families, **kwargs
+            )
+            yield from page.get("families", [])
+            if not page.get("nextToken"):
+                return
+            kwargs["nextToken"] = page["nextToken"]
+
     def _paged_service_arns(self) -> Iterator[str]:
         kwargs: dict[str, Any] = {"cluster": self._cluster, "maxResults": 100}
         while True:
@@ -265,6 +312,18 @@ def _task_definition(raw: dict[str, Any], tags: Sequence[Mapping[str, str]]) -> 
 def _service(raw: dict[str, Any], *, tags: Sequence[Mapping[str, str]] | None) -> Service:
     primary = next((d for d in raw.get("deployments", []) if d.get("status") == "PRIMARY"), None)
     events = sorted(raw.get("events", []), key=lambda e: str(e.get("createdAt", "")), reverse=True)
+    deployments = tuple(
+        Deployment(
+            id=str(d.get("id", "")),
+            status=str(d.get("status", "")),
+            task_definition_arn=str(d.get("taskDefinition", "")),
+            rollout_state=d.get("rolloutState"),
+            rollout_reason=d.get("rolloutStateReason"),
+        )
+        for d in raw.get("deployments", [])
+    )
+    balancers = raw.get("loadBalancers") or [{}]
+    port = balancers[0].get("containerPort")
     return Service(
         name=raw["serviceName"],
         arn=raw["serviceArn"],
@@ -275,6 +334,8 @@ def _service(raw: dict[str, Any], *, tags: Sequence[Mapping[str, str]] | None) -
         rollout_state=primary.get("rolloutState") if primary else None,
         rollout_reason=primary.get("rolloutStateReason") if primary else None,
         events=tuple(str(e.get("message", "")) for e in events[:MAX_EVENTS]),
+        deployments=deployments,
+        container_port=int(port) if port is not None else None,
     )
 
 

@@ -23,8 +23,18 @@ RULES_PAGE_SIZE = 400
 DEREGISTRATION_DELAY_SECONDS = 10
 
 
+# ELB's quotas (docs: "Quotas for your Application Load Balancers"): 100 rules per load
+# balancer by default (adjustable), 100 target groups per load balancer (not adjustable).
+# CreateRule answers TooManyRules / TooManyTargetGroups when one is reached.
+LOAD_BALANCER_FULL = ("TooManyRules", "TooManyTargetGroups")
+
+
 class PriorityInUse(Conflict):
     """Another rule on the listener already has this priority; claim another."""
+
+
+class LoadBalancerFull(Conflict):
+    """The listener's load balancer holds as many rules or target groups as ELB allows."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,7 @@ class TargetGroup:
     arn: str
     name: str
     tags: dict[str, str]
+    health_check_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,14 @@ class LoadBalancing:
         groups = answer.get("TargetGroups", [])
         if not groups:
             return None
-        arn = groups[0]["TargetGroupArn"]
-        return TargetGroup(arn, groups[0]["TargetGroupName"], self._tags([arn]).get(arn, {}))
+        group = groups[0]
+        arn = group["TargetGroupArn"]
+        return TargetGroup(
+            arn,
+            group["TargetGroupName"],
+            self._tags([arn]).get(arn, {}),
+            health_check_path=group.get("HealthCheckPath"),
+        )
 
     def create_target_group(
         self, name: str, *, vpc_id: str, port: int, health_check_path: str, tags: dict[str, str]
@@ -107,7 +124,16 @@ class LoadBalancing:
                 }
             ],
         )
-        return TargetGroup(arn, name, dict(tags))
+        return TargetGroup(arn, name, dict(tags), health_check_path=health_check_path)
+
+    def set_health_check_path(self, arn: str, path: str) -> None:
+        """Health-check the group's targets at ``path`` from now on."""
+        self._call(
+            "ModifyTargetGroup",
+            self._client.modify_target_group,
+            TargetGroupArn=arn,
+            HealthCheckPath=path,
+        )
 
     def delete_target_group(self, arn: str) -> None:
         """Delete the target group; gone already is fine; still used by a rule → Conflict."""
@@ -179,6 +205,10 @@ class LoadBalancing:
             error = translate(exc, "CreateRule", not_found=("ListenerNotFound",))
             if error.code == "PriorityInUse":
                 raise PriorityInUse(str(error), code=error.code, operation=error.operation) from exc
+            if error.code in LOAD_BALANCER_FULL:
+                raise LoadBalancerFull(
+                    str(error), code=error.code, operation=error.operation
+                ) from exc
             raise error from exc
         except BotoCoreError as exc:
             raise translate(exc, "CreateRule") from exc
