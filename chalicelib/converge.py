@@ -25,7 +25,7 @@ from urllib.parse import quote
 from chalicelib.aws.codebuild import Build
 from chalicelib.aws.ecr import Image
 from chalicelib.aws.ecs import Service, TaskDefinition
-from chalicelib.aws.elbv2 import PriorityInUse, Rule, TargetGroup
+from chalicelib.aws.elbv2 import LoadBalancerFull, PriorityInUse, Rule, TargetGroup
 from chalicelib.aws.errors import Conflict, NotFound
 from chalicelib.aws.route53 import AliasRecord
 from chalicelib.environments import (
@@ -72,7 +72,12 @@ class ConfigSource(Protocol):
 
 class RetryLater(Exception):
     """Converge is waiting on AWS (a target to turn healthy, a rule to let go of a target
-    group); the queue message is retried after its visibility timeout."""
+    group, a new rule to reach ECS); the worker makes the queue message visible again
+    after a short, growing backoff (chalicelib.worker)."""
+
+
+class NoRoom(Exception):
+    """Every load balancer of the pool holds as many rules or target groups as ELB allows."""
 
 
 # ----------------------------------------------------------------------------- signals
@@ -82,10 +87,11 @@ class RetryLater(Exception):
 class Signal:
     """What an AWS event told the worker; converge uses it alongside what it observes."""
 
-    kind: str  # deployment_completed | deployment_failed | build_failed | image_pushed
+    kind: str  # deployment_completed | deployment_failed | build_failed | image_pushed | …
     reason: str | None = None
     log_url: str | None = None
     sha: str | None = None
+    task_arn: str | None = None  # spot_interrupted: the task ECS stopped
 
 
 # ----------------------------------------------------------------------------- observed
@@ -157,6 +163,12 @@ class CreateTargetGroup(Step):
 
 
 @dataclass(frozen=True)
+class SetHealthCheckPath(Step):
+    target_group_arn: str
+    path: str
+
+
+@dataclass(frozen=True)
 class CreateRule(Step):
     listener_arn: str
     host: str
@@ -197,6 +209,7 @@ class CreateService(Step):
 @dataclass(frozen=True)
 class UpdateService(Step):
     name: str
+    container_port: int | None = None  # set when the load balancer mapping must change
 
 
 @dataclass(frozen=True)
@@ -359,14 +372,19 @@ def _plan_present(
     needs_claim = env.priority is None or env.listener_arn != target.listener.listener_arn
     if observed.rule is None and needs_claim:
         steps.append(ClaimPriority(target.listener.listener_arn))
-    if observed.target_group is None:
+    group = observed.target_group
+    if group is None:
         steps.append(CreateTargetGroup(names.target_group))
+    elif group.health_check_path not in (None, target.health_check_path):
+        steps.append(SetHealthCheckPath(group.arn, target.health_check_path))
     if observed.rule is None:
         steps.append(CreateRule(target.listener.listener_arn, names.host))
     if env.status == Status.FAILED:
-        # Failed for this sha (build, deployment, policy): stays failed until a new push,
-        # which the worker turns back into pending.
-        return Plan(tuple(steps), Status.FAILED, env.reason, env.log_url)
+        # Failed for this sha (build, deployment, policy, no room): stays failed until a
+        # new push, which the worker turns back into pending. Only a branch that still
+        # serves an earlier commit gets its routing repaired meanwhile.
+        repairs = tuple(steps) if env.deployed_sha is not None else ()
+        return Plan(repairs, Status.FAILED, env.reason, env.log_url)
     if env.desired_sha is None:
         return Plan(tuple(steps), Status.PENDING, "waiting for the branch's first push")
     image = observed.sha_image
@@ -436,18 +454,30 @@ def _plan_service(
         steps.append(CreateService(env.generation + 1))
         return Plan(tuple(steps), Status.DEPLOYING)
     current_td = observed.task_definition.arn if observed.task_definition else None
+    if not new_revision and current_td is not None:
+        # The circuit breaker rolled this revision back: the service runs the previous
+        # one again. That is ECS's verdict on this commit, never a diff to re-apply
+        # (ECS developer guide, "deployment circuit breaker").
+        rolled_back = service.failed_deployment_of(current_td)
+        failed_now = signal is not None and signal.kind == "deployment_failed"
+        if failed_now or rolled_back is not None:
+            said = signal.reason if signal and signal.reason else None
+            if said is None and rolled_back is not None:
+                said = rolled_back.rollout_reason
+            reason = _deployment_failure(said, service, env)
+            return Plan(tuple(steps), Status.FAILED, reason, target.log_url)
+    port_changed = service.container_port not in (None, target.container_port)
     if (
         new_revision
+        or port_changed
         or service.task_definition_arn != current_td
         or service.desired_count != target.desired_count
     ):
-        steps.append(UpdateService(service.name))
+        port = target.container_port if port_changed else None
+        steps.append(UpdateService(service.name, container_port=port))
         return Plan(tuple(steps), Status.DEPLOYING)
     if env.status == Status.READY and env.deployed_sha == env.desired_sha:
         return Plan(tuple(steps), Status.READY)
-    if signal and signal.kind == "deployment_failed":
-        reason = _deployment_failure(signal, service, env)
-        return Plan(tuple(steps), Status.FAILED, reason, target.log_url)
     if (signal and signal.kind == "deployment_completed") or service.rollout_state == "COMPLETED":
         steps.append(AwaitHealthyTarget())
         return Plan(tuple(steps), Status.READY)
@@ -630,10 +660,36 @@ class Converger:
         the_plan = plan(env, observed, target, signal, leftovers)
         log.info("converge %s (%s): %s", slug, env.desired, the_plan.describe())
         progress = _progress_from(self._start(env, the_plan), observed, target)
-        for step in the_plan.steps:
-            self._execute(step, progress, target)
+        try:
+            for step in the_plan.steps:
+                self._execute(step, progress, target)
+        except NoRoom as full:
+            return self._undo_for_lack_of_room(progress, target, str(full))
         env = self._finish(progress, the_plan, target, signal)
         return ConvergeResult(env, the_plan)
+
+    def give_up(self, slug: str, reason: str) -> Environment | None:
+        """Stop waiting: a wait outlasted its budget (the worker's backoff chain). The
+        environment ends ``failed`` with ``reason``; nothing is retried until a new push
+        or the reaper's next sweep."""
+        env = self.store.get(slug)
+        if env is None or env.desired != "present" or env.status == Status.FAILED:
+            return env
+        return self._save(env.with_status(Status.FAILED, reason=reason, now=self.clock()))
+
+    def _undo_for_lack_of_room(
+        self, progress: _Progress, target: Target, reason: str
+    ) -> ConvergeResult:
+        """No load balancer has room: remove what this run made for a branch that serves
+        nothing yet (DNS record, target group, claim), then fail with ``reason``. A branch
+        that already has a rule never gets here."""
+        env = replace(progress.env, listener_arn=progress.listener_arn, priority=progress.priority)
+        undo = _plan_absent(env, self.observe(env, target), target)
+        the_plan = Plan(undo.steps, Status.FAILED, reason)
+        log.warning("converge %s: %s", env.slug, reason)
+        for step in undo.steps:
+            self._execute(step, progress, target)
+        return ConvergeResult(self._finish(progress, the_plan, target, None), the_plan)
 
     def observe(self, env: Environment, target: Target) -> Observed:
         """Read what AWS holds for this environment: a fixed handful of calls."""
@@ -765,13 +821,20 @@ class Converger:
                 task_definition_arn=None,
                 expires_at=int(now + self.settings.history_days * 86400),
             )
-        if status in (Status.DEPLOYING, Status.READY) and env.desired_sha:
+        if status == Status.READY and env.desired_sha:
+            # Only a commit that became ready is "deployed": while the next one deploys,
+            # or after ECS rolled it back, the previous one is what serves.
             env = replace(env, deployed_sha=env.desired_sha, image_uri=target.image_uri)
         if status == Status.READY and env.status != Status.READY:
             env = _record_ready_time(env, now)
-        if signal is not None and signal.kind == "spot_interrupted":
-            # ECS replaces the task itself; the interruption is recorded and shown.
-            env = replace(env, spot_interruptions=env.spot_interruptions + 1)
+        if _new_spot_interruption(signal, env):
+            # ECS replaces the task itself; each interrupted task is counted once.
+            assert signal is not None
+            env = replace(
+                env,
+                spot_interruptions=env.spot_interruptions + 1,
+                last_spot_task=signal.task_arn,
+            )
         changed = (status, reason) != (env.status, env.reason) or env != progress.env
         if status != env.status or reason != env.reason:
             env = replace(env, status=status, reason=reason, log_url=log_url, updated_at=now)
@@ -848,28 +911,65 @@ class Converger:
         )
         progress.target_group_arn = group.arn
 
+    def _run_SetHealthCheckPath(
+        self, step: SetHealthCheckPath, progress: _Progress, target: Target
+    ) -> None:
+        self.load_balancing.set_health_check_path(step.target_group_arn, step.path)
+
     def _run_CreateRule(self, step: CreateRule, progress: _Progress, target: Target) -> None:
         if progress.target_group_arn is None:
             found = self.load_balancing.find_target_group(target.names.target_group)
             if found is None:
                 raise RetryLater(f"target group {target.names.target_group} is not there yet")
             progress.target_group_arn = found.arn
-        assert progress.priority is not None
+        full: list[str] = []
+        for listener in self._listeners_from(step.listener_arn):
+            if listener.listener_arn != progress.listener_arn:
+                self._move_claim(progress, listener, target)
+            try:
+                self._create_rule(listener.listener_arn, step.host, progress, target)
+                return
+            except LoadBalancerFull as exc:
+                full.append(exc.code or "full")
+                log.info("%s: %s is full (%s)", target.names.slug, listener.dns_name, exc.code)
+        raise NoRoom(_no_room_reason(len(full), full))
+
+    def _listeners_from(self, first_arn: str) -> list[Listener]:
+        """The pool, the environment's own listener first, then the others in order."""
+        pool = list(self.settings.listeners)
+        first = [item for item in pool if item.listener_arn == first_arn]
+        return first + [item for item in pool if item.listener_arn != first_arn]
+
+    def _move_claim(self, progress: _Progress, listener: Listener, target: Target) -> None:
+        """Claim a priority on another load balancer's listener and point DNS at it."""
+        slug = target.names.slug
+        if progress.listener_arn is not None and progress.priority is not None:
+            self.store.release_priority(progress.listener_arn, progress.priority, slug)
+        priority = self._claim(listener.listener_arn, slug, skip=())
+        progress.listener_arn, progress.priority = listener.listener_arn, priority
+        self._persist_progress(progress, listener_arn=listener.listener_arn, priority=priority)
+        names = target.names
+        self.dns.upsert_alias(names.host, listener.dns_name, listener.zone_id, names.dns_owner)
+
+    def _create_rule(
+        self, listener_arn: str, host: str, progress: _Progress, target: Target
+    ) -> None:
+        assert progress.priority is not None and progress.target_group_arn is not None
         tried: list[int] = []
         for _ in range(PRIORITY_ATTEMPTS):
             try:
                 rule = self.load_balancing.create_rule(
-                    step.listener_arn,
+                    listener_arn,
                     priority=progress.priority,
-                    host=step.host,
+                    host=host,
                     target_group_arn=progress.target_group_arn,
                     tags=target.names.tags(),
                 )
             except PriorityInUse:
                 # A rule branchenv did not claim holds this priority: claim another.
                 tried.append(progress.priority)
-                self.store.release_priority(step.listener_arn, progress.priority, target.names.slug)
-                priority = self._claim(step.listener_arn, target.names.slug, skip=tried)
+                self.store.release_priority(listener_arn, progress.priority, target.names.slug)
+                priority = self._claim(listener_arn, target.names.slug, skip=tried)
                 progress.priority = priority
                 self._persist_progress(progress, priority=priority)
                 continue
@@ -942,12 +1042,29 @@ class Converger:
             task_definition_arn=td_arn,
             target_group_arn=progress.target_group_arn,
         )
-        self.containers.create_service(request)
+        try:
+            self.containers.create_service(request)
+        except Conflict as exc:
+            # The new rule has not reached ECS yet, or the old service of this name still
+            # drains: both pass within a short while.
+            raise RetryLater(f"ECS cannot create {name} yet: {exc}") from exc
 
     def _run_UpdateService(self, step: UpdateService, progress: _Progress, target: Target) -> None:
         td_arn = self._current_task_definition(progress, target)
+        balancers = None
+        if step.container_port is not None and progress.target_group_arn is not None:
+            balancers = [
+                {
+                    "targetGroupArn": progress.target_group_arn,
+                    "containerName": target.names.container,
+                    "containerPort": step.container_port,
+                }
+            ]
         self.containers.update_service(
-            step.name, task_definition_arn=td_arn, desired_count=target.desired_count
+            step.name,
+            task_definition_arn=td_arn,
+            desired_count=target.desired_count,
+            load_balancers=balancers,
         )
         progress.service_name = step.name
 
@@ -1010,17 +1127,37 @@ class Converger:
         progress.listener_arn = None
 
 
-def _deployment_failure(signal: Signal, service: Service, env: Environment) -> str:
-    """A reason a developer can act on: what ECS said, and what to look at."""
-    said = signal.reason or "the deployment circuit breaker stopped the rollout"
+def _deployment_failure(said: str | None, service: Service, env: Environment) -> str:
+    """A reason a developer can act on: what ECS said, what still serves, what to do."""
+    said = said or "the deployment circuit breaker stopped the rollout"
     latest = service.events[0] if service.events else None
     detail = f" ECS: {latest}" if latest and latest not in said else ""
     sha = (env.desired_sha or "")[:7]
+    previous = env.deployed_sha
+    if previous and previous != env.desired_sha:
+        serving = f" ECS rolled back: {previous[:7]} keeps serving the preview."
+    else:
+        serving = " No earlier commit of this branch was ready, so nothing serves the preview."
     return (
-        f"the deployment of {sha} failed: {said}.{detail} The previous version keeps running "
-        "if there was one; read the task logs (link), fix the app or its health check "
-        "path, and push again"
+        f"the deployment of {sha} failed: {said}.{detail}{serving} Read the task logs "
+        "(link), fix the app or its health check path, and push again"
     ).replace("..", ".")
+
+
+def _new_spot_interruption(signal: Signal | None, env: Environment) -> bool:
+    if signal is None or signal.kind != "spot_interrupted":
+        return False
+    return signal.task_arn is None or signal.task_arn != env.last_spot_task
+
+
+def _no_room_reason(load_balancers: int, codes: Sequence[str]) -> str:
+    which = "TooManyTargetGroups" if "TooManyTargetGroups" in codes else "TooManyRules"
+    return (
+        f"no room for a new preview: all {load_balancers} load balancer(s) of this "
+        f"installation are full (ELB answered {which}: at most 100 target groups per load "
+        "balancer, and 100 rules by default). Delete preview branches you no longer need, "
+        "or add a load balancer to BRANCHENV_LISTENERS, then push again"
+    )
 
 
 def log_group_url(region: str, log_group: str, stream_prefix: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from chalicelib.aws.ecr import Image
-from chalicelib.aws.ecs import Service, TaskDefinition
+from chalicelib.aws.ecs import Deployment, Service, TaskDefinition
 from chalicelib.aws.elbv2 import Rule, TargetGroup
 from chalicelib.aws.inventory import ManagedResource
 from chalicelib.aws.route53 import AliasRecord
@@ -24,6 +24,7 @@ from chalicelib.converge import (
     RegisterTaskDefinition,
     ReleasePriority,
     RemoveBranchTag,
+    SetHealthCheckPath,
     Signal,
     TagBranchImage,
     Target,
@@ -183,3 +184,76 @@ def test_a_plan_prints_as_a_dry_run() -> None:
 
     assert text.splitlines()[0].startswith("DeleteDns(")
     assert text.splitlines()[-1] == "→ deleted"
+
+
+# --- issue 12: what AWS does that moto does not -----------------------------------------
+
+
+ROLLED_BACK = replace(
+    SERVICE,
+    task_definition_arn="arn:td:0",
+    rollout_state="IN_PROGRESS",
+    deployments=(
+        Deployment("ecs-svc/2", "PRIMARY", "arn:td:0", "IN_PROGRESS", None),
+        Deployment("ecs-svc/1", "ACTIVE", "arn:td:1", "FAILED", "tasks failed to start"),
+    ),
+)
+
+
+def test_a_revision_the_circuit_breaker_rolled_back_is_failed_not_redeployed() -> None:
+    observed = replace(EVERYTHING, service=ROLLED_BACK)
+    env = replace(ENV, deployed_sha="b" * 40)
+
+    the_plan = plan(env, observed, TARGET, None)
+
+    assert UpdateService not in kinds(the_plan.steps)
+    assert the_plan.status == Status.FAILED
+    assert the_plan.reason is not None
+    assert "tasks failed to start" in the_plan.reason and "bbbbbbb" in the_plan.reason
+
+
+def test_the_failed_signal_wins_over_the_rolled_back_task_definition() -> None:
+    # moto lists no deployments; the signal alone must stop the loop of UpdateService.
+    observed = replace(EVERYTHING, service=replace(SERVICE, task_definition_arn="arn:td:0"))
+    signal = Signal("deployment_failed", reason="ECS deployment circuit breaker: boom")
+
+    the_plan = plan(ENV, observed, TARGET, signal)
+
+    assert the_plan.steps == ()
+    assert the_plan.status == Status.FAILED
+    assert the_plan.reason is not None and "boom" in the_plan.reason
+
+
+def test_a_service_moved_back_by_someone_else_is_updated_again() -> None:
+    observed = replace(EVERYTHING, service=replace(SERVICE, task_definition_arn="arn:td:0"))
+
+    the_plan = plan(ENV, observed, TARGET, None)
+
+    assert kinds(the_plan.steps) == [UpdateService]
+
+
+def test_a_changed_health_check_path_is_applied_to_the_existing_target_group() -> None:
+    observed = replace(EVERYTHING, target_group=replace(GROUP, health_check_path="/old"))
+    target = replace(TARGET, health_check_path="/healthz")
+
+    the_plan = plan(ENV, observed, target, None)
+
+    assert SetHealthCheckPath("arn:tg", "/healthz") in the_plan.steps
+
+
+def test_a_changed_port_updates_the_service_load_balancer_mapping() -> None:
+    observed = replace(EVERYTHING, service=replace(SERVICE, container_port=8080))
+    target = replace(TARGET, container_port=3000)
+
+    the_plan = plan(ENV, observed, target, None)
+
+    assert UpdateService(NAMES.service(1), container_port=3000) in the_plan.steps
+
+
+def test_a_failed_branch_that_never_served_creates_nothing_again() -> None:
+    failed = replace(ENV, status=Status.FAILED, reason="no room", listener_arn=None)
+
+    the_plan = plan(failed, Observed(), TARGET, None)
+
+    assert the_plan.steps == ()
+    assert (the_plan.status, the_plan.reason) == (Status.FAILED, "no room")
