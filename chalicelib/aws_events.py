@@ -168,8 +168,25 @@ def _ecs_deployment(
 def _ecs_task(
     event: dict[str, Any], detail: dict[str, Any], settings: Settings
 ) -> Translation | None:
+    """A Fargate Spot interruption of one of our services' tasks, told once per task.
+
+    One interruption sends several Task State Change events for the same task, all with
+    ``stopCode`` SpotInterruption: the two-minute termination notice while the task still
+    runs (``desiredStatus`` STOPPED, ``lastStatus`` RUNNING: AWS Knowledge Center, "How do
+    I handle Spot termination notices in AWS Fargate Spot tasks?"), then one per step of
+    the way down, DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED (ECS Developer Guide,
+    "Amazon ECS task lifecycle" and "Amazon ECS task state change events"). Only STOPPED,
+    the last, is translated; EventBridge may still deliver it more than once (same
+    ``detail.version``: ECS Developer Guide, "Amazon ECS events"), so the task's ARN goes
+    along as ``task_arn`` for converge to count each stopped task once.
+    """
     group = str(detail.get("group", ""))
-    if not group.startswith("service:") or detail.get("stopCode") != "SpotInterruption":
+    if (
+        not group.startswith("service:")
+        or detail.get("stopCode") != "SpotInterruption"
+        or detail.get("lastStatus") != "STOPPED"
+        or not detail.get("taskArn")
+    ):
         return None
     slug = _service_slug([group.removeprefix("service:")], settings)
     if slug is None:
@@ -178,7 +195,11 @@ def _ecs_task(
         slug,
         None,
         "spot interruption",
-        {"signal": "spot_interrupted", "reason": detail.get("stoppedReason")},
+        {
+            "signal": "spot_interrupted",
+            "reason": detail.get("stoppedReason"),
+            "task_arn": str(detail["taskArn"]),
+        },
     )
 
 
