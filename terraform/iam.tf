@@ -41,10 +41,11 @@ data "aws_iam_policy_document" "lambda" {
     resources = [aws_sqs_queue.work.arn]
   }
 
-  # The reaper's sweep looks at the dead letters (never deletes them) to alert in Slack.
+  # The reaper's sweep looks at the dead letters (never deletes them) and counts them
+  # (GetQueueAttributes: ApproximateNumberOfMessages*) to alert in Slack.
   statement {
     sid       = "ReadDeadLetters"
-    actions   = ["sqs:ReceiveMessage"]
+    actions   = ["sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
     resources = [aws_sqs_queue.work_dead_letters.arn]
   }
 

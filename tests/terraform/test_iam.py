@@ -290,3 +290,9 @@ def test_a_changed_health_check_is_applied_only_to_our_target_groups(
     assert modify["resources"] == delete["resources"]
     assert modify["condition"] == delete["condition"]
     assert "aws:ResourceTag/branchenv:managed" in _conditions(modify)
+
+
+def test_the_reaper_may_count_the_dead_letters(statements: list[dict[str, Any]]) -> None:
+    dead_letters = "${aws_sqs_queue.work_dead_letters.arn}"
+    readers = _statements_granting(statements, "sqs:GetQueueAttributes")
+    assert any(dead_letters in s["resources"] for s in readers)
