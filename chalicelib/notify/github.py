@@ -6,7 +6,8 @@ branch, repository or file is gone, and raises :class:`GitHubError` for anything
 secondary rate limits and 5xx are retried with backoff by PyGithub's ``GithubRetry``.
 :class:`GitHubDeployments` is the notify channel: for each deployed sha a Deployment on
 ``preview/<branch>`` and its statuses (in_progress, success with the preview URL, failure
-with the log link, inactive for all of them once the branch is deleted).
+with the log link; inactive once a newer commit's preview replaced it, and for all of
+them once the branch is deleted).
 
 Must never: import PyGithub at module import time; log or return the token; put a
 secret in a deployment description.
@@ -243,22 +244,46 @@ class GitHubDeployments:
             return
         deployments: dict[str, dict[str, Any]] = state.setdefault("deployments", {})
         record = deployments.get(sha)
-        if record is not None and record.get("state") == wanted:
-            return
         if record is None:
             record = {"id": self._deployment_for(env, sha), "state": None}
             deployments[sha] = record
             for old in list(deployments)[:-KEEP_SHAS]:
                 del deployments[old]
-        self._gateway.create_deployment_status(
-            env.repository,
-            record["id"],
-            wanted,
-            description=status_description(env),
-            environment_url=self._url_for(env) if wanted == "success" else None,
-            log_url=env.log_url if wanted in ("failure", "in_progress") else None,
-        )
-        record["state"] = wanted
+        if record.get("state") != wanted:
+            self._gateway.create_deployment_status(
+                env.repository,
+                record["id"],
+                wanted,
+                description=status_description(env),
+                environment_url=self._url_for(env) if wanted == "success" else None,
+                log_url=env.log_url if wanted in ("failure", "in_progress") else None,
+            )
+            record["state"] = wanted
+        if wanted == "success":
+            self._supersede(env, sha, deployments)
+
+    def _supersede(self, env: Environment, sha: str, deployments: dict[str, Any]) -> None:
+        """Mark inactive every other deployment of the branch that still shows success.
+
+        GitHub's ``auto_inactive`` (on by default when a status is success) only touches
+        "prior non-transient, non-production environment deployments" (REST API, "Create
+        a deployment status"); previews are created ``transient_environment`` (the
+        environment goes away with the branch, and GitHub shows an inactive transient
+        deployment as destroyed), so GitHub leaves their older deployments active and
+        branchenv does what auto_inactive would: only deployments that had a success
+        state, and a failed one stays failed. A call that fails leaves the rest for the
+        next converge (each record's state is kept as it goes).
+        """
+        for other, record in deployments.items():
+            if other == sha or record.get("state") != "success":
+                continue
+            self._gateway.create_deployment_status(
+                env.repository,
+                record["id"],
+                "inactive",
+                description=f"Replaced by the preview of {sha[:7]}.",
+            )
+            record["state"] = "inactive"
 
     def _deployment_for(self, env: Environment, sha: str) -> int:
         environment = environment_name(env)
@@ -272,11 +297,13 @@ class GitHubDeployments:
     def _retire(self, env: Environment, state: dict[str, Any]) -> None:
         if state.get("retired"):
             return
-        recorded = {int(r["id"]) for r in state.get("deployments", {}).values()}
+        records = state.get("deployments", {}).values()
+        recorded = {int(r["id"]) for r in records}
+        replaced = {int(r["id"]) for r in records if r.get("state") == "inactive"}
         listed = self._gateway.deployment_ids(env.repository, environment_name(env))
         done: list[int] = state.setdefault("inactive_ids", [])
         for deployment_id in sorted(recorded.union(listed)):
-            if deployment_id in done:
+            if deployment_id in done or deployment_id in replaced:
                 continue
             self._gateway.create_deployment_status(
                 env.repository,

@@ -28,6 +28,7 @@ BRANCH = "feature/login"
 DOMAIN = "preview.example.com"
 SHA1 = "1" * 40
 SHA2 = "2" * 40
+SHA3 = "3" * 40
 TOKEN = "ghp_testtoken000000000000"
 LOG_URL = "https://console.aws.amazon.com/codesuite/codebuild/projects/demo/build/1"
 
@@ -36,7 +37,8 @@ LOG_URL = "https://console.aws.amazon.com/codesuite/codebuild/projects/demo/buil
 def standins() -> Iterator[StandIns]:
     with StandIns(github_token=TOKEN) as running:
         running.set_branch(REPO, BRANCH, SHA1)
-        running.set_branch(REPO, BRANCH, SHA2)  # both shas are known commits of the repo
+        running.set_branch(REPO, BRANCH, SHA3)
+        running.set_branch(REPO, BRANCH, SHA2)  # every sha is a known commit of the repo
         running.set_branch(REPO, "main", "0" * 40)
         yield running
 
@@ -110,6 +112,59 @@ def test_lifecycle_gives_each_sha_a_deployment_that_ends_inactive(standins: Stan
     first, second = deployments(standins)
     assert (first["sha"], states(first)) == (SHA1, ["in_progress", "success", "inactive"])
     assert (second["sha"], states(second)) == (SHA2, ["in_progress", "success", "inactive"])
+
+
+def test_a_newer_success_marks_the_older_deployment_inactive(standins: StandIns) -> None:
+    notifier = dispatcher(standins)
+    env = drive(notifier, lifecycle()[:6])  # sha1 ready, then sha2 ready
+    first, second = deployments(standins)
+    assert (first["sha"], states(first)) == (SHA1, ["in_progress", "success", "inactive"])
+    assert first["statuses"][-1]["description"] == "Replaced by the preview of 2222222."
+    assert (second["sha"], states(second)) == (SHA2, ["in_progress", "success"])
+
+    assert notifier.environment_changed(env) == env  # a repeated converge adds nothing
+    assert [states(d) for d in deployments(standins)] == [states(first), states(second)]
+
+
+def failed_redeploy(reason: str) -> list[Environment]:
+    """sha1 ready; sha2 pushed, ECS failed its deployment and rolled back to sha1."""
+    ready1 = lifecycle()[2]
+    push = replace(ready1, status=Status.BUILDING, desired_sha=SHA2)
+    failed = replace(push, status=Status.FAILED, reason=reason, log_url=LOG_URL)
+    return [*lifecycle()[:3], push, replace(push, status=Status.DEPLOYING), failed]
+
+
+def test_a_failed_redeploy_fails_its_own_deployment_and_the_previous_stays_success(
+    standins: StandIns,
+) -> None:
+    reason = (
+        "ECS rolled the deployment of 2222222 back: ECS deployment circuit breaker: tasks "
+        "failed to start. The previous commit still serves; fix the failure and push again."
+    )
+    assert len(reason) > 140
+
+    drive(dispatcher(standins), failed_redeploy(reason))
+
+    first, second = deployments(standins)
+    assert (first["sha"], states(first)) == (SHA1, ["in_progress", "success"])
+    assert (second["sha"], states(second)) == (SHA2, ["in_progress", "failure"])
+    description = second["statuses"][-1]["description"]
+    assert len(description) == 140  # GitHub refuses longer (the stand-in too)
+    assert description == reason[:139] + "…"
+    assert second["statuses"][-1]["log_url"] == LOG_URL
+
+
+def test_a_success_after_a_failed_redeploy_retires_only_the_one_that_served(
+    standins: StandIns,
+) -> None:
+    story = failed_redeploy("ECS rolled the deployment back.")
+    fixed = replace(story[-1], status=Status.READY, desired_sha=SHA3, deployed_sha=SHA3)
+    drive(dispatcher(standins), [*story, replace(fixed, status=Status.BUILDING), fixed])
+
+    first, second, third = deployments(standins)
+    assert states(first) == ["in_progress", "success", "inactive"]
+    assert states(second) == ["in_progress", "failure"]  # as GitHub's auto_inactive would
+    assert states(third) == ["in_progress", "success"]
 
 
 def test_deployments_are_transient_previews_of_the_branch(standins: StandIns) -> None:
