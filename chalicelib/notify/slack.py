@@ -164,7 +164,8 @@ class SlackNotifier:
         del live[:-KEEP_LIVE_SHAS]
 
     def _message(self, env: Environment) -> tuple[str, list[dict[str, Any]]]:
-        url = self._url_for(env) if env.status == Status.READY else None
+        serves = env.status == Status.READY or still_serving(env) is not None
+        url = self._url_for(env) if serves else None
         return summary_text(env, url), message_blocks(env, url)
 
     def _call(self, method: str, action: Callable[[WebClient], Any]) -> dict[str, Any]:
@@ -185,18 +186,33 @@ class SlackNotifier:
         return dict(answer.data) if isinstance(answer.data, dict) else {}
 
 
+def still_serving(env: Environment) -> str | None:
+    """The commit that still serves the preview although the wanted one failed: the last
+    one that became ready (``deployed_sha``) when it is not the failed one. With rollback
+    on, "when a service deployment fails, the service is rolled back to the last
+    deployment that completed successfully" (ECS API Reference, DeploymentCircuitBreaker),
+    and a failed build never replaced it."""
+    if env.status != Status.FAILED or not env.deployed_sha:
+        return None
+    return env.deployed_sha if env.deployed_sha != env.desired_sha else None
+
+
 def summary_text(env: Environment, url: str | None) -> str:
     """The plain-text fallback Slack shows in notifications."""
     text = f"{env.branch} ({env.repository}): {STATUS_LABELS[env.status].lower()}"
-    if url:
+    if url and env.status == Status.READY:
         text += f", {url}"
     if env.status in (Status.FAILED, Status.DELETED) and env.reason:
         text += f": {_reason(env.reason)}"
+    previous = still_serving(env)
+    if previous and url:
+        text += f" ({previous[:7]} still serves at {url})"
     return text
 
 
 def message_blocks(env: Environment, url: str | None) -> list[dict[str, Any]]:
-    """The Block Kit message for ``env`` (``url`` only once it is ready)."""
+    """The Block Kit message for ``env`` (``url`` once it is ready, or while a previous
+    commit still serves after a failed one)."""
     from slack_sdk.models.blocks import (
         ActionsBlock,
         ButtonElement,
@@ -222,6 +238,14 @@ def message_blocks(env: Environment, url: str | None) -> list[dict[str, Any]]:
     if env.status == Status.FAILED:
         reason = _escape(_reason(env.reason or "no reason was recorded"))
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Why it failed*\n{reason}")))
+        previous = still_serving(env)
+        if previous and url:
+            failed = f"`{(env.desired_sha or '')[:7]}`"
+            serving = (
+                f":leftwards_arrow_with_hook: {failed} was not deployed: the previous commit "
+                f"`{previous[:7]}` still serves at <{url}|{_escape(url)}>."
+            )
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=serving)))
     buttons = []
     if url:
         buttons.append(

@@ -271,3 +271,45 @@ def test_a_spot_interruption_shows_in_the_message() -> None:
     text = json.dumps(message_blocks(env, "https://s.preview.example.com"))
 
     assert "Spot task interrupted 2 times, replaced by ECS" in text
+
+
+def failed_redeploy(
+    reason: str = "ECS rolled the deployment back: tasks failed to start.",
+) -> list[Environment]:
+    """sha1 ready; sha2 pushed, ECS failed its deployment and rolled back to sha1."""
+    ready1 = lifecycle()[2]
+    push = lifecycle()[3]
+    failed = replace(push, status=Status.FAILED, reason=reason, log_url=LOG_URL)
+    return [*lifecycle()[:2], ready1, push, replace(push, status=Status.DEPLOYING), failed]
+
+
+def test_a_failed_redeploy_names_the_commit_and_says_the_previous_one_still_serves(
+    standins: StandIns,
+) -> None:
+    drive(dispatcher(standins), failed_redeploy())
+
+    [message] = record(standins)["messages"]
+    blocks = shown(message["blocks"])
+    url = url_for(created())
+    assert "tasks failed to start" in blocks
+    assert (
+        f"`2222222` was not deployed: the previous commit `1111111` still serves at <{url}|{url}>."
+        in blocks
+    )
+    assert "<https://x/commit/" + SHA2 + "|`2222222`>" in blocks  # the Commit field
+    assert buttons(message["blocks"]) == {"Open preview": url, "Open logs": LOG_URL}
+    assert message["text"].endswith(f"tasks failed to start. (1111111 still serves at {url})")
+
+
+def test_a_failure_with_nothing_serving_says_nothing_of_a_previous_commit(
+    standins: StandIns,
+) -> None:
+    first_failed = replace(created(), status=Status.FAILED, reason="ECS: tasks failed to start.")
+    same_commit = replace(lifecycle()[2], status=Status.FAILED, reason="stuck in deploying")
+
+    for story in ([created(), first_failed], [*lifecycle()[:3], same_commit]):
+        env = drive(dispatcher(standins), story)
+        [*_, message] = record(standins)["messages"]
+        assert env.deployed_sha in (None, env.desired_sha)
+        assert "still serves" not in shown(message["blocks"]) + message["text"]
+        assert "Open preview" not in buttons(message["blocks"])
