@@ -3,11 +3,15 @@ tagged as ours with no live environment, never anything else."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from chalicelib.aws.clients import ClientFactory
+from chalicelib.aws.markers import DynamoMarkers
+from chalicelib.aws.sqs import DeadLetterQueue
+from chalicelib.deadletter import DeadLetters
 from chalicelib.environments import Status
 from chalicelib.reaper import Reaper, ReapReport
 from chalicelib.settings import Settings
@@ -52,7 +56,13 @@ def world(settings: Settings, clients: ClientFactory) -> World:
     return World(settings, clients)
 
 
-def reaper(world: World, github: FakeGitHub, *, now: float | None = None) -> Reaper:
+def reaper(
+    world: World,
+    github: FakeGitHub,
+    *,
+    now: float | None = None,
+    dead_letters: DeadLetters | None = None,
+) -> Reaper:
     rt = world.runtime
     base = rt.reaper
     return Reaper(
@@ -62,7 +72,16 @@ def reaper(world: World, github: FakeGitHub, *, now: float | None = None) -> Rea
         inventory=base.inventory,
         github=github,
         clock=(lambda: now) if now is not None else time.time,
+        dead_letters=dead_letters,
     )
+
+
+class RecordedAlerts:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def alert(self, text: str) -> None:
+        self.texts.append(text)
 
 
 def deployed(world: World, github: FakeGitHub, *branches: str) -> None:
@@ -212,3 +231,31 @@ def test_a_dry_run_reports_and_changes_nothing(world: World, github: FakeGitHub)
     assert report.branch_gone == [world.names(BRANCH).slug]
     assert world.env(BRANCH).status == Status.READY  # type: ignore[union-attr]
     assert world.leftovers() == before
+
+
+def test_sweeps_alert_about_a_dead_letter_once_not_every_fifteen_minutes(
+    world: World, github: FakeGitHub
+) -> None:
+    sqs = world.clients.client("sqs")
+    dead = DeadLetterQueue(sqs, world.settings.queue_url)
+    body = {"type": "converge", "slug": "feature-gone", "cause": "test", "detail": {}}
+    sqs.send_message(
+        QueueUrl=dead.url(),
+        MessageBody=json.dumps(body),
+        MessageGroupId="feature-gone",
+        MessageDeduplicationId="1",
+    )
+    alerts = RecordedAlerts()
+
+    def sweep() -> ReapReport:
+        # As the scheduled Lambda builds it: a new check per invocation, remembering in
+        # the environments table.
+        memory = DynamoMarkers(world.clients.client("dynamodb"), world.settings.table_name)
+        check = DeadLetters(dead, alerts, memory=memory)
+        return reaper(world, github, dead_letters=check).run()
+
+    reports = [sweep(), sweep(), sweep()]
+
+    assert [r.dead_letters for r in reports] == [["feature-gone"]] * 3
+    [text] = alerts.texts
+    assert "1 new dead letter since the last alert (1 waiting in all" in text
