@@ -7,8 +7,9 @@ missed and hands it to converge (the one way AWS changes):
   branch is kept → absent, with a reason saying how to bring it back;
 - stuck in a transient state past the limit → failed with a reason, then converged;
 - resources tagged as ours whose environment is deleted or unknown → removed;
-- messages in the work queue's dead-letter queue → a Slack alert naming the environments
-  (chalicelib.deadletter).
+- dead letters that arrived in the work queue's dead-letter queue since the last alert →
+  one Slack alert saying how many are new and wait, naming the environments; a dead
+  letter already announced is not announced again (chalicelib.deadletter).
 GitHub is asked once per repository (one paginated listing of branches), never once per
 environment. A dry run reports the same and changes nothing.
 """
