@@ -21,6 +21,7 @@ secret: it prints secret ARNs, never values, and it never calls an AWS API itsel
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -228,7 +229,7 @@ def _sqs_mappings(mappings: Mapping[str, Any]) -> dict[str, Any]:
                 f"{name} reads {source.rsplit(':', 1)[-1]}, but the only queue terraform/ "
                 f"creates is the work queue: declare SQS handlers with queue={PLACEHOLDER_QUEUE!r}"
             )
-        result[name] = WORKER_EVENT_SOURCE
+        result[name] = copy.deepcopy(WORKER_EVENT_SOURCE)
     return result
 
 

@@ -53,6 +53,8 @@ resource "aws_security_group" "tasks" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
+  #checkov:skip=CKV_AWS_260:The source is the load balancer's security group (referenced_security_group_id), never 0.0.0.0/0; checkov reads a rule without cidr_ipv4 as open to all.
+  #checkov:skip=CKV_AWS_25:The source is the load balancer's security group (referenced_security_group_id), never 0.0.0.0/0; checkov reads a rule without cidr_ipv4 as open to all.
   security_group_id            = aws_security_group.tasks.id
   description                  = "From the preview load balancer only, on the ports previews may use"
   referenced_security_group_id = aws_security_group.alb.id
