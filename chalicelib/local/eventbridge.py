@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ACCOUNT_ID = "123456789012"  # moto's default account
+ECS_DEPLOYMENT_IN_PROGRESS = "SERVICE_DEPLOYMENT_IN_PROGRESS"
 ECS_DEPLOYMENT_COMPLETED = "SERVICE_DEPLOYMENT_COMPLETED"
 ECS_DEPLOYMENT_FAILED = "SERVICE_DEPLOYMENT_FAILED"
 
@@ -59,9 +60,12 @@ def ecs_deployment_event(
     reason: str | None = None,
     account: str = ACCOUNT_ID,
 ) -> dict[str, Any]:
-    """ECS "Deployment State Change" (detail.eventName SERVICE_DEPLOYMENT_COMPLETED/...)."""
+    """ECS "Deployment State Change" (detail.eventName SERVICE_DEPLOYMENT_COMPLETED/...);
+    the default reasons are the ECS developer guide's examples ("Amazon ECS service
+    deployment state change events")."""
     failed = event_name == ECS_DEPLOYMENT_FAILED
-    default_reason = f"ECS deployment {deployment_id} {'failed' if failed else 'completed'}."
+    state = {ECS_DEPLOYMENT_IN_PROGRESS: "in progress", ECS_DEPLOYMENT_FAILED: "failed"}
+    default_reason = f"ECS deployment {deployment_id} {state.get(event_name, 'completed')}."
     return _envelope(
         source="aws.ecs",
         detail_type="ECS Deployment State Change",

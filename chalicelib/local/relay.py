@@ -4,10 +4,17 @@ moto stores what the worker asks for but never moves on by itself: no task start
 deployment completes, no CodeBuild build runs. The relay watches moto and does what AWS
 would, then delivers the EventBridge event AWS would send to the same Chalice handler:
 
-- ECS: when a managed service appears or gets a new task definition, it registers a
-  stand-in task (a private IP in the VPC, on the container port) in the service's target
-  group, so ELB reports a healthy target, and sends "ECS Deployment State Change"
-  SERVICE_DEPLOYMENT_COMPLETED to ``ecs_deployment``.
+- ECS: when a managed service appears or gets a new task definition (a deployment
+  starts), it sends "ECS Deployment State Change" SERVICE_DEPLOYMENT_IN_PROGRESS, registers
+  a stand-in task (a private IP in the VPC, on the container port) in the service's target
+  group, so ELB reports a healthy target, and sends SERVICE_DEPLOYMENT_COMPLETED to
+  ``ecs_deployment``. A deployment whose task definition carries a ``COMMIT_SHA`` listed in
+  ``ecs.fail_shas`` (``PUT /_local/faults``), or whose container port the security groups
+  keep the load balancer from (the strict layer's ``port_reachable``), is failed the way
+  ECS's deployment circuit breaker with rollback fails it: no healthy target for it, the
+  service back on the task definition of its last completed deployment, and
+  SERVICE_DEPLOYMENT_FAILED then the rollback's IN_PROGRESS and COMPLETED; a service that
+  never completed a deployment just fails.
 - CodeBuild: when a build is started, after a short delay it puts an image manifest for the
   build's tags into ECR (sending "ECR Image Action" to ``ecr_push``) and sends "CodeBuild
   Build State Change" SUCCEEDED to ``codebuild_state``; a branch whose name ends in
@@ -26,11 +33,14 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.local.eventbridge import (
+    ECS_DEPLOYMENT_COMPLETED,
+    ECS_DEPLOYMENT_FAILED,
+    ECS_DEPLOYMENT_IN_PROGRESS,
     codebuild_state_event,
     ecr_push_event,
     ecs_deployment_event,
@@ -44,11 +54,29 @@ APP_TAG = "branchenv:app"
 TASK_SUBNET = ipaddress.ip_network("10.0.10.0/24")
 MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 DELIVERY_ATTEMPTS = 3
+COMMIT_VARIABLE = "COMMIT_SHA"  # set in every container by chalicelib.taskdef
+# ECS's reason texts, from the ECS developer guide, "Amazon ECS service deployment state
+# change events" (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/
+# ecs_service_deployment_events.html) and "How the Amazon ECS deployment circuit breaker
+# detects failures" (rollback to the last deployment that completed).
+CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: task failed to start."
+ROLLBACK_REASON = "ECS deployment circuit breaker: rolling back to deploymentId {}."
 
 Deliver = Callable[[str, dict[str, Any]], bool]
 # Which branch a build is for, from the variables the worker started it with (a build
 # carries the slug, which no longer shows the branch's ``--fail-build`` suffix).
 BranchOfBuild = Callable[[Mapping[str, str]], str | None]
+# The commits whose deployments fail (the stand-ins' ecs.fail_shas), read at each deployment.
+FailingShas = Callable[[], Collection[str]]
+# Whether the security groups let the load balancer reach (target group ARN, port).
+PortReachable = Callable[[str, int], bool]
+
+
+@dataclass(frozen=True)
+class _Deployment:
+    service_arn: str
+    task_definition: str
+    deployment_id: str
 
 
 @dataclass(order=True)
@@ -125,6 +153,8 @@ class EventRelay:
         build_seconds: float = 1.0,
         poll_seconds: float = 0.5,
         branch_of: BranchOfBuild | None = None,
+        failing_shas: FailingShas | None = None,
+        port_reachable: PortReachable | None = None,
     ) -> None:
         self._ecs = clients.client("ecs")
         self._elbv2 = clients.client("elbv2")
@@ -138,7 +168,11 @@ class EventRelay:
         self._build_seconds = build_seconds
         self._poll_seconds = poll_seconds
         self._branch_of = branch_of
-        self._seen_deployments: set[tuple[str, str, str]] = set()
+        self._failing_shas = failing_shas
+        self._port_reachable = port_reachable
+        self._seen_deployments: set[_Deployment] = set()
+        self._completed: dict[str, _Deployment] = {}  # service ARN → last completed
+        self._commits: dict[str, str | None] = {}  # task definition ARN → its COMMIT_SHA
         self._builds: list[_Build] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="event-relay", daemon=True)
@@ -223,23 +257,87 @@ class EventRelay:
 
     def _watch_services(self) -> None:
         for service in self._managed_services():
-            primary: dict[str, Any] = next(
-                (d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {}
-            )
-            key = (
-                str(service["serviceArn"]),
-                str(service.get("taskDefinition", "")),
-                str(primary.get("id", "")),
-            )
-            if key in self._seen_deployments:
+            deployment = _primary_deployment(service)
+            if deployment in self._seen_deployments:
                 continue
-            self._seen_deployments.add(key)
+            self._seen_deployments.add(deployment)
+            self._deploy(service, deployment)
+
+    def _deploy(self, service: Mapping[str, Any], deployment: _Deployment) -> None:
+        name = service["serviceName"]
+        self._emit_deployment(deployment, ECS_DEPLOYMENT_IN_PROGRESS)
+        failure = self._failure(service)
+        if failure is None:
             self._start_stand_in_task(service)
-            event = ecs_deployment_event(
-                service_arn=key[0], deployment_id=key[2] or "ecs-svc/local", region=self._region
+            self._completed[deployment.service_arn] = deployment
+            log.info("relay: ECS deployment of %s completed", name)
+            self._emit_deployment(deployment, ECS_DEPLOYMENT_COMPLETED)
+            return
+        log.info("relay: ECS deployment of %s fails: %s", name, failure)
+        last = self._completed.get(deployment.service_arn)
+        if last is None or last.task_definition == deployment.task_definition:
+            self._emit_deployment(deployment, ECS_DEPLOYMENT_FAILED, CIRCUIT_BREAKER_REASON)
+            return
+        self._roll_back(deployment, last)
+
+    def _roll_back(self, failed: _Deployment, last: _Deployment) -> None:
+        """The circuit breaker's rollback: the service returns to the task definition of
+        its last completed deployment, in a new deployment, while the tasks that deployment
+        started keep serving (its stand-in target stays registered)."""
+        answer = self._ecs.update_service(
+            cluster=self._cluster,
+            service=failed.service_arn,
+            taskDefinition=last.task_definition,
+            forceNewDeployment=True,
+        )
+        rollback = _primary_deployment(answer["service"])
+        self._seen_deployments.add(rollback)
+        self._emit_deployment(failed, ECS_DEPLOYMENT_FAILED, CIRCUIT_BREAKER_REASON)
+        self._emit_deployment(
+            rollback, ECS_DEPLOYMENT_IN_PROGRESS, ROLLBACK_REASON.format(last.deployment_id)
+        )
+        self._completed[failed.service_arn] = rollback
+        log.info("relay: ECS rolled %s back to %s", failed.service_arn, last.task_definition)
+        self._emit_deployment(rollback, ECS_DEPLOYMENT_COMPLETED)
+
+    def _failure(self, service: Mapping[str, Any]) -> str | None:
+        """Why the deployment's tasks would never become healthy, or None."""
+        sha = self._commit_of(str(service.get("taskDefinition", "")))
+        if sha is not None and self._failing_shas is not None and sha in self._failing_shas():
+            return f"commit {sha} is in ecs.fail_shas"
+        if self._port_reachable is not None:
+            for balancer in service.get("loadBalancers", []):
+                group, port = balancer.get("targetGroupArn"), int(balancer.get("containerPort", 0))
+                if group and not self._port_reachable(str(group), port):
+                    return f"the security groups keep the load balancer from port {port}"
+        return None
+
+    def _commit_of(self, task_definition: str) -> str | None:
+        if task_definition and task_definition not in self._commits:
+            described = self._ecs.describe_task_definition(taskDefinition=task_definition)
+            containers = described["taskDefinition"].get("containerDefinitions", [])
+            self._commits[task_definition] = next(
+                (
+                    str(variable.get("value"))
+                    for container in containers
+                    for variable in container.get("environment", [])
+                    if variable.get("name") == COMMIT_VARIABLE
+                ),
+                None,
             )
-            log.info("relay: ECS deployment of %s completed", service["serviceName"])
-            self._emit("ecs_deployment", event)
+        return self._commits.get(task_definition)
+
+    def _emit_deployment(
+        self, deployment: _Deployment, event_name: str, reason: str | None = None
+    ) -> None:
+        event = ecs_deployment_event(
+            service_arn=deployment.service_arn,
+            deployment_id=deployment.deployment_id or "ecs-svc/local",
+            region=self._region,
+            event_name=event_name,
+            reason=reason,
+        )
+        self._emit("ecs_deployment", event)
 
     def _managed_services(self) -> list[dict[str, Any]]:
         arns = self._ecs.list_services(cluster=self._cluster).get("serviceArns", [])
@@ -272,6 +370,17 @@ class EventRelay:
                 return
             if attempt < DELIVERY_ATTEMPTS:  # EventBridge retries a failed Lambda invocation
                 self._stopping.wait(1.0)
+
+
+def _primary_deployment(service: Mapping[str, Any]) -> _Deployment:
+    primary: Mapping[str, Any] = next(
+        (d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {}
+    )
+    return _Deployment(
+        str(service["serviceArn"]),
+        str(service.get("taskDefinition", "")),
+        str(primary.get("id", "")),
+    )
 
 
 def image_tags(sha: str, variables: Mapping[str, str]) -> list[str]:
