@@ -70,6 +70,10 @@ def state_change_detail(env: Environment, url: str) -> dict[str, Any]:
     }
     if env.status == Status.FAILED:
         detail["reason"] = redact(env.reason) if env.reason else None
+        # The commit the preview still serves after this one failed (ECS rolled back to
+        # it, or the failed build never replaced it); None when nothing else serves.
+        serving = env.deployed_sha if env.deployed_sha != env.desired_sha else None
+        detail["serving_sha"] = serving
     return detail
 
 

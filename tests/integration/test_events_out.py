@@ -80,6 +80,21 @@ def test_a_failure_event_carries_the_reason(clients: ClientFactory) -> None:
     assert event["detail"]["reason"] == "The health check failed."
 
 
+def test_a_failed_redeploy_says_which_commit_still_serves(clients: ClientFactory) -> None:
+    queue_url = subscribe(clients)
+    previous = "2" * 40
+    failed = replace(
+        environment(Status.FAILED), deployed_sha=previous, reason="ECS rolled it back."
+    )
+    first = replace(environment(Status.FAILED), reason="ECS: tasks failed to start.")
+
+    dispatcher(clients).environment_changed(failed)
+    dispatcher(clients).environment_changed(first)
+
+    details = [e["detail"] for e in received(clients, queue_url)]
+    assert {(d["sha"], d["serving_sha"]) for d in details} == {(SHA, previous), (SHA, None)}
+
+
 def test_each_status_is_published_once(clients: ClientFactory) -> None:
     queue_url = subscribe(clients)
     notifier = dispatcher(clients)
