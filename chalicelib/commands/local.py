@@ -1,9 +1,9 @@
 """``branchenv local``: run the whole system on 127.0.0.1 until Ctrl-C or SIGTERM.
 
-Starts :class:`chalicelib.local.stack.LocalStack`, prints the URLs it serves and how to
-send a first webhook, then waits; on Ctrl-C/SIGTERM it stops every thread and closes
-every port. Never binds anything but loopback and never prints the webhook secret's
-value unless it is the documented default.
+Starts :class:`chalicelib.local.stack.LocalStack`, prints the URLs it serves, how fast
+local time runs against AWS time, and how to send a first webhook, then waits; on
+Ctrl-C/SIGTERM it stops every thread and closes every port. Never binds anything but
+loopback and never prints the webhook secret's value unless it is the documented default.
 """
 
 from __future__ import annotations
@@ -22,11 +22,16 @@ from chalicelib.local.stack import (
     DEFAULT_DOMAIN,
     DEFAULT_PORT,
     DEFAULT_STUB_PORT,
+    DEFAULT_TIME_FACTOR,
     DEFAULT_WEBHOOK_SECRET,
     LocalStack,
     StackError,
     StackOptions,
 )
+
+# Application Load Balancers per Region, the default quota (ELB guide, "Quotas for your
+# Application Load Balancers").
+MAX_LOAD_BALANCERS = 50
 
 
 def register(subparsers: Any) -> None:
@@ -45,6 +50,21 @@ def register(subparsers: Any) -> None:
         type=float,
         default=60.0,
         help="how often the reaper runs (default %(default)s)",
+    )
+    parser.add_argument(
+        "--time-factor",
+        type=int,
+        default=DEFAULT_TIME_FACTOR,
+        help="local time runs this many times faster than AWS time: the queue's visibility "
+        "timeout, the worker's waits and AWS's propagation windows are divided by it, "
+        "rounded up (default %(default)s)",
+    )
+    parser.add_argument(
+        "--load-balancers",
+        type=int,
+        default=1,
+        help="load balancers in the local base infrastructure, each with a listener the "
+        "worker spreads previews over (default %(default)s)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request and step")
     parser.set_defaults(func=run)
@@ -79,6 +99,16 @@ def options_from(args: argparse.Namespace) -> StackOptions:
         value = getattr(args, flag)
         if not 0 <= value <= 65535:
             raise CommandError(f"--{flag.replace('_', '-')} must be a port number, got {value}")
+    time_factor = getattr(args, "time_factor", DEFAULT_TIME_FACTOR)
+    if time_factor < 1:
+        raise CommandError(
+            f"--time-factor must be a whole number of at least 1 (1: as on AWS), got {time_factor}"
+        )
+    load_balancers = getattr(args, "load_balancers", 1)
+    if not 1 <= load_balancers <= MAX_LOAD_BALANCERS:
+        raise CommandError(
+            f"--load-balancers must be between 1 and {MAX_LOAD_BALANCERS}, got {load_balancers}"
+        )
     return StackOptions(
         port=args.port,
         aws_port=args.aws_port,
@@ -88,6 +118,8 @@ def options_from(args: argparse.Namespace) -> StackOptions:
         app_name=args.app_name,
         build_seconds=getattr(args, "build_seconds", 1.0),
         reap_seconds=getattr(args, "reap_seconds", 60.0),
+        time_factor=time_factor,
+        load_balancers=load_balancers,
     )
 
 
@@ -138,7 +170,10 @@ def banner(stack: LocalStack) -> str:
     )
     lines += [
         f"  preview domain                   {options.domain}",
+        f"  load balancers                   {options.load_balancers}",
         f"  webhook secret                   {secret}",
+        "",
+        stack.time_note()[:1].upper() + stack.time_note()[1:] + ".",
         "",
         "Try it:",
         f"  branchenv webhook send --event push --branch feature/login "

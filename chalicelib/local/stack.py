@@ -7,6 +7,11 @@ and the Slack/GitHub stand-ins with the ``/_local`` controls. The app gets its s
 from :meth:`BaseInfrastructure.environment` plus local values, through
 ``app.use_runtime``: this module never sets ``os.environ``.
 
+The app's AWS clients carry the strict-AWS layer (chalicelib/local/strict.py) and time
+runs :attr:`StackOptions.time_factor` times faster than on AWS: the queue's visibility
+timeout, every ChangeMessageVisibility the app makes and the strict layer's windows are
+divided by it (rounded up), so nothing is retried sooner than AWS would, relatively.
+
 :meth:`LocalStack.stop` stops every thread it started and closes every port it opened,
 also when :meth:`LocalStack.start` fails half-way. Nothing here may reach a real AWS
 account: every boto3 client it makes has the moto server as its endpoint.
@@ -28,8 +33,9 @@ import boto3
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.infra import BaseInfrastructure
 from chalicelib.local.eventbridge import scheduled_event
-from chalicelib.local.pump import QueuePump, Scheduler, lambda_context
+from chalicelib.local.pump import QueuePump, Scheduler, TimeFactor, lambda_context
 from chalicelib.local.relay import BuildRecorder, EventRelay
+from chalicelib.local.strict import StrictAws
 from chalicelib.settings import PREFIX, Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,9 @@ FAKE_AWS_KEY = "testing"
 LOCAL_GITHUB_TOKEN = "local-github-token"
 LOCAL_SLACK_TOKEN = "xoxb-local-slack-token"
 BUILD_ENV_VARIABLE = "BRANCHENV_ENV"  # the slug, passed by chalicelib.aws.codebuild
+# Local time runs this many times faster than AWS time: the queue's 1800 s visibility
+# timeout becomes 180 s, the worker's 2 s first backoff 1 s (rounded up, never shorter).
+DEFAULT_TIME_FACTOR = 10
 
 
 class StackError(Exception):
@@ -67,8 +76,9 @@ class StackOptions:
     region: str = REGION
     build_seconds: float = 1.0
     reap_seconds: float = 60.0
-    retry_seconds: int = 2
     image_source: str = "build"
+    time_factor: int = DEFAULT_TIME_FACTOR
+    load_balancers: int = 1
 
 
 class LocalStack:
@@ -87,7 +97,10 @@ class LocalStack:
         self.runtime: Any = None
         self.pump: QueuePump | None = None
         self.relay: EventRelay | None = None
+        self.strict: StrictAws | None = None
         self.standins: Any = None
+        self.time = TimeFactor(self.options.time_factor)
+        self.queue_visibility_seconds = 0
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -144,6 +157,10 @@ class LocalStack:
             app_name=self.options.app_name,
             preview_domain=self.options.domain,
             region=self.options.region,
+            load_balancers=self.options.load_balancers,
+        )
+        self.queue_visibility_seconds = self.time.compress_queue(
+            self.clients.client("sqs"), self.infra.queue_url
         )
 
     def _start_standins(self) -> None:
@@ -170,7 +187,11 @@ class LocalStack:
         session = _fake_session()
         self.recorder = BuildRecorder()
         self.recorder.install(session.events)
+        self.time.install(session.events)
         app_clients = ClientFactory(self.options.region, self.aws_url, session=session)
+        # Windows in AWS seconds on the compressed clock; the layer reads through the
+        # stack's own (unhooked) clients.
+        self.strict = StrictAws(clock=self.time.clock).install(app_clients, reads=self.clients)
         self.runtime = Runtime(self.settings, app_clients)
         app_module.use_runtime(self.runtime)
         self._stops.append(("app runtime", lambda: app_module.use_runtime(None)))
@@ -212,13 +233,13 @@ class LocalStack:
     def _start_pump_relay_scheduler(self) -> None:
         assert self.clients is not None
         assert self.infra is not None
+        assert self.strict is not None
         options = self.options
         pump = QueuePump(
             self.clients.client("sqs"),
             self.infra.queue_url,
             self._handler_or_missing("worker"),
             region=options.region,
-            retry_seconds=options.retry_seconds,
         )
         pump.start()
         self._stops.append(("queue pump", pump.stop))
@@ -233,6 +254,8 @@ class LocalStack:
             region=options.region,
             build_seconds=options.build_seconds,
             branch_of=self._branch_of_build,
+            failing_shas=self._failing_shas,
+            port_reachable=self.strict.port_reachable,
         )
         relay.start()
         self._stops.append(("event relay", relay.stop))
@@ -247,6 +270,12 @@ class LocalStack:
         )
         scheduler.start()
         self._stops.append(("reaper schedule", scheduler.stop))
+
+    def _failing_shas(self) -> frozenset[str]:
+        """The commits whose ECS deployments fail (``PUT /_local/faults`` ecs.fail_shas)."""
+        with self.standins.lock:
+            shas: frozenset[str] = self.standins.faults.ecs_fail_shas
+            return shas
 
     def _branch_of_build(self, variables: Mapping[str, str]) -> str | None:
         slug = variables.get(BUILD_ENV_VARIABLE)
@@ -301,6 +330,10 @@ class LocalStack:
             except Exception as exc:
                 log.warning("could not stop the %s cleanly: %s", name, exc)
         self._started = False
+
+    def time_note(self) -> str:
+        """How local time relates to AWS time, for the start-up banner."""
+        return self.time.describe(self.queue_visibility_seconds)
 
     def urls(self) -> dict[str, str]:
         """What the stack serves, for people: name → URL."""

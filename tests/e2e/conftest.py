@@ -22,6 +22,7 @@ from chalicelib.names import names_for
 REPOSITORY = "octo-org/shop"
 SECRET = "e2e-webhook-secret"
 WAIT_SECONDS = 30.0
+TIME_FACTOR = 300
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,9 @@ def stack() -> Iterator[LocalStack]:
         app_name="e2e",
         build_seconds=0.3,
         reap_seconds=3600,
+        # 1800 s visibility -> 6 s, the worker's waits -> 1 s, 15 s rule propagation ->
+        # 0.05 s: AWS's order of events, at a pace a test can wait for.
+        time_factor=TIME_FACTOR,
     )
     with LocalStack(options) as running:
         yield running
