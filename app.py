@@ -126,10 +126,16 @@ def reaper(event: CloudWatchEvent) -> dict[str, Any]:
     return runtime().reaper.run().to_json()
 
 
+# Lambda's partial batch response (the event source mapping has ReportBatchItemFailures):
+# a message listed here is retried after the backoff the worker set on it.
 @app.on_sqs_message(queue=WORK_QUEUE, batch_size=1)
-def worker(event: SQSEvent) -> None:
-    from chalicelib.worker import handle_body
+def worker(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    from chalicelib.worker import Delivery, handle_delivery
 
     deps = runtime()
+    failures = []
     for record in event:
-        handle_body(record.body, deps)
+        delivery = Delivery.from_record(record.to_dict())
+        if not handle_delivery(delivery, deps):
+            failures.append({"itemIdentifier": delivery.message_id})
+    return {"batchItemFailures": failures}

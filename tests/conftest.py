@@ -1,22 +1,31 @@
-"""Fixtures shared by every test: moto in-process, the base infrastructure, settings.
+"""Fixtures shared by every test: moto in-process made strict, the base infrastructure,
+settings.
 
 Fake credentials and an explicit region are set before any client exists (moto's own
-advice); no test talks to real AWS.
+advice); no test talks to real AWS. Every client the ``clients`` fixture makes carries the
+strict-AWS layer (chalicelib/local/strict.py): what AWS refuses and moto accepts is refused
+in tests too, on a manual clock that the tests (and tests/integration/harness.py) advance.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import botocore.session
 import pytest
 from moto import mock_aws
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.infra import BaseInfrastructure
+
+if TYPE_CHECKING:
+    from chalicelib.local.strict import StrictAws
 from chalicelib.settings import Listener, Settings
 
 EVENTS = Path(__file__).parent / "events"
@@ -51,9 +60,38 @@ def aws() -> Iterator[None]:
         yield
 
 
+_STRICT: weakref.WeakKeyDictionary[ClientFactory, StrictAws] = weakref.WeakKeyDictionary()
+
+
+def strict(clients: ClientFactory, **rules: Any) -> StrictAws:
+    """Put the strict-AWS layer on ``clients`` (rules as StrictAws takes them), on a manual
+    clock that :func:`strict_layer_of` finds again."""
+    from chalicelib.local.strict import ManualClock, StrictAws
+
+    clock = ManualClock()
+    layer = StrictAws(clock=clock.now, **rules).install(clients)
+    layer.clock = clock  # type: ignore[attr-defined]
+    _STRICT[clients] = layer
+    return layer
+
+
+def strict_layer_of(clients: ClientFactory) -> StrictAws | None:
+    """The strict layer installed on ``clients`` by :func:`strict`, if any."""
+    return _STRICT.get(clients)
+
+
+# One botocore session for the whole run: a session parses each service's model once
+# (about 0.1-0.3 s a service), and every test's clients come from it. Each ClientFactory
+# still makes its own clients, with their own event hooks.
+SESSION = botocore.session.get_session()
+
+
 @pytest.fixture
 def clients(aws: None) -> ClientFactory:
-    return ClientFactory(REGION)
+    factory = ClientFactory(REGION, session=SESSION)
+    with contextlib.suppress(Exception):  # TODO(issue 12): until local/strict.py lands
+        strict(factory)
+    return factory
 
 
 @pytest.fixture

@@ -42,6 +42,12 @@ class ClientFactory:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    @property
+    def session(self) -> Any:
+        """The session clients are made from; another factory given it makes clients
+        without parsing the service models again (each session parses its own)."""
+        return self._session
+
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:

@@ -1,32 +1,45 @@
 """A small world for lifecycle tests: real payloads in, the worker and converge against
-moto, AWS's own events played back, and the leak audit.
+moto (made strict by tests/conftest.py's ``clients``), AWS's own events played back, and
+the leak audit.
 
 Nothing here is patched: the Runtime is built around moto-backed clients and handed to
-the same worker function the Lambda handler calls.
+the same worker function the Lambda handler calls. Time is the strict layer's clock: when
+converge waits (RetryLater), the world lets the worker's backoff pass on that clock and
+delivers the message again, as Lambda's SQS event source would, without sleeping.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.inventory import Inventory, ManagedResource
+from chalicelib.converge import RetryLater
 from chalicelib.environments import Environment
 from chalicelib.messages import BranchEvent
 from chalicelib.names import EnvironmentNames, names_for
 from chalicelib.runtime import Runtime
 from chalicelib.settings import Settings
 from chalicelib.webhooks import parse
-from tests.conftest import load_event
+from chalicelib.worker import (
+    DEFAULT_MAX_RECEIVE_COUNT,
+    Delivery,
+    backoff_seconds,
+    handle_body,
+    handle_delivery,
+)
+from tests.conftest import load_event, strict_layer_of
 from tests.integration.images import push_test_image
 
 REPOSITORY = "baxterthehacker/public-repo"
 PUSH = "github/push.webhooks-js.branch-update.payload"
 CREATE = "github/create.branch.derived"
 DELETE = "github/delete.branch.derived"
+ROLLBACK_REASON = "ECS deployment circuit breaker: tasks failed to start."
 _deliveries = itertools.count(1)
 
 
@@ -43,8 +56,17 @@ class World:
     runtime: Runtime = field(init=False)
     clock: float = 1_700_000_000.0
 
+    waited: float = 0.0  # seconds of backoff the world let pass while converge waited
+    while_waiting: Callable[[], None] | None = None  # what AWS does during each wait
+    _completed: dict[str, str] = field(default_factory=dict)  # branch → last completed TD
+
     def __post_init__(self) -> None:
         self.runtime = Runtime(self.settings, self.clients)
+        # AWS's own side (ECS rolling a service back): clients of their own, so what AWS
+        # does is never counted as a call branchenv made.
+        self.aws_side = ClientFactory(
+            self.settings.region, self.settings.aws_endpoint_url, session=self.clients.session
+        )
 
     # -- GitHub's side
 
@@ -78,9 +100,30 @@ class World:
 
     def deliver(self, event: BranchEvent) -> None:
         """What the worker does with the message the intake queued for ``event``."""
-        from chalicelib.worker import handle_body
+        self.run_worker(json.dumps(event.to_message()))
 
-        handle_body(json.dumps(event.to_message()), self.runtime)
+    def run_worker(self, body: str) -> None:
+        """Run the worker on ``body`` the way Lambda would: after a wait, again once its
+        backoff has passed (on the strict clock); on the last receive the worker gives up
+        waiting. Any other failure is raised to the test."""
+        for receive in itertools.count(1):
+            try:
+                handle_body(body, self.runtime)
+                return
+            except RetryLater:
+                if receive >= DEFAULT_MAX_RECEIVE_COUNT - 1:
+                    handle_delivery(Delivery(body, receive_count=receive), self.runtime)
+                    return
+                self.let_time_pass(backoff_seconds(receive))
+
+    def let_time_pass(self, seconds: float) -> None:
+        """Time passes for AWS (the strict layer's windows), not for the test."""
+        self.waited += seconds
+        if self.while_waiting is not None:
+            self.while_waiting()
+        strict = strict_layer_of(self.clients)
+        if strict is not None:
+            strict.clock.advance(seconds)
 
     # -- AWS's side
 
@@ -98,7 +141,43 @@ class World:
     def deployment_completed(self, branch: str) -> None:
         """ECS finished the rollout: a healthy target, then the EventBridge event."""
         self.register_healthy_target(branch)
+        self._completed[branch] = self.service(branch)["taskDefinition"]
         self.aws_event(self.ecs_event("aws/ecs.deployment-completed", branch))
+
+    def deployment_failed(self, branch: str, reason: str = ROLLBACK_REASON) -> None:
+        """ECS's deployment circuit breaker with rollback, as the ECS developer guide
+        describes it (moto plays none of it): the rollout fails, the service goes back to
+        the task definition of its last completed deployment, and EventBridge gets
+        SERVICE_DEPLOYMENT_FAILED, then the rollback deployment's IN_PROGRESS and
+        COMPLETED. A service that never completed a deployment just fails."""
+        previous = self._completed.get(branch)
+        env = self.env(branch)
+        assert env is not None and env.service_name is not None
+        if previous is not None:
+            self.aws_side.client("ecs").update_service(
+                cluster=self.settings.cluster, service=env.service_name, taskDefinition=previous
+            )
+        failed = self.ecs_event("aws/ecs.deployment-failed", branch)
+        failed["detail"]["reason"] = reason
+        self.aws_event(failed)
+        if previous is not None:
+            for name, event_type in (
+                ("SERVICE_DEPLOYMENT_IN_PROGRESS", "INFO"),
+                ("SERVICE_DEPLOYMENT_COMPLETED", "INFO"),
+            ):
+                event = self.ecs_event("aws/ecs.deployment-completed", branch)
+                event["detail"].update(eventName=name, eventType=event_type)
+                self.aws_event(event)
+
+    def service(self, branch: str) -> dict[str, Any]:
+        """The branch's ECS service as DescribeServices answers."""
+        env = self.env(branch)
+        assert env is not None and env.service_name is not None
+        answer = self.aws_side.client("ecs").describe_services(
+            cluster=self.settings.cluster, services=[env.service_name]
+        )
+        service: dict[str, Any] = answer["services"][0]
+        return service
 
     def ecs_event(self, name: str, branch: str) -> dict[str, Any]:
         """A documented ECS event, about this branch's service."""
@@ -123,8 +202,6 @@ class World:
 
     def drain(self, limit: int = 20) -> int:
         """Feed queued messages to the worker like Lambda does (batch size 1)."""
-        from chalicelib.worker import handle_body
-
         sqs = self.clients.client("sqs")
         handled = 0
         for _ in range(limit):
@@ -134,7 +211,7 @@ class World:
                 break
             receipt = messages[0]["ReceiptHandle"]
             try:
-                handle_body(messages[0]["Body"], self.runtime)
+                self.run_worker(messages[0]["Body"])
             except Exception:
                 # Lambda leaves a failed message for SQS to deliver again once its
                 # visibility timeout ends; the tests skip the wait.

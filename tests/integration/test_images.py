@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from botocore.stub import Stubber
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.codebuild import Builds
-from chalicelib.converge import RetryLater
 from chalicelib.environments import Status
 from chalicelib.infra import BaseInfrastructure
 from chalicelib.settings import Settings
+from chalicelib.worker import backoff_seconds
 from tests.conftest import load_event, settings_for
 from tests.integration.harness import World, sha_of
 
@@ -188,13 +187,18 @@ def test_ready_needs_the_deployment_event_and_a_healthy_target(
     world.push_image(sha_of(1))
     world.deliver(world.push(BRANCH, sha_of(1)))
 
-    with pytest.raises(RetryLater):
-        world.aws_event(world.ecs_event("aws/ecs.deployment-completed", BRANCH))
-    assert world.env(BRANCH).status == Status.DEPLOYING  # type: ignore[union-attr]
+    statuses: list[Status] = []
 
-    world.register_healthy_target(BRANCH)
-    assert world.drain() == 1  # the same message, delivered again by SQS
+    def target_turns_healthy() -> None:  # while the worker waits its first backoff
+        statuses.append(world.env(BRANCH).status)  # type: ignore[union-attr]
+        world.register_healthy_target(BRANCH)
 
+    world.while_waiting = target_turns_healthy
+    before = world.waited
+    world.aws_event(world.ecs_event("aws/ecs.deployment-completed", BRANCH))
+
+    assert statuses == [Status.DEPLOYING]  # not ready on the event alone
+    assert world.waited - before == backoff_seconds(1)  # the same message, again after 2 s
     assert world.env(BRANCH).status == Status.READY  # type: ignore[union-attr]
 
 

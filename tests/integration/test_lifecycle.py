@@ -47,7 +47,8 @@ def test_create_push_push_delete_leaves_exactly_the_expected_resources(world: Wo
     world.push_image(sha_of(2))
     world.deliver(world.push(BRANCH, sha_of(2)))
     env = world.env(BRANCH)
-    assert env is not None and env.status == Status.DEPLOYING and env.deployed_sha == sha_of(2)
+    # The previous commit serves until the new one is ready.
+    assert env is not None and env.status == Status.DEPLOYING and env.deployed_sha == sha_of(1)
     service = world.runtime.converger.containers.find_service(env.service_name or "")
     assert service is not None and service.task_definition_arn.endswith(":2")
     world.deployment_completed(BRANCH)
@@ -100,7 +101,11 @@ def test_a_stale_push_is_ignored(world: World) -> None:
     world.deliver(older)
 
     env = world.env(BRANCH)
-    assert env is not None and env.desired_sha == sha_of(2) and env.deployed_sha == sha_of(2)
+    assert env is not None and env.desired_sha == sha_of(2) and env.status == Status.DEPLOYING
+    service = world.service(BRANCH)
+    assert service["taskDefinition"] == env.task_definition_arn
+    td = world.runtime.converger.containers.find_task_definition(world.names(BRANCH).task_family)
+    assert td is not None and td.image.endswith(f":{sha_of(2)}")
 
 
 def test_a_late_push_does_not_resurrect_a_deleted_branch(world: World) -> None:
