@@ -1,0 +1,561 @@
+"""The strict-AWS layer: what AWS refuses (or reports) and moto does not, for tests and the
+local stack, through botocore's own event hooks on the clients of a ClientFactory.
+
+Each rule names the AWS page it comes from. A refused call is answered at ``before-call``
+(nothing reaches moto) with AWS's code, message and HTTP 400 in the service's wire format,
+parsed by botocore's own parser, so callers get exactly the ClientError (subclass) botocore
+raises for AWS's answer. Route53 throttling answers at ``before-send``, so botocore's retry
+mode deals with it as with AWS. The layer's own reads go through separate clients
+(``reads``) that carry no hooks: they never recurse into the layer and are never counted by
+other hook-based tools (tests/integration/faults.py). State is kept under one lock; the
+local stack calls from several threads.
+
+Windows (rule propagation, target group release, service draining) run on ``clock``, which
+tests replace with a :class:`ManualClock`; the Route53 rate runs on ``rate_clock`` (real
+time), because botocore's retries sleep in real time. Never imported by production code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from xml.sax.saxutils import escape
+
+import botocore.session
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from botocore.parsers import create_parser
+
+from chalicelib.aws.clients import ClientFactory
+
+PARAMS = "strict_aws_params"  # where a call's own parameters wait for its before-call
+OLD = "strict_aws_old"  # the target groups a rule forwarded to before the call
+READS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
+HOST_MAX = 128
+ANSWER_URL = "https://strict-aws.invalid/"  # where refused and throttled attempts "went"
+TIMED_OUT = {"State": "unhealthy", "Reason": "Target.Timeout", "Description": "Request timed out"}
+Answer = tuple[AWSResponse, dict[str, Any]]
+Refusal = tuple[str, str]
+
+
+class ManualClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self._now, self._lock = start, threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+class StrictAws:
+    """Documented AWS behaviours that moto does not enforce; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rules_per_load_balancer: int = 100,
+        target_groups_per_load_balancer: int = 100,
+        rule_propagation_seconds: float = 15.0,
+        target_group_release_seconds: float = 15.0,
+        draining_seconds: float = 300.0,
+        route53_requests_per_second: float | None = 5.0,
+        route53_burst: float | None = None,
+        rate_clock: Callable[[], float] = time.monotonic,
+        enforce_security_groups: bool = True,
+    ) -> None:
+        self._clock, self._enforce_sgs = clock, enforce_security_groups
+        self._max_rules, self._max_groups = rules_per_load_balancer, target_groups_per_load_balancer
+        self._propagation, self._release = rule_propagation_seconds, target_group_release_seconds
+        self._draining = draining_seconds
+        self._bucket = None
+        if route53_requests_per_second is not None:
+            self._bucket = _TokenBucket(route53_requests_per_second, route53_burst, rate_clock)
+        self._lock = threading.Lock()
+        self._born: dict[tuple[str, str], float] = {}  # (rule, target group) → created at
+        self._released: dict[str, float] = {}  # target group → its last rule deleted at
+        self._seen: dict[str, set[str]] = {}  # target group → balancers a rule put it on
+        self._deleted: dict[tuple[str, str], tuple[float, str]] = {}  # (cluster, name) → at, ARN
+        self._reads: _Reads | None = None
+
+    def install(self, clients: ClientFactory, *, reads: ClientFactory | None = None) -> StrictAws:
+        """Hook the rules onto ``clients``' elbv2, ecs and route53 clients; return self.
+
+        ``reads`` makes the layer's own clients. By default: a new ClientFactory for the
+        same region and, if the clients use a custom endpoint (the local stack's moto
+        server), that endpoint, credentials from the environment, on one botocore session
+        shared by every layer (loading the service models once, not per test). The local
+        stack, whose credentials live in its session, passes its own (never ``clients``).
+        """
+        elbv2, ecs, route53 = (clients.client(s) for s in ("elbv2", "ecs", "route53"))
+        if reads is None:
+            endpoint = str(elbv2.meta.endpoint_url)
+            custom = None if ".amazonaws.com" in endpoint else endpoint
+            session = _shared_session()
+            reads = ClientFactory(elbv2.meta.region_name, custom, READS_CONFIG, session)
+        self._reads = _Reads(reads)
+        for client in (elbv2, ecs):
+            # Generic events, so that fault injection (registered on the same ones) counts
+            # a call before the layer refuses it, and sees its after-call only after the
+            # layer noted what took effect.
+            client.meta.events.register("before-parameter-build", _keep_params)
+            client.meta.events.register_last("before-call", self._before_call)
+            client.meta.events.register_first("after-call", self._after_call)
+        if self._bucket is not None:
+            route53.meta.events.register_first("before-send", self._throttle)
+        return self
+
+    def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> Answer | None:
+        check = {
+            "CreateRule": self._create_rule,
+            "ModifyRule": self._modify_rule,
+            "DeleteRule": self._delete_rule,
+            "DeleteTargetGroup": self._delete_target_group,
+            "CreateService": self._create_service,
+        }.get(model.name)
+        refused = check(context.get(PARAMS, {}), context) if check else None
+        return _refusal(model, *refused) if refused else None
+
+    def _after_call(
+        self, http_response: Any, parsed: Any, model: Any, context: Any, **_: Any
+    ) -> None:
+        if http_response.status_code >= 300:
+            return
+        if model.name in ("CreateRule", "ModifyRule", "DeleteRule"):
+            self._rule_changed(parsed, context)
+        elif model.name == "DescribeTargetHealth":
+            self._target_health(parsed, context.get(PARAMS, {}))
+        elif model.service_model.service_name == "ecs":
+            self._services(model.name, parsed)
+
+    # --- 1, 2: listener rule quotas and host-header length ----------------------------------
+
+    def _create_rule(self, params: dict[str, Any], _: dict[str, Any]) -> Refusal | None:
+        return _long_host(params.get("Conditions", [])) or self._quota(
+            params["ListenerArn"], None, _forwards(params["Actions"])
+        )
+
+    def _modify_rule(self, params: dict[str, Any], context: dict[str, Any]) -> Refusal | None:
+        rule = str(params["RuleArn"])
+        context[OLD] = self._reads_().rule_forwards(rule)
+        refused = _long_host(params.get("Conditions") or [])
+        if refused is None and params.get("Actions"):
+            return self._quota(_listener_of(rule), rule, _forwards(params["Actions"]))
+        return refused
+
+    def _quota(self, listener: str, rule: str | None, wanted: set[str]) -> Refusal | None:
+        """TooManyRules / TooManyUniqueTargetGroupsPerLoadBalancer: AWS counts both per load
+        balancer, over all its listeners, default rules excluded.
+        https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
+        (ELB's words are quoted in terraform-provider-aws PR #3582 for TooManyRules and in
+        aws-load-balancer-controller issue #3767 for the target groups)."""
+        balancer = self._reads_().load_balancer_of(listener)
+        if balancer is None or ":loadbalancer/app/" not in balancer:
+            return None  # not an Application Load Balancer's listener: moto answers
+        rules, groups = 0, set[str]()
+        for kind, arn, forwards in self._reads_().forwarders(balancer):
+            if arn != rule:
+                rules, groups = rules + (kind == "rule"), groups | forwards
+        if rule is None and rules >= self._max_rules:
+            message = f"The maximum number of rules on load balancer {balancer} has been reached"
+            return "TooManyRules", message
+        if wanted - groups and len(groups | wanted) > self._max_groups:
+            return "TooManyUniqueTargetGroupsPerLoadBalancer", (
+                "You have reached the maximum number of unique target groups that you can "
+                f"associate with a load balancer of type 'application': [{self._max_groups}]"
+            )
+        return None
+
+    # --- 3, 4: a rule takes a while to reach ECS, and a while to let go of its group --------
+
+    def _delete_rule(self, params: dict[str, Any], context: dict[str, Any]) -> None:
+        context[OLD] = self._reads_().rule_forwards(str(params.get("RuleArn")))
+
+    def _rule_changed(self, parsed: dict[str, Any], context: dict[str, Any]) -> None:
+        old: set[str] = context.get(OLD, set())
+        rules = parsed.get("Rules") or [{"RuleArn": context.get(PARAMS, {}).get("RuleArn")}]
+        rule, new = str(rules[0]["RuleArn"]), _forwards(rules[0].get("Actions", []))
+        now = self._clock()
+        with self._lock:
+            for group in new - old:
+                self._born[(rule, group)] = now
+                self._seen.setdefault(group, set()).add(_balancer_of(rule))
+            for group in old - new:
+                self._born.pop((rule, group), None)
+                self._released[group] = now
+
+    def _delete_target_group(self, params: dict[str, Any], _: dict[str, Any]) -> Refusal | None:
+        """ResourceInUse while a rule forwards to the group, and for a while after its last
+        rule is deleted; the Terraform provider's aws_lb_target_group retries exactly this.
+        https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DeleteTargetGroup.html"""
+        group = str(params.get("TargetGroupArn", ""))
+        users = self._users(group)[0]
+        with self._lock:
+            released = self._released.get(group)
+        if users or (released is not None and self._clock() - released < self._release):
+            return (
+                "ResourceInUse",
+                f"Target group '{group}' is currently in use by a listener or a rule",
+            )
+        return None
+
+    def _users(self, group: str) -> tuple[list[str], set[str]]:
+        """The listeners and rules forwarding to ``group``, and their load balancers."""
+        described = self._reads_().target_group(group) or {}
+        with self._lock:
+            candidates = set(described.get("LoadBalancerArns", [])) | self._seen.get(group, set())
+        users, balancers = [], set()
+        for balancer in sorted(candidates):
+            for _, arn, forwards in self._reads_().forwarders(balancer):
+                if group in forwards:
+                    users.append(arn)
+                    balancers.add(balancer)
+        return users, balancers
+
+    # --- 3, 5: ECS CreateService, and services that stay DRAINING ------------------------------
+
+    def _create_service(self, params: dict[str, Any], _: dict[str, Any]) -> Refusal | None:
+        key, now = (
+            (_cluster_name(params.get("cluster")), str(params.get("serviceName"))),
+            self._clock(),
+        )
+        with self._lock:
+            deleted = self._deleted.get(key)
+        # "If you attempt to create a new service with the same name as an existing service
+        # in either ACTIVE or DRAINING status, you receive an error."
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html
+        if deleted is not None and now - deleted[0] < self._draining:
+            return "InvalidParameterException", "Creation of service was not idempotent."
+        # A target group no listener or rule forwards to (or only one still propagating):
+        # the Terraform provider's serviceCreateWithRetry retries exactly this message.
+        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb.html
+        for group in filter(
+            None, (b.get("targetGroupArn") for b in params.get("loadBalancers") or [])
+        ):
+            users = self._users(group)[0]
+            with self._lock:
+                born = [self._born.get((arn, group)) for arn in users]
+            if not any(at is None or now - at >= self._propagation for at in born):
+                return "InvalidParameterException", (
+                    f"The target group with targetGroupArn {group} does not have an associated "
+                    "load balancer."
+                )
+        return None
+
+    def _services(self, operation: str, parsed: dict[str, Any]) -> None:
+        """A deleted service stays DRAINING for a while, then INACTIVE; ListServices shows
+        neither. https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html"""
+        now = self._clock()
+        with self._lock:
+            if operation in ("CreateService", "DeleteService"):
+                service = parsed["service"]
+                key = (_cluster_name(service.get("clusterArn")), service["serviceName"])
+                if operation == "CreateService":
+                    self._deleted.pop(key, None)
+                else:
+                    self._deleted.setdefault(key, (now, service["serviceArn"]))
+            elif operation == "ListServices":
+                gone = {arn for _, arn in self._deleted.values()}
+                parsed["serviceArns"] = [a for a in parsed.get("serviceArns", []) if a not in gone]
+            elif operation == "DescribeServices":
+                for service in parsed.get("services", []):
+                    key = (_cluster_name(service.get("clusterArn")), service["serviceName"])
+                    if key in self._deleted:
+                        draining = now - self._deleted[key][0] < self._draining
+                        service["status"] = "DRAINING" if draining else "INACTIVE"
+
+    # --- 6: Route53 throttling -------------------------------------------------------------
+
+    def _throttle(self, request: Any, **_: Any) -> AWSResponse | None:
+        """Route53 throttles per account: HTTP 400, Code Throttling, Message Rate exceeded.
+        https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/throttling-api-requests.html"""
+        assert self._bucket is not None
+        if self._bucket.take():
+            return None
+        # moto's own before-send handler runs after this one: pointed elsewhere, it leaves
+        # the request alone, so a throttled attempt changes nothing, as in AWS.
+        request.url = ANSWER_URL
+        body = _xml_error("Throttling", "Rate exceeded", str(uuid.uuid4()))
+        return AWSResponse(ANSWER_URL, 400, _headers("text/xml"), _Body(body.encode()))
+
+    # --- 7: security groups on the path load balancer → task -------------------------------
+
+    def port_reachable(self, target_group_arn: str, port: int) -> bool:
+        """Whether the load balancers forwarding to the group can open TCP ``port`` on the
+        tasks of the ECS services using it: the tasks' security groups let it in (from a
+        balancer's group, or CIDRs covering the balancer's subnets) and the balancer's
+        groups let it out (to the tasks' group, or CIDRs covering their subnets). True when
+        the rule is off or nothing can be judged (no balancer, or no awsvpc service).
+        https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-update-security-groups.html"""
+        if not self._enforce_sgs:
+            return True
+        reads, balancers = self._reads_(), self._users(target_group_arn)[1]
+        tasks = reads.task_networks(target_group_arn) if balancers else []
+        if not tasks:
+            return True
+        lb_groups, lb_subnets = reads.balancer_networks(balancers)
+        outward = reads.permissions(lb_groups, egress=True)
+        for groups, subnets in tasks:
+            inward = reads.permissions(groups, egress=False)
+            if not _allowed(inward, port, lb_groups, reads.cidrs(lb_subnets)):
+                return False
+            if not _allowed(outward, port, set(groups), reads.cidrs(subnets)):
+                return False
+        return True
+
+    def _target_health(self, parsed: dict[str, Any], params: dict[str, Any]) -> None:
+        """A target the load balancer cannot reach times out its health checks: unhealthy,
+        Target.Timeout, "Request timed out" (the health check reason codes).
+        https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html"""
+        arn = str(params.get("TargetGroupArn", ""))
+        group = (self._reads_().target_group(arn) if self._enforce_sgs else None) or {}
+        checked = str(group.get("HealthCheckPort", "traffic-port"))
+        verdicts: dict[int, bool] = {}
+        for description in parsed.get("TargetHealthDescriptions", []) if group else []:
+            if description.get("TargetHealth", {}).get("State") not in ("healthy", "initial"):
+                continue
+            ports = {int(description["Target"].get("Port") or group.get("Port") or 0)}
+            ports |= {int(checked)} if checked.isdigit() else set()
+            for port in ports - verdicts.keys():
+                verdicts[port] = self.port_reachable(arn, port)
+            if not all(verdicts[port] for port in ports):
+                description["TargetHealth"] = dict(TIMED_OUT)
+
+    def _reads_(self) -> _Reads:
+        if self._reads is None:
+            raise RuntimeError("StrictAws.install(clients) must run before the layer is used")
+        return self._reads
+
+
+class _TokenBucket:
+    """Route53's token bucket: ``burst`` tokens (default: one second's), refilled at
+    ``rate`` a second; a refused request takes none."""
+
+    def __init__(self, rate: float, burst: float | None, clock: Callable[[], float]) -> None:
+        self._rate, self._capacity, self._clock = rate, burst or rate, clock
+        self._tokens, self._at, self._lock = self._capacity, clock(), threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
+            self._at = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+class _Reads:
+    """The layer's own reads, on clients that carry none of its hooks."""
+
+    def __init__(self, clients: ClientFactory) -> None:
+        self._clients = clients
+
+    def _client(self, service: str) -> Any:
+        with _SESSION_LOCK:  # botocore sessions are not thread-safe; one may be shared
+            return self._clients.client(service)
+
+    def _pages(self, service: str, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+        for page in self._client(service).get_paginator(operation).paginate(**kwargs):
+            yield from page.get(key, [])
+
+    def load_balancer_of(self, listener: str) -> str | None:
+        try:
+            answer = self._client("elbv2").describe_listeners(ListenerArns=[listener])
+        except ClientError:
+            return None
+        return str(answer["Listeners"][0]["LoadBalancerArn"])
+
+    def forwarders(self, balancer: str) -> Iterator[tuple[str, str, set[str]]]:
+        """("listener" or "rule", ARN, target groups) for each listener's default actions
+        and each non-default rule of the load balancer."""
+        listeners = self._pages(
+            "elbv2", "describe_listeners", "Listeners", LoadBalancerArn=balancer
+        )
+        for listener in listeners:
+            yield "listener", listener["ListenerArn"], _forwards(listener.get("DefaultActions", []))
+            kwargs = {"ListenerArn": listener["ListenerArn"]}
+            while True:  # DescribeRules has no botocore paginator
+                page = self._client("elbv2").describe_rules(**kwargs)
+                for rule in page.get("Rules", []):
+                    if not rule.get("IsDefault"):
+                        yield "rule", rule["RuleArn"], _forwards(rule.get("Actions", []))
+                if not page.get("NextMarker"):
+                    break
+                kwargs["Marker"] = page["NextMarker"]
+
+    def rule_forwards(self, rule: str) -> set[str]:
+        try:
+            found = self._client("elbv2").describe_rules(RuleArns=[rule])["Rules"]
+        except ClientError:
+            return set()
+        return _forwards(found[0].get("Actions", [])) if found else set()
+
+    def target_group(self, arn: str) -> dict[str, Any] | None:
+        try:
+            answer = self._client("elbv2").describe_target_groups(TargetGroupArns=[arn])
+        except ClientError:
+            return None
+        return dict(answer["TargetGroups"][0])
+
+    def balancer_networks(self, balancers: Iterable[str]) -> tuple[set[str], set[str]]:
+        answer = self._client("elbv2").describe_load_balancers(LoadBalancerArns=sorted(balancers))
+        found = answer["LoadBalancers"]
+        groups = {g for b in found for g in b.get("SecurityGroups", [])}
+        return groups, {z["SubnetId"] for b in found for z in b.get("AvailabilityZones", [])}
+
+    def task_networks(self, group: str) -> list[tuple[list[str], list[str]]]:
+        """(security groups, subnets) of each ACTIVE awsvpc ECS service using ``group``."""
+        found = []
+        for cluster in self._pages("ecs", "list_clusters", "clusterArns"):
+            arns = list(self._pages("ecs", "list_services", "serviceArns", cluster=cluster))
+            for start in range(0, len(arns), 10):
+                batch = arns[start : start + 10]
+                for service in self._client("ecs").describe_services(
+                    cluster=cluster, services=batch
+                )["services"]:
+                    config = service.get("networkConfiguration", {}).get("awsvpcConfiguration")
+                    uses = {b.get("targetGroupArn") for b in service.get("loadBalancers", [])}
+                    if config and group in uses and service.get("status") == "ACTIVE":
+                        found.append((config.get("securityGroups", []), config["subnets"]))
+        return found
+
+    def permissions(self, groups: Iterable[str], *, egress: bool) -> list[dict[str, Any]]:
+        ids, key = sorted(groups), "IpPermissionsEgress" if egress else "IpPermissions"
+        found = self._client("ec2").describe_security_groups(GroupIds=ids)["SecurityGroups"]
+        return [p for group in found for p in group.get(key, [])] if ids else []
+
+    def cidrs(self, subnets: Iterable[str]) -> list[str]:
+        ids = sorted(subnets)
+        found = self._client("ec2").describe_subnets(SubnetIds=ids)["Subnets"] if ids else []
+        return [subnet["CidrBlock"] for subnet in found]
+
+
+def _allowed(rules: list[dict[str, Any]], port: int, peers: set[str], cidrs: list[str]) -> bool:
+    """Some rule opens TCP ``port`` to a peer group, or CIDRs that cover every subnet of the
+    other side (security group rules only allow, and add up)."""
+    open_ = [r for r in rules if _covers(r, port)]
+    if any(pair.get("GroupId") in peers for r in open_ for pair in r.get("UserIdGroupPairs", [])):
+        return True
+    ranges = [ipaddress.IPv4Network(i["CidrIp"]) for r in open_ for i in r.get("IpRanges", [])]
+    subnets = [ipaddress.IPv4Network(cidr) for cidr in cidrs]
+    return bool(subnets) and all(any(s.subnet_of(r) for r in ranges) for s in subnets)
+
+
+def _covers(rule: dict[str, Any], port: int) -> bool:
+    protocol, low, high = (
+        str(rule.get("IpProtocol")),
+        rule.get("FromPort", 0),
+        rule.get("ToPort", 0),
+    )
+    return protocol == "-1" or (protocol in ("tcp", "6") and int(low) <= port <= int(high))
+
+
+def _long_host(conditions: list[dict[str, Any]]) -> Refusal | None:
+    """Host names are at most 128 characters: ValidationError. (moto 5.2 refuses them too,
+    in these words; kept for moto versions and stand-ins that do not.)
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_HostHeaderConditionConfig.html"""
+    for condition in conditions:
+        config = condition.get("HostHeaderConfig") or {}
+        values = config.get("Values", condition.get("Values", []))
+        if condition.get("Field") == "host-header" and any(len(v) > HOST_MAX for v in values):
+            return (
+                "ValidationError",
+                f"The 'host-header' value is too long; the limit is '{HOST_MAX}'",
+            )
+    return None
+
+
+def _forwards(actions: Iterable[dict[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    for action in (a for a in actions if a.get("Type") == "forward"):
+        found |= {action["TargetGroupArn"]} if action.get("TargetGroupArn") else set()
+        found |= {
+            g["TargetGroupArn"] for g in (action.get("ForwardConfig") or {}).get("TargetGroups", [])
+        }
+    return found
+
+
+def _listener_of(rule: str) -> str:
+    """arn:…:listener-rule/app/<lb>/<lb-id>/<listener-id>/<rule-id> → the listener's ARN
+    (the ARN formats of the ELB API reference)."""
+    return rule.replace(":listener-rule/", ":listener/", 1).rsplit("/", 1)[0]
+
+
+def _balancer_of(rule: str) -> str:
+    return rule.replace(":listener-rule/", ":loadbalancer/", 1).rsplit("/", 2)[0]
+
+
+def _cluster_name(cluster: str | None) -> str:
+    return (cluster or "default").rsplit("/", 1)[-1]
+
+
+_SESSION_LOCK = threading.Lock()
+_SESSION: list[Any] = []
+
+
+def _shared_session() -> Any:
+    with _SESSION_LOCK:
+        if not _SESSION:
+            _SESSION.append(botocore.session.get_session())
+        return _SESSION[0]
+
+
+def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context[PARAMS] = dict(params)
+
+
+def _refusal(model: Any, code: str, message: str) -> Answer:
+    """AWS's 400 answer in the service's wire format, parsed by botocore's own parser."""
+    protocol, request_id = model.service_model.protocol, str(uuid.uuid4())
+    if protocol == "json":
+        body, headers = (
+            json.dumps({"__type": code, "message": message}),
+            _headers("application/x-amz-json-1.1", request_id),
+        )
+    else:
+        body, headers = _xml_error(code, message, request_id), _headers("text/xml", request_id)
+    raw = {"status_code": 400, "headers": headers, "body": body.encode()}
+    parsed = create_parser(protocol).parse(raw, model.output_shape)
+    return AWSResponse(ANSWER_URL, 400, headers, _Body(body.encode())), parsed
+
+
+def _xml_error(code: str, message: str, request_id: str) -> str:
+    return (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(code)}</Code><Message>"
+        f"{escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+
+
+def _headers(content_type: str, request_id: str | None = None) -> HTTPHeaders:
+    headers = HTTPHeaders()
+    headers["Content-Type"] = content_type
+    headers["x-amzn-RequestId"] = request_id or str(uuid.uuid4())
+    return headers
+
+
+class _Body:
+    """The raw body botocore reads from an HTTP response."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+    def read(self, *_: Any, **__: Any) -> bytes:
+        return self._data
