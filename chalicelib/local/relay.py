@@ -14,7 +14,10 @@ would, then delivers the EventBridge event AWS would send to the same Chalice ha
   ECS's deployment circuit breaker with rollback fails it: no healthy target for it, the
   service back on the task definition of its last completed deployment, and
   SERVICE_DEPLOYMENT_FAILED then the rollback's IN_PROGRESS and COMPLETED; a service that
-  never completed a deployment just fails.
+  never completed a deployment just fails. moto never moves a deployment's
+  ``rolloutState`` on, so :meth:`EventRelay.install` puts a botocore hook on the app's ECS
+  client that shows DescribeServices' ``deployments`` as ECS would: the primary
+  IN_PROGRESS, COMPLETED or FAILED, and a rolled-back deployment still listed as FAILED.
 - CodeBuild: when a build is started, after a short delay it puts an image manifest for the
   build's tags into ECR (sending "ECR Image Action" to ``ecr_push``) and sends "CodeBuild
   Build State Change" SUCCEEDED to ``codebuild_state``; a branch whose name ends in
@@ -26,6 +29,7 @@ moto server it is given: it must never be pointed at a real account.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import heapq
 import ipaddress
@@ -173,10 +177,20 @@ class EventRelay:
         self._seen_deployments: set[_Deployment] = set()
         self._completed: dict[str, _Deployment] = {}  # service ARN → last completed
         self._commits: dict[str, str | None] = {}  # task definition ARN → its COMMIT_SHA
+        # What DescribeServices shows of each service's deployments, as ECS would.
+        self._views: dict[str, tuple[_Deployment, list[dict[str, Any]]]] = {}
+        self._views_lock = threading.Lock()
         self._builds: list[_Build] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="event-relay", daemon=True)
         self.emitted: list[dict[str, Any]] = []
+
+    def install(self, clients: Any) -> None:
+        """Show ECS's rolloutState in the DescribeServices answers of ``clients``' ECS
+        client (the app's), which moto leaves as it was at creation."""
+        clients.client("ecs").meta.events.register(
+            "after-call.ecs.DescribeServices", self._show_deployments
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -265,17 +279,20 @@ class EventRelay:
 
     def _deploy(self, service: Mapping[str, Any], deployment: _Deployment) -> None:
         name = service["serviceName"]
+        self._show(deployment, "IN_PROGRESS")
         self._emit_deployment(deployment, ECS_DEPLOYMENT_IN_PROGRESS)
         failure = self._failure(service)
         if failure is None:
             self._start_stand_in_task(service)
             self._completed[deployment.service_arn] = deployment
+            self._show(deployment, "COMPLETED")
             log.info("relay: ECS deployment of %s completed", name)
             self._emit_deployment(deployment, ECS_DEPLOYMENT_COMPLETED)
             return
         log.info("relay: ECS deployment of %s fails: %s", name, failure)
         last = self._completed.get(deployment.service_arn)
         if last is None or last.task_definition == deployment.task_definition:
+            self._show(deployment, "FAILED", CIRCUIT_BREAKER_REASON)
             self._emit_deployment(deployment, ECS_DEPLOYMENT_FAILED, CIRCUIT_BREAKER_REASON)
             return
         self._roll_back(deployment, last)
@@ -292,6 +309,9 @@ class EventRelay:
         )
         rollback = _primary_deployment(answer["service"])
         self._seen_deployments.add(rollback)
+        # The failed deployment stays listed, FAILED, beside the rollback (until it drains).
+        failed_view = _deployment_view(failed, "ACTIVE", "FAILED", CIRCUIT_BREAKER_REASON)
+        self._show(rollback, "COMPLETED", also=[failed_view])
         self._emit_deployment(failed, ECS_DEPLOYMENT_FAILED, CIRCUIT_BREAKER_REASON)
         self._emit_deployment(
             rollback, ECS_DEPLOYMENT_IN_PROGRESS, ROLLBACK_REASON.format(last.deployment_id)
@@ -299,6 +319,36 @@ class EventRelay:
         self._completed[failed.service_arn] = rollback
         log.info("relay: ECS rolled %s back to %s", failed.service_arn, last.task_definition)
         self._emit_deployment(rollback, ECS_DEPLOYMENT_COMPLETED)
+
+    def _show(
+        self,
+        deployment: _Deployment,
+        state: str,
+        reason: str | None = None,
+        also: list[dict[str, Any]] | None = None,
+    ) -> None:
+        primary = _deployment_view(deployment, "PRIMARY", state, reason)
+        with self._views_lock:
+            self._views[deployment.service_arn] = (deployment, [primary, *(also or [])])
+
+    def _show_deployments(self, parsed: dict[str, Any], **_: Any) -> None:
+        """after-call hook: each known service's ``deployments`` as ECS shows them; a
+        deployment the relay has not seen yet (just updated) is the IN_PROGRESS primary."""
+        for service in parsed.get("services", []):
+            with self._views_lock:
+                known = self._views.get(str(service.get("serviceArn")))
+            if known is None or service.get("status") != "ACTIVE":
+                continue
+            deployment, views = known
+            if service.get("taskDefinition") != deployment.task_definition:
+                newer = _primary_deployment(service)
+                views = [
+                    _deployment_view(newer, "PRIMARY", "IN_PROGRESS"),
+                    {**views[0], "status": "ACTIVE"},
+                ]
+            # moto's own entry keeps the fields ECS has and the relay does not play.
+            base: dict[str, Any] = next(iter(service.get("deployments", [])), {})
+            service["deployments"] = [{**base, **copy.deepcopy(view)} for view in views]
 
     def _failure(self, service: Mapping[str, Any]) -> str | None:
         """Why the deployment's tasks would never become healthy, or None."""
@@ -370,6 +420,21 @@ class EventRelay:
                 return
             if attempt < DELIVERY_ATTEMPTS:  # EventBridge retries a failed Lambda invocation
                 self._stopping.wait(1.0)
+
+
+def _deployment_view(
+    deployment: _Deployment, status: str, state: str, reason: str | None = None
+) -> dict[str, Any]:
+    """One entry of DescribeServices' ``deployments`` (ECS API reference, Deployment)."""
+    words = {"IN_PROGRESS": "in progress", "COMPLETED": "completed", "FAILED": "failed"}
+    return {
+        "id": deployment.deployment_id,
+        "status": status,
+        "taskDefinition": deployment.task_definition,
+        "rolloutState": state,
+        "rolloutStateReason": reason
+        or f"ECS deployment {deployment.deployment_id} {words.get(state, state.lower())}.",
+    }
 
 
 def _primary_deployment(service: Mapping[str, Any]) -> _Deployment:

@@ -257,6 +257,7 @@ class LocalStack:
             failing_shas=self._failing_shas,
             port_reachable=self.strict.port_reachable,
         )
+        relay.install(self.runtime.clients)
         relay.start()
         self._stops.append(("event relay", relay.stop))
         self.relay = relay

@@ -160,6 +160,8 @@ def test_failed_redeploy_rolls_back_to_the_last_completed_task_definition(
         cluster=infra.cluster_name, services=[service_arn]
     )["services"][0]["taskDefinition"]
     relay = _relay(aws_side, infra, delivered, BuildRecorder(), failing={BAD})
+    app_side = ClientFactory(REGION)  # the app's clients: DescribeServices as ECS answers it
+    relay.install(app_side)
     relay.start()
     completed = ["SERVICE_DEPLOYMENT_IN_PROGRESS", "SERVICE_DEPLOYMENT_COMPLETED"]
     _until(lambda: _names(delivered) == completed)
@@ -195,6 +197,20 @@ def test_failed_redeploy_rolls_back_to_the_last_completed_task_definition(
     assert rollback["detail"]["deploymentId"] != failed["detail"]["deploymentId"]
     assert service["taskDefinition"] == good_task
     assert len(registered) == 1  # the first deployment's task; none for the failed one
+    seen = app_side.client("ecs").describe_services(
+        cluster=infra.cluster_name, services=[service_arn]
+    )["services"][0]["deployments"]
+    assert [
+        (d["status"], d["taskDefinition"], d["rolloutState"], d["rolloutStateReason"]) for d in seen
+    ] == [
+        (
+            "PRIMARY",
+            good_task,
+            "COMPLETED",
+            f"ECS deployment {rolled_back['detail']['deploymentId']} completed.",
+        ),
+        ("ACTIVE", bad_task, "FAILED", "ECS deployment circuit breaker: task failed to start."),
+    ]
     health = aws_side.client("elbv2").describe_target_health(TargetGroupArn=group_arn)
     assert [t["TargetHealth"]["State"] for t in health["TargetHealthDescriptions"]] == ["healthy"]
 
@@ -209,6 +225,8 @@ def test_service_that_never_completed_a_deployment_just_fails(
         cluster=infra.cluster_name, services=[service_arn]
     )["services"][0]["taskDefinition"]
     relay = _relay(aws_side, infra, delivered, BuildRecorder(), failing={BAD})
+    app_side = ClientFactory(REGION)
+    relay.install(app_side)
 
     relay.start()
     _until(lambda: "SERVICE_DEPLOYMENT_FAILED" in _names(delivered))
@@ -221,6 +239,12 @@ def test_service_that_never_completed_a_deployment_just_fails(
     health = aws_side.client("elbv2").describe_target_health(TargetGroupArn=group_arn)
     assert _names(delivered) == ["SERVICE_DEPLOYMENT_IN_PROGRESS", "SERVICE_DEPLOYMENT_FAILED"]
     assert (service["taskDefinition"], service["desiredCount"]) == (bad_task, 1)
+    assert [
+        (d["status"], d["rolloutState"])
+        for d in app_side.client("ecs").describe_services(
+            cluster=infra.cluster_name, services=[service_arn]
+        )["services"][0]["deployments"]
+    ] == [("PRIMARY", "FAILED")]
     assert registered == []
     assert health["TargetHealthDescriptions"] == []
 
