@@ -20,6 +20,7 @@ from tests.integration.harness import REPOSITORY, World, sha_of
 BRANCH = "feature/login"
 OTHER = "feature/other"
 DAY = 86400.0
+SWEEP_SECONDS = 15 * 60
 
 
 class FakeGitHub:
@@ -76,6 +77,19 @@ def reaper(
     )
 
 
+def sweeps(world: World, github: FakeGitHub, *, now: float | None = None) -> ReapReport:
+    """A sweep, then the next one 15 minutes later (the schedule); the first's report.
+
+    A removal may need both: ELB answers DeleteTargetGroup with ResourceInUse while, and
+    for a short while after, a rule forwards to the group (ELB API Reference,
+    DeleteTargetGroup; the strict layer plays it), so the first sweep's converge stops
+    there and the next one finishes."""
+    first = reaper(world, github, now=now).run()
+    world.let_time_pass(SWEEP_SECONDS)
+    reaper(world, github, now=now).run()
+    return first
+
+
 class RecordedAlerts:
     def __init__(self) -> None:
         self.texts: list[str] = []
@@ -96,7 +110,7 @@ def test_a_branch_deleted_without_a_webhook_is_removed(world: World, github: Fak
     deployed(world, github, BRANCH, OTHER)
     del github.repositories[REPOSITORY][BRANCH]
 
-    report = reaper(world, github).run()
+    report = sweeps(world, github)
 
     assert report.branch_gone == [world.names(BRANCH).slug]
     env = world.env(BRANCH)
@@ -104,14 +118,14 @@ def test_a_branch_deleted_without_a_webhook_is_removed(world: World, github: Fak
     assert env.reason == f"branch {BRANCH} no longer exists on GitHub"
     assert world.leftovers(BRANCH) == []
     assert world.env(OTHER).status == Status.READY  # type: ignore[union-attr]
-    assert github.listings == [REPOSITORY]  # one listing per repository, not per branch
+    assert github.listings == [REPOSITORY] * 2  # one per repository and sweep, not per branch
 
 
 def test_a_repository_that_is_gone_takes_its_environments(world: World, github: FakeGitHub) -> None:
     deployed(world, github, BRANCH)
     github.repositories.clear()
 
-    reaper(world, github).run()
+    sweeps(world, github)
 
     assert world.env(BRANCH).status == Status.DELETED  # type: ignore[union-attr]
     assert world.leftovers() == []
@@ -144,7 +158,7 @@ def test_an_idle_environment_is_removed_after_its_ttl_with_a_way_back(
 ) -> None:
     deployed(world, github, BRANCH)
 
-    report = reaper(world, github, now=time.time() + 4 * DAY).run()
+    report = sweeps(world, github, now=time.time() + 4 * DAY)
 
     assert report.expired == [world.names(BRANCH).slug]
     env = world.env(BRANCH)
@@ -189,7 +203,7 @@ def test_resources_of_an_unknown_environment_are_removed(world: World, github: F
     )
     assert len(world.leftovers(BRANCH)) == 7
 
-    report = reaper(world, github).run()
+    report = sweeps(world, github)
 
     assert len(report.orphans) == 7
     assert world.leftovers() == []
@@ -210,8 +224,8 @@ def test_a_hand_made_service_named_like_a_preview_survives(
     )
     del github.repositories[REPOSITORY][BRANCH]
 
-    reaper(world, github).run()
-    reaper(world, github).run()
+    sweeps(world, github)
+    sweeps(world, github)
 
     assert world.leftovers() == []
     survivor = ecs.describe_services(cluster=world.settings.cluster, services=[names.service(7)])[
