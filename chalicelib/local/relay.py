@@ -17,7 +17,9 @@ would, then delivers the EventBridge event AWS would send to the same Chalice ha
   never completed a deployment just fails. moto never moves a deployment's
   ``rolloutState`` on, so :meth:`EventRelay.install` puts a botocore hook on the app's ECS
   client that shows DescribeServices' ``deployments`` as ECS would: the primary
-  IN_PROGRESS, COMPLETED or FAILED, and a rolled-back deployment still listed as FAILED.
+  IN_PROGRESS, COMPLETED or FAILED, and a rolled-back deployment still listed as FAILED;
+  likewise BatchGetBuilds shows a build IN_PROGRESS until the relay finishes it, then its
+  status (moto answers SUCCEEDED for every build as soon as it is asked).
 - CodeBuild: when a build is started, after a short delay it puts an image manifest for the
   build's tags into ECR (sending "ECR Image Action" to ``ecr_push``) and sends "CodeBuild
   Build State Change" SUCCEEDED to ``codebuild_state``; a branch whose name ends in
@@ -30,10 +32,7 @@ moto server it is given: it must never be pointed at a real account.
 from __future__ import annotations
 
 import copy
-import hashlib
 import heapq
-import ipaddress
-import json
 import logging
 import threading
 import time
@@ -49,14 +48,24 @@ from chalicelib.local.eventbridge import (
     ecr_push_event,
     ecs_deployment_event,
 )
+from chalicelib.local.shapes import (
+    MANIFEST_MEDIA_TYPE,
+    Deployment,
+    deployment_view,
+    image_tags,
+    manifest,
+    primary_deployment,
+    show_build,
+    stand_in_address,
+)
+
+__all__ = ["BuildRecorder", "EventRelay", "image_tags", "stand_in_address"]
 
 log = logging.getLogger(__name__)
 
 FAIL_BUILD_SUFFIX = "--fail-build"
 MANAGED_TAG = "branchenv:managed"
 APP_TAG = "branchenv:app"
-TASK_SUBNET = ipaddress.ip_network("10.0.10.0/24")
-MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 DELIVERY_ATTEMPTS = 3
 COMMIT_VARIABLE = "COMMIT_SHA"  # set in every container by chalicelib.taskdef
 # ECS's reason texts, from the ECS developer guide, "Amazon ECS service deployment state
@@ -76,13 +85,6 @@ FailingShas = Callable[[], Collection[str]]
 PortReachable = Callable[[str, int], bool]
 
 
-@dataclass(frozen=True)
-class _Deployment:
-    service_arn: str
-    task_definition: str
-    deployment_id: str
-
-
 @dataclass(order=True)
 class _Build:
     due: float
@@ -100,6 +102,7 @@ class BuildRecorder:
         self._lock = threading.Lock()
         self._started: list[tuple[str, str, str, dict[str, str]]] = []
         self._stopped: set[str] = set()
+        self._ever_started: set[str] = set()
 
     def install(self, events: Any) -> None:
         """Register on a boto3 Session's ``events`` before any client is created."""
@@ -111,6 +114,10 @@ class BuildRecorder:
         with self._lock:
             started, self._started = self._started, []
             return started
+
+    def was_started(self, build_arn: str) -> bool:
+        with self._lock:
+            return build_arn in self._ever_started
 
     def was_stopped(self, build_arn: str) -> bool:
         with self._lock:
@@ -130,6 +137,7 @@ class BuildRecorder:
         }
         source = str(params.get("sourceVersion") or build.get("sourceVersion") or "")
         with self._lock:
+            self._ever_started.add(str(build["arn"]))
             self._started.append(
                 (build["arn"], str(build.get("projectName", "")), source, variables)
             )
@@ -174,12 +182,13 @@ class EventRelay:
         self._branch_of = branch_of
         self._failing_shas = failing_shas
         self._port_reachable = port_reachable
-        self._seen_deployments: set[_Deployment] = set()
-        self._completed: dict[str, _Deployment] = {}  # service ARN → last completed
+        self._seen_deployments: set[Deployment] = set()
+        self._completed: dict[str, Deployment] = {}  # service ARN → last completed
         self._commits: dict[str, str | None] = {}  # task definition ARN → its COMMIT_SHA
         # What DescribeServices shows of each service's deployments, as ECS would.
-        self._views: dict[str, tuple[_Deployment, list[dict[str, Any]]]] = {}
+        self._views: dict[str, tuple[Deployment, list[dict[str, Any]]]] = {}
         self._views_lock = threading.Lock()
+        self._build_states: dict[str, str] = {}  # build ARN → IN_PROGRESS, SUCCEEDED, ...
         self._builds: list[_Build] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="event-relay", daemon=True)
@@ -190,6 +199,9 @@ class EventRelay:
         client (the app's), which moto leaves as it was at creation."""
         clients.client("ecs").meta.events.register(
             "after-call.ecs.DescribeServices", self._show_deployments
+        )
+        clients.client("codebuild").meta.events.register(
+            "after-call.codebuild.BatchGetBuilds", self._show_builds
         )
 
     def start(self) -> None:
@@ -217,6 +229,8 @@ class EventRelay:
 
     def _collect_builds(self) -> None:
         for arn, project, source, variables in self._recorder.take_started():
+            with self._views_lock:
+                self._build_states[arn] = "IN_PROGRESS"
             build = _Build(time.monotonic() + self._build_seconds, arn, project, source, variables)
             heapq.heappush(self._builds, build)
 
@@ -232,6 +246,8 @@ class EventRelay:
         else:
             status = "SUCCEEDED"
             self._push_image(build)
+        with self._views_lock:
+            self._build_states[build.build_arn] = status
         event = codebuild_state_event(
             build_arn=build.build_arn,
             project_name=build.project,
@@ -253,11 +269,11 @@ class EventRelay:
 
     def _push_image(self, build: _Build) -> None:
         repository = build.variables.get("ECR_REPOSITORY") or self._ecr_repository
-        manifest = _manifest(build.source_version)
+        body = manifest(build.source_version)
         for tag in image_tags(build.source_version, build.variables):
             answer = self._ecr.put_image(
                 repositoryName=repository,
-                imageManifest=manifest,
+                imageManifest=body,
                 imageManifestMediaType=MANIFEST_MEDIA_TYPE,
                 imageTag=tag,
             )
@@ -271,13 +287,13 @@ class EventRelay:
 
     def _watch_services(self) -> None:
         for service in self._managed_services():
-            deployment = _primary_deployment(service)
+            deployment = primary_deployment(service)
             if deployment in self._seen_deployments:
                 continue
             self._seen_deployments.add(deployment)
             self._deploy(service, deployment)
 
-    def _deploy(self, service: Mapping[str, Any], deployment: _Deployment) -> None:
+    def _deploy(self, service: Mapping[str, Any], deployment: Deployment) -> None:
         name = service["serviceName"]
         self._show(deployment, "IN_PROGRESS")
         self._emit_deployment(deployment, ECS_DEPLOYMENT_IN_PROGRESS)
@@ -297,7 +313,7 @@ class EventRelay:
             return
         self._roll_back(deployment, last)
 
-    def _roll_back(self, failed: _Deployment, last: _Deployment) -> None:
+    def _roll_back(self, failed: Deployment, last: Deployment) -> None:
         """The circuit breaker's rollback: the service returns to the task definition of
         its last completed deployment, in a new deployment, while the tasks that deployment
         started keep serving (its stand-in target stays registered)."""
@@ -307,10 +323,10 @@ class EventRelay:
             taskDefinition=last.task_definition,
             forceNewDeployment=True,
         )
-        rollback = _primary_deployment(answer["service"])
+        rollback = primary_deployment(answer["service"])
         self._seen_deployments.add(rollback)
         # The failed deployment stays listed, FAILED, beside the rollback (until it drains).
-        failed_view = _deployment_view(failed, "ACTIVE", "FAILED", CIRCUIT_BREAKER_REASON)
+        failed_view = deployment_view(failed, "ACTIVE", "FAILED", CIRCUIT_BREAKER_REASON)
         self._show(rollback, "COMPLETED", also=[failed_view])
         self._emit_deployment(failed, ECS_DEPLOYMENT_FAILED, CIRCUIT_BREAKER_REASON)
         self._emit_deployment(
@@ -322,12 +338,12 @@ class EventRelay:
 
     def _show(
         self,
-        deployment: _Deployment,
+        deployment: Deployment,
         state: str,
         reason: str | None = None,
         also: list[dict[str, Any]] | None = None,
     ) -> None:
-        primary = _deployment_view(deployment, "PRIMARY", state, reason)
+        primary = deployment_view(deployment, "PRIMARY", state, reason)
         with self._views_lock:
             self._views[deployment.service_arn] = (deployment, [primary, *(also or [])])
 
@@ -341,14 +357,28 @@ class EventRelay:
                 continue
             deployment, views = known
             if service.get("taskDefinition") != deployment.task_definition:
-                newer = _primary_deployment(service)
+                newer = primary_deployment(service)
                 views = [
-                    _deployment_view(newer, "PRIMARY", "IN_PROGRESS"),
+                    deployment_view(newer, "PRIMARY", "IN_PROGRESS"),
                     {**views[0], "status": "ACTIVE"},
                 ]
             # moto's own entry keeps the fields ECS has and the relay does not play.
             base: dict[str, Any] = next(iter(service.get("deployments", [])), {})
             service["deployments"] = [{**base, **copy.deepcopy(view)} for view in views]
+
+    def _show_builds(self, parsed: dict[str, Any], **_: Any) -> None:
+        """after-call hook: a build's status as CodeBuild would report it (CodeBuild API
+        reference, Build and BuildPhase): IN_PROGRESS in its BUILD phase until finished,
+        then SUCCEEDED, STOPPED, or FAILED with its BUILD phase FAILED."""
+        for build in parsed.get("builds", []):
+            arn = str(build.get("arn"))
+            with self._views_lock:
+                state = self._build_states.get(arn)
+            if state is None and self._recorder.was_started(arn):
+                state = "IN_PROGRESS"  # started, not yet picked up by the relay's thread
+            if state is None:
+                continue
+            show_build(build, state)
 
     def _failure(self, service: Mapping[str, Any]) -> str | None:
         """Why the deployment's tasks would never become healthy, or None."""
@@ -378,7 +408,7 @@ class EventRelay:
         return self._commits.get(task_definition)
 
     def _emit_deployment(
-        self, deployment: _Deployment, event_name: str, reason: str | None = None
+        self, deployment: Deployment, event_name: str, reason: str | None = None
     ) -> None:
         event = ecs_deployment_event(
             service_arn=deployment.service_arn,
@@ -420,68 +450,3 @@ class EventRelay:
                 return
             if attempt < DELIVERY_ATTEMPTS:  # EventBridge retries a failed Lambda invocation
                 self._stopping.wait(1.0)
-
-
-def _deployment_view(
-    deployment: _Deployment, status: str, state: str, reason: str | None = None
-) -> dict[str, Any]:
-    """One entry of DescribeServices' ``deployments`` (ECS API reference, Deployment)."""
-    words = {"IN_PROGRESS": "in progress", "COMPLETED": "completed", "FAILED": "failed"}
-    return {
-        "id": deployment.deployment_id,
-        "status": status,
-        "taskDefinition": deployment.task_definition,
-        "rolloutState": state,
-        "rolloutStateReason": reason
-        or f"ECS deployment {deployment.deployment_id} {words.get(state, state.lower())}.",
-    }
-
-
-def _primary_deployment(service: Mapping[str, Any]) -> _Deployment:
-    primary: Mapping[str, Any] = next(
-        (d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {}
-    )
-    return _Deployment(
-        str(service["serviceArn"]),
-        str(service.get("taskDefinition", "")),
-        str(primary.get("id", "")),
-    )
-
-
-def image_tags(sha: str, variables: Mapping[str, str]) -> list[str]:
-    """The tags a build pushes: the sha, and every ``*_TAG`` variable it was given."""
-    tags = [sha] if sha else []
-    for name, value in variables.items():
-        if name.endswith("TAG") and value and value not in tags:
-            tags.append(value)
-    return tags
-
-
-def stand_in_address(service_arn: str) -> str:
-    """A stable private IP in the task subnet for the service's stand-in task."""
-    offset = int(hashlib.sha256(service_arn.encode()).hexdigest(), 16) % 250 + 4
-    return str(TASK_SUBNET.network_address + offset)
-
-
-def _manifest(sha: str) -> str:
-    """A Docker image manifest whose digest is unique to ``sha``."""
-    config = hashlib.sha256(f"config:{sha}".encode()).hexdigest()
-    layer = hashlib.sha256(f"layer:{sha}".encode()).hexdigest()
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_MEDIA_TYPE,
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 1469,
-                "digest": f"sha256:{config}",
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 3370706,
-                    "digest": f"sha256:{layer}",
-                }
-            ],
-        }
-    )

@@ -324,8 +324,16 @@ def test_fail_build_branch_gets_a_failed_build_and_no_image(
 ) -> None:
     delivered, recorder = Delivered(), BuildRecorder()
     relay = _relay(aws_side, infra, delivered, recorder)
-    _start_build(infra, recorder, "branch-feature-broken--fail-build")
+    app_side = ClientFactory(REGION)  # the app's clients: BatchGetBuilds as CodeBuild answers
+    relay.install(app_side)
+    build_id = _start_build(infra, recorder, "branch-feature-broken--fail-build").split("/")[-1]
 
+    def status() -> tuple[str, str, list[tuple[str, str]]]:
+        [build] = app_side.client("codebuild").batch_get_builds(ids=[build_id])["builds"]
+        phases = [(p["phaseType"], p.get("phaseStatus", "")) for p in build["phases"]]
+        return build["buildStatus"], build["currentPhase"], phases
+
+    before = status()
     relay.start()
     _until(lambda: bool(delivered.of("codebuild_state")))
     relay.stop()
@@ -334,6 +342,10 @@ def test_fail_build_branch_gets_a_failed_build_and_no_image(
     [event] = delivered.of("codebuild_state")
     assert event["detail"]["build-status"] == "FAILED"
     assert images["imageDetails"] == []
+    assert before[:2] == ("IN_PROGRESS", "BUILD")  # moto alone says SUCCEEDED at once
+    after = status()
+    assert after[:2] == ("FAILED", "COMPLETED")
+    assert after[2][-1] == ("BUILD", "FAILED")
 
 
 def test_stopped_build_is_reported_stopped(
