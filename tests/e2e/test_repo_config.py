@@ -43,6 +43,7 @@ def test_the_file_at_the_pushed_sha_sets_the_preview_variables(stack: LocalStack
     record = wait_for_environment(stack, slug, lambda r: r.get("status") == "ready")
 
     assert record["status"] == "ready"
+    assert stack.clients is not None
     ecs = stack.clients.client("ecs")
     family = f"{stack.runtime.settings.app_name}-{slug}"
     definition = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
