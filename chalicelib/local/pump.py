@@ -86,8 +86,9 @@ class TimeFactor:
                 "timeout is not shortened"
             )
         return (
-            f"time runs {self.factor}x faster: the queue's {queue_visibility_seconds} s "
-            f"visibility timeout is {self.seconds(queue_visibility_seconds)} s"
+            f"time runs {self.factor}x faster than on AWS: the queue's "
+            f"{queue_visibility_seconds} s visibility timeout is "
+            f"{self.seconds(queue_visibility_seconds)} s"
         )
 
     def compress_queue(self, sqs: Any, queue_url: str) -> int:

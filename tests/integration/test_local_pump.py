@@ -136,7 +136,7 @@ def test_time_factor_never_turns_a_wait_into_no_wait() -> None:
 
     assert [factor.seconds(s) for s in (0, 1, 2, 99, 100, 101, 1800)] == [0, 1, 1, 1, 1, 2, 18]
     assert factor.describe(1800) == (
-        "time runs 100x faster: the queue's 1800 s visibility timeout is 18 s"
+        "time runs 100x faster than on AWS: the queue's 1800 s visibility timeout is 18 s"
     )
 
 
