@@ -791,7 +791,8 @@ class Converger:
 
     def _start(self, env: Environment, the_plan: Plan) -> Environment:
         if env.desired == "absent" and the_plan.steps and env.status != Status.DELETING:
-            return self._save(env.with_status(Status.DELETING, now=self.clock()))
+            # The reason it goes (branch gone, idle past its TTL) stays while it goes.
+            return self._save(env.with_status(Status.DELETING, reason=env.reason, now=self.clock()))
         waiting = the_plan.status in (Status.BUILDING, Status.PENDING)
         if env.desired == "present" and waiting and env.status != the_plan.status:
             return self._save(env.with_status(the_plan.status, now=self.clock()))
