@@ -9,7 +9,6 @@ in tests too, on a manual clock that the tests (and tests/integration/harness.py
 
 from __future__ import annotations
 
-import contextlib
 import json
 import weakref
 from collections.abc import Iterator
@@ -23,10 +22,10 @@ from moto import mock_aws
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.infra import BaseInfrastructure
+from chalicelib.settings import Listener, Settings
 
 if TYPE_CHECKING:
-    from chalicelib.local.strict import StrictAws
-from chalicelib.settings import Listener, Settings
+    from chalicelib.local.strict import ManualClock, StrictAws
 
 EVENTS = Path(__file__).parent / "events"
 REGION = "us-east-1"
@@ -60,37 +59,50 @@ def aws() -> Iterator[None]:
         yield
 
 
-_STRICT: weakref.WeakKeyDictionary[ClientFactory, StrictAws] = weakref.WeakKeyDictionary()
-
-
-def strict(clients: ClientFactory, **rules: Any) -> StrictAws:
-    """Put the strict-AWS layer on ``clients`` (rules as StrictAws takes them), on a manual
-    clock that :func:`strict_layer_of` finds again."""
-    from chalicelib.local.strict import ManualClock, StrictAws
-
-    clock = ManualClock()
-    layer = StrictAws(clock=clock.now, **rules).install(clients)
-    layer.clock = clock  # type: ignore[attr-defined]
-    _STRICT[clients] = layer
-    return layer
-
-
-def strict_layer_of(clients: ClientFactory) -> StrictAws | None:
-    """The strict layer installed on ``clients`` by :func:`strict`, if any."""
-    return _STRICT.get(clients)
-
-
 # One botocore session for the whole run: a session parses each service's model once
 # (about 0.1-0.3 s a service), and every test's clients come from it. Each ClientFactory
 # still makes its own clients, with their own event hooks.
 SESSION = botocore.session.get_session()
 
 
+# AWS's windows are "a short while"; in tests one backoff (2 s) outlasts them, so every
+# wait is met and costs a single redelivery instead of four.
+TEST_WINDOWS = {"rule_propagation_seconds": 1.0, "target_group_release_seconds": 1.0}
+
+_STRICT: weakref.WeakKeyDictionary[ClientFactory, tuple[StrictAws, ManualClock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def strict(clients: ClientFactory, **rules: Any) -> StrictAws:
+    """Put the strict-AWS layer on ``clients`` (rules as StrictAws takes them), on a manual
+    clock that :func:`strict_clock_of` finds again; its own reads share the run's session."""
+    from chalicelib.local.strict import READS_CONFIG, ManualClock, StrictAws
+
+    clock = ManualClock()
+    reads = ClientFactory(REGION, config=READS_CONFIG, session=SESSION)
+    windows = {**TEST_WINDOWS, **rules}
+    layer = StrictAws(clock=clock.now, **windows).install(clients, reads=reads)
+    _STRICT[clients] = (layer, clock)
+    return layer
+
+
+def strict_layer_of(clients: ClientFactory) -> StrictAws | None:
+    """The strict layer installed on ``clients`` by :func:`strict`, if any."""
+    found = _STRICT.get(clients)
+    return found[0] if found else None
+
+
+def strict_clock_of(clients: ClientFactory) -> ManualClock | None:
+    """The clock of the strict layer on ``clients``: advance it to let AWS's time pass."""
+    found = _STRICT.get(clients)
+    return found[1] if found else None
+
+
 @pytest.fixture
 def clients(aws: None) -> ClientFactory:
     factory = ClientFactory(REGION, session=SESSION)
-    with contextlib.suppress(Exception):  # TODO(issue 12): until local/strict.py lands
-        strict(factory)
+    strict(factory)
     return factory
 
 

@@ -32,7 +32,7 @@ from chalicelib.worker import (
     handle_body,
     handle_delivery,
 )
-from tests.conftest import load_event, strict_layer_of
+from tests.conftest import load_event, strict_clock_of
 from tests.integration.images import push_test_image
 
 REPOSITORY = "baxterthehacker/public-repo"
@@ -121,9 +121,9 @@ class World:
         self.waited += seconds
         if self.while_waiting is not None:
             self.while_waiting()
-        strict = strict_layer_of(self.clients)
-        if strict is not None:
-            strict.clock.advance(seconds)
+        clock = strict_clock_of(self.clients)
+        if clock is not None:
+            clock.advance(seconds)
 
     # -- AWS's side
 

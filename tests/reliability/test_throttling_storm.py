@@ -12,7 +12,7 @@ from botocore.config import Config
 from chalicelib.aws.clients import RETRY_CONFIG, ClientFactory
 from chalicelib.environments import Environment, Status
 from chalicelib.settings import Settings
-from tests.conftest import REGION
+from tests.conftest import REGION, SESSION, strict
 from tests.integration.faults import WITH_EVENTS, FaultInjector
 from tests.integration.harness import World, sha_of
 from tests.reliability.support import (
@@ -49,7 +49,9 @@ def lifecycle(world: World, github: FakeGitHub, branch: str) -> Environment | No
 def test_lifecycles_converge_and_leak_nothing_when_30_percent_of_calls_are_throttled(
     settings: Settings, github: FakeGitHub
 ) -> None:
-    world = World(settings, ClientFactory(REGION, config=STORM_CONFIG))
+    clients = ClientFactory(REGION, config=STORM_CONFIG, session=SESSION)
+    strict(clients)
+    world = World(settings, clients)
     world.push_image(sha_of(1))
     world.push_image(sha_of(2))
     faults = FaultInjector(world.clients, services=WITH_EVENTS)
