@@ -378,24 +378,24 @@ class _Reads:
         with _SESSION_LOCK:  # botocore sessions are not thread-safe, and one may be shared
             return self._clients.client(service)
 
-    def _pages(self, service: str, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
-        for page in self._client(service).get_paginator(operation).paginate(**kwargs):
-            yield from page.get(key, [])
+    def _describe(self, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """An ELB describe call's items; none when what it names is not there."""
+        try:
+            return list(getattr(self._client("elbv2"), operation)(**kwargs)[key])
+        except ClientError:
+            return []
 
     def load_balancer_of(self, listener: str) -> str | None:
-        try:
-            answer = self._client("elbv2").describe_listeners(ListenerArns=[listener])
-        except ClientError:
-            return None
-        return str(answer["Listeners"][0]["LoadBalancerArn"])
+        found = self._describe("describe_listeners", "Listeners", ListenerArns=[listener])
+        return str(found[0]["LoadBalancerArn"]) if found else None
 
     def forwarders(self, balancer: str) -> Iterator[tuple[str, str, set[str]]]:
         """("listener" or "rule", ARN, target groups) for each listener's default actions
         and each non-default rule of the load balancer."""
-        listeners = self._pages(
-            "elbv2", "describe_listeners", "Listeners", LoadBalancerArn=balancer
-        )
-        for listener in listeners:
+        pages = self._client("elbv2").get_paginator("describe_listeners")
+        for listener in (
+            x for p in pages.paginate(LoadBalancerArn=balancer) for x in p["Listeners"]
+        ):
             yield "listener", listener["ListenerArn"], _forwards(listener.get("DefaultActions", []))
             kwargs = {"ListenerArn": listener["ListenerArn"]}
             while True:  # DescribeRules has no botocore paginator
@@ -408,25 +408,18 @@ class _Reads:
                 kwargs["Marker"] = page["NextMarker"]
 
     def existing_rules(self, rules: list[str]) -> list[str]:
-        try:
-            found = self._client("elbv2").describe_rules(RuleArns=rules)["Rules"] if rules else []
-        except ClientError:  # RuleNotFound: one or more is gone
-            return [rule for rule in rules if len(rules) > 1 and self.existing_rules([rule])]
+        found = self._describe("describe_rules", "Rules", RuleArns=rules) if rules else []
+        if not found and len(rules) > 1:  # RuleNotFound: one or more of them is gone
+            return [rule for rule in rules if self.existing_rules([rule])]
         return [rule["RuleArn"] for rule in found]
 
     def rule_forwards(self, rule: str) -> set[str]:
-        try:
-            found = self._client("elbv2").describe_rules(RuleArns=[rule])["Rules"]
-        except ClientError:
-            return set()
+        found = self._describe("describe_rules", "Rules", RuleArns=[rule])
         return _forwards(found[0].get("Actions", [])) if found else set()
 
     def target_group(self, arn: str) -> dict[str, Any] | None:
-        try:
-            answer = self._client("elbv2").describe_target_groups(TargetGroupArns=[arn])
-        except ClientError:
-            return None
-        return dict(answer["TargetGroups"][0])
+        found = self._describe("describe_target_groups", "TargetGroups", TargetGroupArns=[arn])
+        return found[0] if found else None
 
     def balancer_networks(self, balancers: Iterable[str]) -> tuple[set[str], set[str]]:
         answer = self._client("elbv2").describe_load_balancers(LoadBalancerArns=sorted(balancers))
@@ -436,8 +429,9 @@ class _Reads:
 
     def permissions(self, groups: Iterable[str], *, egress: bool) -> list[dict[str, Any]]:
         ids, key = sorted(groups), "IpPermissionsEgress" if egress else "IpPermissions"
-        found = self._client("ec2").describe_security_groups(GroupIds=ids)["SecurityGroups"]
-        return [p for group in found for p in group.get(key, [])] if ids else []
+        ec2 = self._client("ec2")
+        found = ec2.describe_security_groups(GroupIds=ids)["SecurityGroups"] if ids else []
+        return [permission for group in found for permission in group.get(key, [])]
 
     def cidrs(self, subnets: Iterable[str]) -> list[str]:
         ids = sorted(subnets)

@@ -1,5 +1,7 @@
 """The strict-AWS layer (chalicelib/local/strict.py): for each rule, moto alone lets the
-call through (so a defect would pass unseen), and the layer answers as AWS does.
+call through (so a defect would pass unseen), and the layer answers as AWS does. (The
+host-header length is the exception: moto 5.2 refuses it itself; the layer answers the
+same, before moto.)
 
 One moto and one base infrastructure (chalicelib/local/bootstrap.py) serve the whole module
 (creating it costs seconds); each test makes its own load balancer, target groups and
@@ -422,6 +424,27 @@ def test_route53_answers_throttling_above_its_rate_and_the_attempt_changes_nothi
     rate_clock.advance(0.5)  # one token back, at 2 per second
     upsert(aws, zone, f"later.{domain}")
     assert f"later.{domain}." in record_names(plain_of(), zone)
+
+
+def test_botocore_retries_a_throttled_route53_call_as_it_would_with_aws(
+    strict: Callable[..., Strict], base: BaseInfrastructure
+) -> None:
+    """Standard retry mode backs off (under a second for the first retry) and tries again;
+    the bucket's clock moves on when the throttled answer arrives."""
+    rate_clock = ManualClock()
+    retry = Config(retries={"mode": "standard", "max_attempts": 2})
+    aws = strict(
+        route53_requests_per_second=1.0, route53_burst=1.0, rate_clock=rate_clock.now, config=retry
+    )
+    route53 = aws.client("route53")
+
+    def time_passes(response: Any = None, **_: Any) -> None:
+        if response and response[0] is not None and response[0].status_code == 400:
+            rate_clock.advance(1.0)
+
+    route53.meta.events.register("needs-retry", time_passes)
+    route53.list_hosted_zones()
+    assert route53.list_hosted_zones()["ResponseMetadata"]["RetryAttempts"] == 1
 
 
 # --- rule 7: security groups on the path load balancer → task ----------------------------------
