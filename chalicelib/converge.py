@@ -1152,7 +1152,8 @@ def _new_spot_interruption(signal: Signal | None, env: Environment) -> bool:
 
 
 def _no_room_reason(load_balancers: int, codes: Sequence[str]) -> str:
-    which = "TooManyTargetGroups" if "TooManyTargetGroups" in codes else "TooManyRules"
+    unique = "TooManyUniqueTargetGroupsPerLoadBalancer"
+    which = unique if unique in codes else "TooManyRules"
     return (
         f"no room for a new preview: all {load_balancers} load balancer(s) of this "
         f"installation are full (ELB answered {which}: at most 100 target groups per load "

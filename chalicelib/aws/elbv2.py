@@ -25,8 +25,9 @@ DEREGISTRATION_DELAY_SECONDS = 10
 
 # ELB's quotas (docs: "Quotas for your Application Load Balancers"): 100 rules per load
 # balancer by default (adjustable), 100 target groups per load balancer (not adjustable).
-# CreateRule answers TooManyRules / TooManyTargetGroups when one is reached.
-LOAD_BALANCER_FULL = ("TooManyRules", "TooManyTargetGroups")
+# CreateRule answers TooManyRules, or TooManyUniqueTargetGroupsPerLoadBalancer, when one is
+# reached (TooManyTargetGroups is the account's quota, which no other load balancer lifts).
+LOAD_BALANCER_FULL = ("TooManyRules", "TooManyUniqueTargetGroupsPerLoadBalancer")
 
 
 class PriorityInUse(Conflict):

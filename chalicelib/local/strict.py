@@ -79,7 +79,9 @@ class StrictAws:
         enforce_security_groups: bool = True,
     ) -> None:
         self._clock, self._enforce_sgs = clock, enforce_security_groups
-        self._max_rules, self._max_groups = rules_per_load_balancer, target_groups_per_load_balancer
+        # Public: a test or the local stack may lower a quota on a running layer.
+        self.rules_per_load_balancer = rules_per_load_balancer
+        self.target_groups_per_load_balancer = target_groups_per_load_balancer
         self._propagation, self._release = rule_propagation_seconds, target_group_release_seconds
         self._draining = draining_seconds
         self._bucket = None
@@ -172,13 +174,14 @@ class StrictAws:
         for kind, arn, forwards in self._reads.forwarders(balancer):
             if arn != rule:
                 rules, groups = rules + (kind == "rule"), groups | forwards
-        if rule is None and rules >= self._max_rules:
+        if rule is None and rules >= self.rules_per_load_balancer:
             message = f"The maximum number of rules on load balancer {balancer} has been reached"
             return "TooManyRules", message
-        if wanted - groups and len(groups | wanted) > self._max_groups:
+        most = self.target_groups_per_load_balancer
+        if wanted - groups and len(groups | wanted) > most:
             return "TooManyUniqueTargetGroupsPerLoadBalancer", (
                 "You have reached the maximum number of unique target groups that you can "
-                f"associate with a load balancer of type 'application': [{self._max_groups}]"
+                f"associate with a load balancer of type 'application': [{most}]"
             )
         return None
 

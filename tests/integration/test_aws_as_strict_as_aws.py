@@ -22,7 +22,8 @@ from chalicelib.aws.clients import ClientFactory
 from chalicelib.environments import Status
 from chalicelib.settings import Settings
 from tests.conftest import strict_layer_of
-from tests.integration.harness import World, sha_of
+from tests.integration.harness import REPOSITORY, World, sha_of
+from tests.integration.test_repo_config_converge import FakeGitHubFiles
 
 BRANCH = "feature/login"
 OTHER = "feature/other"
@@ -154,12 +155,19 @@ def test_delete_waits_for_the_rule_to_let_go_of_the_target_group(world: World) -
 # --- the load balancers' quotas -------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("quota", "code"),
+    [
+        ("rules_per_load_balancer", "TooManyRules"),
+        ("target_groups_per_load_balancer", "TooManyUniqueTargetGroupsPerLoadBalancer"),
+    ],
+)
 def test_a_full_load_balancer_fails_fast_leaves_nothing_and_deploys_once_there_is_room(
-    world: World,
+    world: World, quota: str, code: str
 ) -> None:
     layer = strict_layer_of(world.clients)
     assert layer is not None
-    layer._max_rules = 1  # AWS's 100, without making 100 previews
+    setattr(layer, quota, 1)  # AWS's 100, without making 100 previews
     ready_at(world, BRANCH, sha_of(1))
 
     world.push_image(sha_of(2))
@@ -167,7 +175,7 @@ def test_a_full_load_balancer_fails_fast_leaves_nothing_and_deploys_once_there_i
 
     env = world.env(OTHER)
     assert env is not None and env.status == Status.FAILED
-    assert env.reason is not None and "TooManyRules" in env.reason and "full" in env.reason
+    assert env.reason is not None and code in env.reason and "full" in env.reason
     assert world.leftovers(OTHER) == []
     assert world.waited < 60
 
@@ -176,3 +184,29 @@ def test_a_full_load_balancer_fails_fast_leaves_nothing_and_deploys_once_there_i
     world.deliver(world.push(OTHER, sha_of(3)))
     env = world.env(OTHER)
     assert env is not None and env.status == Status.DEPLOYING, env
+
+
+# --- a repository's own port and health check ---------------------------------------------
+
+
+def test_a_changed_port_and_health_check_path_reach_the_existing_service(
+    world: World,
+) -> None:
+    files = FakeGitHubFiles()
+    world.runtime.converger.config_source = files
+    ready_at(world, BRANCH, sha_of(1))
+    files.files[(REPOSITORY, sha_of(2))] = (
+        "service:\n  container_port: 3000\n  health_check_path: /healthz\n"
+    )
+
+    world.push_image(sha_of(2))
+    world.deliver(world.push(BRANCH, sha_of(2)))
+
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.DEPLOYING, env.reason
+    [balancer] = world.service(BRANCH)["loadBalancers"]
+    assert balancer["containerPort"] == 3000
+    group = world.runtime.converger.load_balancing.find_target_group(
+        world.names(BRANCH).target_group
+    )
+    assert group is not None and group.health_check_path == "/healthz"

@@ -12,7 +12,7 @@ from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.ecs import Containers
 from chalicelib.aws.errors import AwsError, NotFound
 from chalicelib.infra import BaseInfrastructure
-from tests.conftest import APP, REGION
+from tests.conftest import APP, REGION, strict_clock_of
 
 FAMILY = f"{APP}-feature-a"
 SERVICE = f"{APP}-feature-a_1"
@@ -232,15 +232,23 @@ def test_update_service_that_does_not_exist_is_not_found(ecs: Containers) -> Non
     assert exc.value.code == "ServiceNotFoundException"
 
 
-def test_delete_service_leaves_it_inactive(ecs: Containers, infra: BaseInfrastructure) -> None:
+def test_a_deleted_service_drains_then_is_inactive(
+    ecs: Containers, infra: BaseInfrastructure, clients: ClientFactory
+) -> None:
+    # ECS keeps a deleted service DRAINING while its tasks stop (moto jumps to INACTIVE;
+    # the strict layer plays ECS, see chalicelib/local/strict.py).
     definition = ecs.register_task_definition(_task_definition_request(infra))
     ecs.create_service(_service_request(infra, definition.arn))
 
     ecs.delete_service(SERVICE)
 
-    service = ecs.find_service(SERVICE)
-    assert service is not None
-    assert service.status == "INACTIVE"
+    draining = ecs.find_service(SERVICE)
+    clock = strict_clock_of(clients)
+    assert clock is not None
+    clock.advance(301)
+    gone = ecs.find_service(SERVICE)
+    assert draining is not None and draining.status == "DRAINING"
+    assert gone is not None and gone.status == "INACTIVE"
 
 
 def test_delete_service_that_never_existed_is_not_an_error(ecs: Containers) -> None:

@@ -67,7 +67,9 @@ def test_find_target_group_returns_it_with_tags(
 ) -> None:
     created = _group(elb, infra)
 
-    assert elb.find_target_group(NAME) == TargetGroup(created.arn, NAME, TAGS)
+    assert elb.find_target_group(NAME) == TargetGroup(
+        created.arn, NAME, TAGS, health_check_path="/health"
+    )
 
 
 def test_find_target_group_that_does_not_exist_is_none(
