@@ -18,12 +18,11 @@ time), because botocore's retries sleep in real time. Never imported by producti
 from __future__ import annotations
 
 import functools
-import ipaddress
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -31,10 +30,10 @@ import botocore.session
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.config import Config
-from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
 
 from chalicelib.aws.clients import ClientFactory
+from chalicelib.local.strict_reads import Reads, TokenBucket, allowed, forwards
 
 PARAMS = "strict_aws_params"  # where a call's own parameters wait for its before-call
 OLD = "strict_aws_old"  # the target groups a rule forwarded to before the call
@@ -86,13 +85,13 @@ class StrictAws:
         self._draining = draining_seconds
         self._bucket = None
         if route53_requests_per_second is not None:
-            self._bucket = _TokenBucket(route53_requests_per_second, route53_burst, rate_clock)
+            self._bucket = TokenBucket(route53_requests_per_second, route53_burst, rate_clock)
         self._lock = threading.Lock()
         self._rules_of: dict[str, dict[str, float]] = {}  # target group → rule → created at
         self._released: dict[str, float] = {}  # target group → its last rule deleted at
         self._deleted: dict[tuple[str, str], tuple[float, str]] = {}  # (cluster, name) → at, ARN
         self._networks: dict[str, tuple[set[str], list[str], list[str]]] = {}  # ECS services
-        self._reads = _Reads(None)
+        self._reads = Reads(None)
         self._route53_model: Any = None
 
     def install(self, clients: ClientFactory, *, reads: ClientFactory | None = None) -> StrictAws:
@@ -110,7 +109,7 @@ class StrictAws:
             custom = None if ".amazonaws.com" in endpoint else endpoint
             session = _shared_session()
             reads = ClientFactory(elbv2.meta.region_name, custom, READS_CONFIG, session)
-        self._reads = _Reads(reads)
+        self._reads = Reads(reads)
         for client in (elbv2, ecs):
             # Generic events, so that fault injection (registered on the same ones) counts
             # a call before the layer refuses it, and sees its after-call only after the
@@ -150,15 +149,15 @@ class StrictAws:
 
     def _create_rule(self, params: dict[str, Any], _: dict[str, Any]) -> Refusal | None:
         return _long_host(params.get("Conditions", [])) or self._quota(
-            params["ListenerArn"], None, _forwards(params["Actions"])
+            params["ListenerArn"], None, forwards(params["Actions"])
         )
 
     def _modify_rule(self, params: dict[str, Any], context: dict[str, Any]) -> Refusal | None:
         rule = str(params["RuleArn"])
-        context[OLD] = self._reads.rule_forwards(rule)
+        context[OLD] = self._reads.ruleforwards(rule)
         refused = _long_host(params.get("Conditions") or [])
         if refused is None and params.get("Actions"):
-            return self._quota(_listener_of(rule), rule, _forwards(params["Actions"]))
+            return self._quota(_listener_of(rule), rule, forwards(params["Actions"]))
         return refused
 
     def _quota(self, listener: str, rule: str | None, wanted: set[str]) -> Refusal | None:
@@ -171,9 +170,9 @@ class StrictAws:
         if balancer is None or ":loadbalancer/app/" not in balancer:
             return None  # not an Application Load Balancer's listener: moto answers
         rules, groups = 0, set[str]()
-        for kind, arn, forwards in self._reads.forwarders(balancer):
+        for kind, arn, targets in self._reads.forwarders(balancer):
             if arn != rule:
-                rules, groups = rules + (kind == "rule"), groups | forwards
+                rules, groups = rules + (kind == "rule"), groups | targets
         if rule is None and rules >= self.rules_per_load_balancer:
             message = f"The maximum number of rules on load balancer {balancer} has been reached"
             return "TooManyRules", message
@@ -188,12 +187,12 @@ class StrictAws:
     # --- 3, 4: a rule takes a while to reach ECS, and a while to let go of its group --------
 
     def _delete_rule(self, params: dict[str, Any], context: dict[str, Any]) -> None:
-        context[OLD] = self._reads.rule_forwards(str(params.get("RuleArn")))
+        context[OLD] = self._reads.ruleforwards(str(params.get("RuleArn")))
 
     def _rule_changed(self, parsed: dict[str, Any], context: dict[str, Any]) -> None:
         old: set[str] = context.get(OLD, set())
         rules = parsed.get("Rules") or [{"RuleArn": context.get(PARAMS, {}).get("RuleArn")}]
-        rule, new = str(rules[0]["RuleArn"]), _forwards(rules[0].get("Actions", []))
+        rule, new = str(rules[0]["RuleArn"]), forwards(rules[0].get("Actions", []))
         now = self._clock()
         with self._lock:
             for group in new - old:
@@ -325,9 +324,9 @@ class StrictAws:
         outward = reads.permissions(lb_groups, egress=True)
         for groups, subnets in tasks:
             inward = reads.permissions(groups, egress=False)
-            if not _allowed(inward, port, lb_groups, reads.cidrs(lb_subnets)):
+            if not allowed(inward, port, lb_groups, reads.cidrs(lb_subnets)):
                 return False
-            if not _allowed(outward, port, set(groups), reads.cidrs(subnets)):
+            if not allowed(outward, port, set(groups), reads.cidrs(subnets)):
                 return False
         return True
 
@@ -350,114 +349,6 @@ class StrictAws:
                 description["TargetHealth"] = dict(TIMED_OUT)
 
 
-class _TokenBucket:
-    """Route53's account-level token bucket: ``burst`` tokens (AWS: 50), refilled at
-    ``rate`` a second (AWS: 10); a throttled request takes none."""
-
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
-        self._rate, self._capacity, self._clock = rate, max(burst, 1.0), clock
-        self._tokens, self._at, self._lock = self._capacity, clock(), threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
-            self._at = now
-            if self._tokens < 1:
-                return False
-            self._tokens -= 1
-            return True
-
-
-class _Reads:
-    """The layer's own reads, on clients that carry none of its hooks."""
-
-    def __init__(self, clients: ClientFactory | None) -> None:
-        self._clients = clients
-
-    def _client(self, service: str) -> Any:
-        if self._clients is None:
-            raise RuntimeError("StrictAws.install(clients) must run before the layer is used")
-        with _SESSION_LOCK:  # botocore sessions are not thread-safe, and one may be shared
-            return self._clients.client(service)
-
-    def _describe(self, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
-        """An ELB describe call's items; none when what it names is not there."""
-        try:
-            return list(getattr(self._client("elbv2"), operation)(**kwargs)[key])
-        except ClientError:
-            return []
-
-    def load_balancer_of(self, listener: str) -> str | None:
-        found = self._describe("describe_listeners", "Listeners", ListenerArns=[listener])
-        return str(found[0]["LoadBalancerArn"]) if found else None
-
-    def forwarders(self, balancer: str) -> Iterator[tuple[str, str, set[str]]]:
-        """("listener" or "rule", ARN, target groups) for each listener's default actions
-        and each non-default rule of the load balancer."""
-        pages = self._client("elbv2").get_paginator("describe_listeners")
-        for listener in (
-            x for p in pages.paginate(LoadBalancerArn=balancer) for x in p["Listeners"]
-        ):
-            yield "listener", listener["ListenerArn"], _forwards(listener.get("DefaultActions", []))
-            kwargs = {"ListenerArn": listener["ListenerArn"]}
-            while True:  # DescribeRules has no botocore paginator
-                page = self._client("elbv2").describe_rules(**kwargs)
-                for rule in page.get("Rules", []):
-                    if not rule.get("IsDefault"):
-                        yield "rule", rule["RuleArn"], _forwards(rule.get("Actions", []))
-                if not page.get("NextMarker"):
-                    break
-                kwargs["Marker"] = page["NextMarker"]
-
-    def existing_rules(self, rules: list[str]) -> list[str]:
-        found = self._describe("describe_rules", "Rules", RuleArns=rules) if rules else []
-        if not found and len(rules) > 1:  # RuleNotFound: one or more of them is gone
-            return [rule for rule in rules if self.existing_rules([rule])]
-        return [rule["RuleArn"] for rule in found]
-
-    def rule_forwards(self, rule: str) -> set[str]:
-        found = self._describe("describe_rules", "Rules", RuleArns=[rule])
-        return _forwards(found[0].get("Actions", [])) if found else set()
-
-    def target_group(self, arn: str) -> dict[str, Any] | None:
-        found = self._describe("describe_target_groups", "TargetGroups", TargetGroupArns=[arn])
-        return found[0] if found else None
-
-    def balancer_networks(self, balancers: Iterable[str]) -> tuple[set[str], set[str]]:
-        answer = self._client("elbv2").describe_load_balancers(LoadBalancerArns=sorted(balancers))
-        found = answer["LoadBalancers"]
-        groups = {g for b in found for g in b.get("SecurityGroups", [])}
-        return groups, {z["SubnetId"] for b in found for z in b.get("AvailabilityZones", [])}
-
-    def permissions(self, groups: Iterable[str], *, egress: bool) -> list[dict[str, Any]]:
-        ids, key = sorted(groups), "IpPermissionsEgress" if egress else "IpPermissions"
-        ec2 = self._client("ec2")
-        found = ec2.describe_security_groups(GroupIds=ids)["SecurityGroups"] if ids else []
-        return [permission for group in found for permission in group.get(key, [])]
-
-    def cidrs(self, subnets: Iterable[str]) -> list[str]:
-        ids = sorted(subnets)
-        found = self._client("ec2").describe_subnets(SubnetIds=ids)["Subnets"] if ids else []
-        return [subnet["CidrBlock"] for subnet in found]
-
-
-def _allowed(rules: list[dict[str, Any]], port: int, peers: set[str], cidrs: list[str]) -> bool:
-    """Some rule opens TCP ``port`` to a peer group, or CIDRs that cover every subnet of the
-    other side (security group rules only allow, and add up)."""
-    open_ = [r for r in rules if _covers(r, port)]
-    if any(pair.get("GroupId") in peers for r in open_ for pair in r.get("UserIdGroupPairs", [])):
-        return True
-    ranges = [ipaddress.IPv4Network(i["CidrIp"]) for r in open_ for i in r.get("IpRanges", [])]
-    subnets = [ipaddress.IPv4Network(cidr) for cidr in cidrs]
-    return bool(subnets) and all(any(s.subnet_of(r) for r in ranges) for s in subnets)
-
-
-def _covers(rule: dict[str, Any], port: int) -> bool:
-    protocol, ports = str(rule.get("IpProtocol")), (rule.get("FromPort", 0), rule.get("ToPort", 0))
-    return protocol == "-1" or (protocol in ("tcp", "6") and ports[0] <= port <= ports[1])
-
-
 def _long_host(conditions: list[dict[str, Any]]) -> Refusal | None:
     """Host names are at most 128 characters: ValidationError. (moto 5.2 refuses them too,
     in these words; kept for moto versions and stand-ins that do not.)
@@ -471,15 +362,6 @@ def _long_host(conditions: list[dict[str, Any]]) -> Refusal | None:
                 f"The 'host-header' value is too long; the limit is '{HOST_MAX}'",
             )
     return None
-
-
-def _forwards(actions: Iterable[dict[str, Any]]) -> set[str]:
-    found: set[str] = set()
-    for action in (a for a in actions if a.get("Type") == "forward"):
-        found |= {action["TargetGroupArn"]} if action.get("TargetGroupArn") else set()
-        weighted = (action.get("ForwardConfig") or {}).get("TargetGroups", [])
-        found |= {group["TargetGroupArn"] for group in weighted}
-    return found
 
 
 def _listener_of(rule: str) -> str:
@@ -497,9 +379,6 @@ def _balancer_of(arn: str) -> str:
 
 def _cluster_name(cluster: str | None) -> str:
     return (cluster or "default").rsplit("/", 1)[-1]
-
-
-_SESSION_LOCK = threading.Lock()
 
 
 @functools.cache
