@@ -58,8 +58,8 @@ variable "preview_domain" {
   description = "Domain under which previews are served, e.g. preview.example.com: each branch gets https://<slug>.<preview_domain>."
 
   validation {
-    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", var.preview_domain)) && length(var.preview_domain) <= 200
-    error_message = "preview_domain must be a lower-case DNS name of at most 200 characters, such as preview.example.com."
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", var.preview_domain)) && length(var.preview_domain) <= 111
+    error_message = "preview_domain must be a lower-case DNS name of at most 111 characters, such as preview.example.com: <slug>.<preview_domain> must fit the 128 characters of a load balancer host-header rule, with at least 16 left for the slug."
   }
 }
 

@@ -232,6 +232,26 @@ def test_a_spot_interruption_is_recorded_and_the_environment_stays_up(
     assert env.spot_interruptions == 1
 
 
+def test_one_interrupted_task_counts_once_however_often_eventbridge_delivers_it(
+    infra: BaseInfrastructure, clients: ClientFactory
+) -> None:
+    # EventBridge delivers at least once: the same STOPPED event may come twice.
+    world = world_with(infra, clients)
+    world.push_image(sha_of(1))
+    world.deliver(world.push(BRANCH, sha_of(1)))
+    world.deployment_completed(BRANCH)
+    event = world.ecs_event("aws/ecs.task-spot-interrupted", BRANCH)
+
+    world.aws_event(event)
+    world.aws_event(event)
+    other = world.ecs_event("aws/ecs.task-spot-interrupted", BRANCH)
+    other["detail"]["taskArn"] = event["detail"]["taskArn"] + "0"
+    world.aws_event(other)
+
+    env = world.env(BRANCH)
+    assert env is not None and env.spot_interruptions == 2
+
+
 def test_events_about_resources_that_are_not_ours_are_ignored(
     settings: Settings, clients: ClientFactory
 ) -> None:
