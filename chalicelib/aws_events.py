@@ -64,7 +64,8 @@ def handle(
     """Queue converge requests for the environments ``event`` concerns; return their slugs."""
     translation = translate(event, settings)
     if translation is None:
-        log.info("ignoring %s event: not about a branchenv resource", event.get("detail-type"))
+        name = (event.get("detail") or {}).get("eventName") or event.get("detail-type")
+        log.info("ignoring %s: nothing for branchenv to do", name)
         return []
     envs = _targets(translation, store)
     for env in envs:
