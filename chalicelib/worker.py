@@ -94,6 +94,8 @@ def handle_delivery(delivery: Delivery, runtime: Runtime) -> bool:
         log.warning("converge failed (%s); retrying after its backoff: %s", exc.code, exc)
     except Exception:
         log.exception("converge failed; retrying after its backoff")
+    else:
+        return True
     _postpone(delivery, runtime)
     return False
 

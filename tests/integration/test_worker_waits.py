@@ -125,6 +125,17 @@ def test_the_last_receive_gives_up_waiting_instead_of_dead_lettering(world: Worl
     assert env.reason is not None and "gave up" in env.reason and "ECS" in env.reason
 
 
+def test_a_message_handled_in_full_is_done_and_deleted_by_lambda(world: World) -> None:
+    seen = VisibilityLog(world.clients)
+    enqueue_push(world, sha_of(1))  # no image yet: building, nothing to wait for
+    event = lambda_event(world)
+
+    assert app.worker(event, None) == {"batchItemFailures": []}
+    assert seen.timeouts == []
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.BUILDING
+
+
 def test_a_message_that_is_not_branchenvs_is_dropped(world: World) -> None:
     world.runtime.queue.send({"hello": "world"}, group_id="g", dedup_id="junk")
     event = lambda_event(world)
