@@ -92,6 +92,7 @@ class Signal:
     log_url: str | None = None
     sha: str | None = None
     task_arn: str | None = None  # spot_interrupted: the task ECS stopped
+    deployment_id: str | None = None  # deployment_*: the ECS deployment it is about
 
 
 # ----------------------------------------------------------------------------- observed
@@ -372,19 +373,19 @@ def _plan_present(
     needs_claim = env.priority is None or env.listener_arn != target.listener.listener_arn
     if observed.rule is None and needs_claim:
         steps.append(ClaimPriority(target.listener.listener_arn))
-    group = observed.target_group
-    if group is None:
+    if observed.target_group is None:
         steps.append(CreateTargetGroup(names.target_group))
-    elif group.health_check_path not in (None, target.health_check_path):
-        steps.append(SetHealthCheckPath(group.arn, target.health_check_path))
     if observed.rule is None:
         steps.append(CreateRule(target.listener.listener_arn, names.host))
     if env.status == Status.FAILED:
         # Failed for this sha (build, deployment, policy, no room): stays failed until a
         # new push, which the worker turns back into pending. Only a branch that still
-        # serves an earlier commit gets its routing repaired meanwhile.
-        repairs = tuple(steps) if env.deployed_sha is not None else ()
-        return Plan(repairs, Status.FAILED, env.reason, env.log_url)
+        # serves an earlier commit gets its routing repaired meanwhile, health-checked
+        # the way that commit wants (a rollback must not keep the failed one's path).
+        if env.deployed_sha is None:
+            return Plan((), Status.FAILED, env.reason, env.log_url)
+        steps += _health_check_path(observed, env.serving_health_check_path)
+        return Plan(tuple(steps), Status.FAILED, env.reason, env.log_url)
     if env.desired_sha is None:
         return Plan(tuple(steps), Status.PENDING, "waiting for the branch's first push")
     image = observed.sha_image
@@ -454,18 +455,22 @@ def _plan_service(
         steps.append(CreateService(env.generation + 1))
         return Plan(tuple(steps), Status.DEPLOYING)
     current_td = observed.task_definition.arn if observed.task_definition else None
-    if not new_revision and current_td is not None:
+    serving = env.status == Status.READY and env.deployed_sha == env.desired_sha
+    if not new_revision and current_td is not None and not serving:
         # The circuit breaker rolled this revision back: the service runs the previous
         # one again. That is ECS's verdict on this commit, never a diff to re-apply
         # (ECS developer guide, "deployment circuit breaker").
         rolled_back = service.failed_deployment_of(current_td)
-        failed_now = signal is not None and signal.kind == "deployment_failed"
+        failed_now = _failure_of(signal, service, current_td)
         if failed_now or rolled_back is not None:
-            said = signal.reason if signal and signal.reason else None
+            said = signal.reason if failed_now and signal and signal.reason else None
             if said is None and rolled_back is not None:
                 said = rolled_back.rollout_reason
             reason = _deployment_failure(said, service, env)
             return Plan(tuple(steps), Status.FAILED, reason, target.log_url)
+    # A changed health check path goes with the rollout that brings the commit wanting it
+    # (the target group is shared with the tasks that still run the previous commit).
+    steps += _health_check_path(observed, target.health_check_path)
     port_changed = service.container_port not in (None, target.container_port)
     if (
         new_revision
@@ -482,6 +487,24 @@ def _plan_service(
         steps.append(AwaitHealthyTarget())
         return Plan(tuple(steps), Status.READY)
     return Plan(tuple(steps), Status.DEPLOYING)
+
+
+def _health_check_path(observed: Observed, path: str | None) -> list[Step]:
+    group = observed.target_group
+    if group is None or path is None or group.health_check_path in (None, path):
+        return []
+    return [SetHealthCheckPath(group.arn, path)]
+
+
+def _failure_of(signal: Signal | None, service: Service, current_td: str) -> bool:
+    """Whether a deployment_failed signal is about the revision being deployed now: a
+    deployment ECS still lists for another revision makes it a late or repeated event
+    about an earlier rollout (EventBridge delivers at least once, not in order)."""
+    if signal is None or signal.kind != "deployment_failed":
+        return False
+    listed = {deployment.id: deployment for deployment in service.deployments}
+    deployment = listed.get(signal.deployment_id or "")
+    return deployment is None or deployment.task_definition_arn == current_td
 
 
 def _plan_absent(env: Environment, observed: Observed, target: Target) -> Plan:
@@ -673,8 +696,9 @@ class Converger:
         environment ends ``failed`` with ``reason``; nothing is retried until a new push
         or the reaper's next sweep."""
         env = self.store.get(slug)
-        if env is None or env.desired != "present" or env.status == Status.FAILED:
-            return env
+        waiting = (Status.PENDING, Status.BUILDING, Status.DEPLOYING)
+        if env is None or env.desired != "present" or env.status not in waiting:
+            return env  # a ready preview stays ready; the reaper's sweep converges again
         return self._save(env.with_status(Status.FAILED, reason=reason, now=self.clock()))
 
     def _undo_for_lack_of_room(
@@ -682,12 +706,14 @@ class Converger:
     ) -> ConvergeResult:
         """No load balancer has room: remove what this run made for a branch that serves
         nothing yet (DNS record, target group, claim), then fail with ``reason``. A branch
-        that already has a rule never gets here."""
+        that serves (its rule removed by hand, say) keeps everything it has."""
         env = replace(progress.env, listener_arn=progress.listener_arn, priority=progress.priority)
-        undo = _plan_absent(env, self.observe(env, target), target)
-        the_plan = Plan(undo.steps, Status.FAILED, reason)
+        observed = self.observe(env, target)
+        serves = env.deployed_sha is not None or observed.service is not None
+        undo = () if serves else _plan_absent(env, observed, target).steps
+        the_plan = Plan(undo, Status.FAILED, reason)
         log.warning("converge %s: %s", env.slug, reason)
-        for step in undo.steps:
+        for step in undo:
             self._execute(step, progress, target)
         return ConvergeResult(self._finish(progress, the_plan, target, None), the_plan)
 
@@ -825,7 +851,12 @@ class Converger:
         if status == Status.READY and env.desired_sha:
             # Only a commit that became ready is "deployed": while the next one deploys,
             # or after ECS rolled it back, the previous one is what serves.
-            env = replace(env, deployed_sha=env.desired_sha, image_uri=target.image_uri)
+            env = replace(
+                env,
+                deployed_sha=env.desired_sha,
+                image_uri=target.image_uri,
+                serving_health_check_path=target.health_check_path,
+            )
         if status == Status.READY and env.status != Status.READY:
             env = _record_ready_time(env, now)
         if _new_spot_interruption(signal, env):
@@ -944,11 +975,14 @@ class Converger:
     def _move_claim(self, progress: _Progress, listener: Listener, target: Target) -> None:
         """Claim a priority on another load balancer's listener and point DNS at it."""
         slug = target.names.slug
-        if progress.listener_arn is not None and progress.priority is not None:
-            self.store.release_priority(progress.listener_arn, progress.priority, slug)
+        old_listener, old_priority = progress.listener_arn, progress.priority
+        # Claimed and recorded first, released after: an interrupted run leaves a claim
+        # the record names (found again), never a record naming no claim.
         priority = self._claim(listener.listener_arn, slug, skip=())
         progress.listener_arn, progress.priority = listener.listener_arn, priority
         self._persist_progress(progress, listener_arn=listener.listener_arn, priority=priority)
+        if old_listener is not None and old_priority is not None:
+            self.store.release_priority(old_listener, old_priority, slug)
         names = target.names
         self.dns.upsert_alias(names.host, listener.dns_name, listener.zone_id, names.dns_owner)
 

@@ -79,7 +79,8 @@ class Environment:
     rule_arn: str | None = None
     service_name: str | None = None
     task_definition_arn: str | None = None
-    deployed_sha: str | None = None
+    deployed_sha: str | None = None  # the commit that became ready and serves
+    serving_health_check_path: str | None = None  # what that commit is health-checked at
     image_uri: str | None = None
     build_id: str | None = None
     created_at: float = 0.0

@@ -54,8 +54,9 @@ def backoff_seconds(receive_count: int) -> int:
 
 
 def longest_wait_seconds(max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT) -> int:
-    """The longest chain of legitimate waits on one message: every receive but the last
-    may wait; the last gives up instead. The reaper's stuck limit must exceed it."""
+    """The longest chain of legitimate waits on one message: the receives before the one
+    that gives up (one before maxReceiveCount) each wait their backoff. The reaper's
+    stuck limit must exceed it."""
     return sum(backoff_seconds(n) for n in range(1, max_receive_count - 1))
 
 
@@ -123,13 +124,12 @@ def _parse(body: str) -> Message | None:
 
 
 def _wait(delivery: Delivery, message: Message, reason: str, runtime: Runtime) -> bool:
-    limit = runtime.queue.max_receive_count() or DEFAULT_MAX_RECEIVE_COUNT
-    if delivery.receive_count < limit - 1:
+    if delivery.receive_count < _last_wait(runtime):
         log.info("waiting %ss: %s", backoff_seconds(delivery.receive_count), reason)
         _postpone(delivery, runtime)
         return False
     slug = _slug_of(message, runtime)
-    waited = longest_wait_seconds(limit) // 60
+    waited = longest_wait_seconds() // 60
     log.warning("%s: gave up waiting after about %s minutes: %s", slug, waited, reason)
     runtime.converger.give_up(
         slug,
@@ -139,10 +139,34 @@ def _wait(delivery: Delivery, message: Message, reason: str, runtime: Runtime) -
     return True
 
 
+def _last_wait(runtime: Runtime) -> int:
+    """The receive on which a wait gives up: one before the queue's maxReceiveCount would
+    make the message a dead letter, and never later than the default's (so the chain of
+    waits stays shorter than the reaper's stuck limit whatever the queue says)."""
+    try:
+        limit = runtime.queue.max_receive_count() or DEFAULT_MAX_RECEIVE_COUNT
+    except AwsError as exc:
+        log.warning(
+            "could not read the queue's maxReceiveCount (%s); assuming %s",
+            exc.code,
+            DEFAULT_MAX_RECEIVE_COUNT,
+        )
+        limit = DEFAULT_MAX_RECEIVE_COUNT
+    return min(limit, DEFAULT_MAX_RECEIVE_COUNT) - 1
+
+
 def _postpone(delivery: Delivery, runtime: Runtime) -> None:
-    if delivery.receipt_handle:
-        seconds = backoff_seconds(delivery.receive_count)
+    """Make the message visible again after its backoff. If SQS refuses, the message
+    comes back after the queue's visibility timeout instead: later, never lost."""
+    if not delivery.receipt_handle:
+        return
+    seconds = backoff_seconds(delivery.receive_count)
+    try:
         runtime.queue.change_visibility(delivery.receipt_handle, seconds)
+    except AwsError as exc:
+        log.warning(
+            "could not set the message's visibility to %ss (%s): %s", seconds, exc.code, exc
+        )
 
 
 def _slug_of(message: Message, runtime: Runtime) -> str:
@@ -178,5 +202,6 @@ def handle_converge_request(request: ConvergeRequest, runtime: Runtime) -> None:
             log_url=detail.get("log_url"),
             sha=detail.get("sha"),
             task_arn=detail.get("task_arn"),
+            deployment_id=detail.get("deployment_id"),
         )
     runtime.converger.converge(request.slug, signal)

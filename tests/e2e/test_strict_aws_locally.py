@@ -26,23 +26,46 @@ pytestmark = pytest.mark.e2e
 
 
 class EcsCalls:
-    """Every UpdateService/RegisterTaskDefinition the app's ECS client makes (a botocore
-    hook on the app's own client: nothing is patched)."""
+    """Every RegisterTaskDefinition and UpdateService the app's ECS client makes, with the
+    commit each is about: a registration's COMMIT_SHA, and for an update the commit of the
+    revision it points at (botocore hooks on the app's own client: nothing is patched)."""
 
     def __init__(self, stack: LocalStack) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.calls: list[tuple[str, str | None]] = []
+        self._commit_of: dict[str, str] = {}  # task definition ARN → COMMIT_SHA
         self._lock = threading.Lock()
         events = stack.runtime.clients.client("ecs").meta.events
-        for operation in ("UpdateService", "RegisterTaskDefinition"):
-            events.register(f"before-parameter-build.ecs.{operation}", self._record)
+        events.register("before-parameter-build.ecs.RegisterTaskDefinition", self._register)
+        events.register("after-call.ecs.RegisterTaskDefinition", self._registered)
+        events.register("before-parameter-build.ecs.UpdateService", self._update)
 
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+    def _register(self, params: dict[str, Any], **_: Any) -> None:
         with self._lock:
-            self.calls.append((model.name, dict(params)))
+            self.calls.append(("RegisterTaskDefinition", _commit(params)))
 
-    def mentioning(self, sha: str) -> list[str]:
+    def _registered(self, parsed: dict[str, Any], **_: Any) -> None:
+        definition = parsed.get("taskDefinition") or {}
+        commit = _commit(definition)
+        if commit and definition.get("taskDefinitionArn"):
+            with self._lock:
+                self._commit_of[definition["taskDefinitionArn"]] = commit
+
+    def _update(self, params: dict[str, Any], **_: Any) -> None:
         with self._lock:
-            return [name for name, params in self.calls if sha in str(params)]
+            arn = str(params.get("taskDefinition", ""))
+            self.calls.append(("UpdateService", self._commit_of.get(arn)))
+
+    def about(self, sha: str) -> list[str]:
+        with self._lock:
+            return [name for name, commit in self.calls if commit == sha]
+
+
+def _commit(definition: dict[str, Any]) -> str | None:
+    for container in definition.get("containerDefinitions", []):
+        for variable in container.get("environment", []):
+            if variable.get("name") == "COMMIT_SHA":
+                return str(variable.get("value"))
+    return None
 
 
 def _aws(stack: LocalStack) -> ClientFactory:
@@ -90,7 +113,12 @@ def test_redeploy_failed_by_ecs_ends_failed_and_the_previous_commit_keeps_servin
             stack, slug, lambda r: r.get("status") == "failed" and r.get("sha") == bad
         )
         took = time.monotonic() - started
-        time.sleep(1.0)  # long enough for a worker retry on this clock to show
+        deployed_once = calls.about(bad)
+        # The rollback's own events, a reaper sweep, and time for every backoff there is
+        # (2 s at this clock is 10 minutes of AWS's).
+        assert get_json(f"{stack.stub_url}/_local/reap", method="POST", body={})[0] == 200
+        time.sleep(2.0)
+        afterwards = calls.about(bad)
         service = (
             _aws(stack)
             .client("ecs")
@@ -114,7 +142,8 @@ def test_redeploy_failed_by_ecs_ends_failed_and_the_previous_commit_keeps_servin
     assert took < 60
     assert record["deployed_sha"] == good
     assert environment["COMMIT_SHA"] == good  # the rollback: the previous commit serves
-    assert calls.mentioning(bad).count("UpdateService") <= 1  # the one that ECS rolled back
+    assert deployed_once == ["RegisterTaskDefinition", "UpdateService"]  # ECS rolled it back
+    assert afterwards == deployed_once  # and it is never deployed again
 
 
 def test_repository_port_3000_gets_through_the_security_groups(stack: LocalStack) -> None:

@@ -210,3 +210,21 @@ def test_a_changed_port_and_health_check_path_reach_the_existing_service(
         world.names(BRANCH).target_group
     )
     assert group is not None and group.health_check_path == "/healthz"
+
+
+def test_a_serving_preview_without_room_for_its_rule_keeps_everything(world: World) -> None:
+    layer = strict_layer_of(world.clients)
+    assert layer is not None
+    ready_at(world, BRANCH, sha_of(1))
+    ready_at(world, OTHER, sha_of(2))
+    env = world.env(BRANCH)
+    assert env is not None and env.rule_arn is not None
+    world.aws_side.client("elbv2").delete_rule(RuleArn=env.rule_arn)  # by hand
+    layer.rules_per_load_balancer = 1  # OTHER's rule fills the load balancer
+
+    world.runtime.converger.converge(env.slug)
+
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.FAILED
+    assert env.reason is not None and "full" in env.reason
+    assert {"dns_record", "service", "target_group"} <= world.kinds(BRANCH)

@@ -172,3 +172,29 @@ def _unavailable(**_: Any) -> None:
 
     error = {"Code": "InternalServerError", "Message": "injected: DynamoDB unavailable"}
     raise ClientError({"Error": error}, "GetItem")
+
+
+def test_giving_up_never_fails_a_ready_preview(world: World) -> None:
+    world.push_image(sha_of(1))
+    world.deliver(world.push(BRANCH, sha_of(1)))
+    world.deployment_completed(BRANCH)
+    slug = world.names(BRANCH).slug
+
+    world.runtime.converger.give_up(slug, "gave up after waiting: GitHub did not answer")
+
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.READY and env.deployed_sha == sha_of(1)
+
+
+def test_a_refused_change_of_visibility_still_reports_the_message(world: World) -> None:
+    world.push_image(sha_of(1))
+    enqueue_push(world, sha_of(1))
+    event = lambda_event(world)
+    sqs = world.clients.client("sqs")
+    sqs.meta.events.register("before-call.sqs.ChangeMessageVisibility", _unavailable)
+    try:
+        answer = app.worker(event, None)  # CreateService waits; SQS refuses the backoff
+    finally:
+        sqs.meta.events.unregister("before-call.sqs.ChangeMessageVisibility", _unavailable)
+
+    assert len(answer["batchItemFailures"]) == 1  # back after the queue's timeout instead

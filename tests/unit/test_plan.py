@@ -257,3 +257,47 @@ def test_a_failed_branch_that_never_served_creates_nothing_again() -> None:
 
     assert the_plan.steps == ()
     assert (the_plan.status, the_plan.reason) == (Status.FAILED, "no room")
+
+
+def test_a_late_failure_of_an_earlier_rollout_does_not_fail_the_current_one() -> None:
+    # EventBridge delivers at least once and not in order: ECS still lists the deployment
+    # the event is about, and it ran another revision.
+    earlier = Deployment("ecs-svc/1", "ACTIVE", "arn:td:0", "FAILED", "boom")
+    current = Deployment("ecs-svc/2", "PRIMARY", "arn:td:1", "IN_PROGRESS", None)
+    observed = replace(EVERYTHING, service=replace(SERVICE, deployments=(current, earlier)))
+    signal = Signal("deployment_failed", reason="boom", deployment_id="ecs-svc/1")
+
+    the_plan = plan(ENV, observed, TARGET, signal)
+
+    assert the_plan.status == Status.DEPLOYING
+
+
+def test_a_failure_signal_for_a_ready_commit_changes_nothing() -> None:
+    ready = replace(ENV, status=Status.READY, deployed_sha=SHA)
+    signal = Signal("deployment_failed", reason="boom", deployment_id="ecs-svc/9")
+
+    the_plan = plan(ready, EVERYTHING, TARGET, signal)
+
+    assert (the_plan.steps, the_plan.status) == ((), Status.READY)
+
+
+def test_a_new_health_check_path_goes_with_the_rollout_that_brings_it() -> None:
+    observed = replace(EVERYTHING, target_group=replace(GROUP, health_check_path="/old"))
+    target = replace(TARGET, spec="spec-2", health_check_path="/healthz")
+
+    the_plan = plan(ENV, observed, target, None)
+
+    assert kinds(the_plan.steps) == [RegisterTaskDefinition, SetHealthCheckPath, UpdateService]
+
+
+def test_after_a_rollback_the_serving_commits_health_check_path_comes_back() -> None:
+    failed = replace(
+        ENV, status=Status.FAILED, deployed_sha="b" * 40, serving_health_check_path="/"
+    )
+    observed = replace(EVERYTHING, target_group=replace(GROUP, health_check_path="/healthz"))
+    target = replace(TARGET, health_check_path="/healthz")  # what the failed commit wanted
+
+    the_plan = plan(failed, observed, target, None)
+
+    assert the_plan.steps == (SetHealthCheckPath("arn:tg", "/"),)
+    assert the_plan.status == Status.FAILED
