@@ -266,12 +266,12 @@ variable "worker_max_concurrency" {
 # developer guide, "Handling errors for an SQS event source in Lambda".
 variable "max_receive_count" {
   type        = number
-  description = "Receives after which SQS moves a work message to the dead-letter queue (the redrive policy's maxReceiveCount; SQS accepts 1 to 1000). A waiting step makes its message visible again after its own backoff (2, 4, 8 ... 60 s), and the worker stops waiting before the last receive, so legitimate waits (about 14 minutes fit in 20 receives) never reach the dead-letter queue; only messages that keep failing do."
+  description = "Receives after which SQS moves a work message to the dead-letter queue (the redrive policy's maxReceiveCount; SQS accepts 1 to 1000, branchenv needs at least 5). A waiting step makes its message visible again after its own backoff (2, 4, 8 ... 60 s), and the worker stops waiting before the last receive (and after at most 19 receives, about 14 minutes, whatever this says), so legitimate waits never reach the dead-letter queue; only messages that keep failing do, and a larger value gives them longer."
   default     = 20
 
   validation {
-    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
-    error_message = "max_receive_count must be a whole number from 1 to 1000 (SQS's range for maxReceiveCount)."
+    condition     = var.max_receive_count >= 5 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
+    error_message = "max_receive_count must be a whole number from 5 to 1000: SQS accepts up to 1000, and with fewer than 5 receives a wait would give up after a few seconds."
   }
 }
 

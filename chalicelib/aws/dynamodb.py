@@ -3,7 +3,9 @@
 Single table, string partition key ``pk``:
 - ``env#<slug>``: one environment; ``version`` for optimistic concurrency, ``body`` the
   record as JSON, ``expires_at`` the TTL attribute once the environment is deleted;
-- ``priority#<listener arn>#<n>``: a listener-rule priority claim, ``slug`` its holder.
+- ``priority#<listener arn>#<n>``: a listener-rule priority claim, ``slug`` its holder;
+- ``marker#<name>``: a small record of the installation's own (chalicelib/aws/markers.py,
+  e.g. which dead letters were already announced), never returned by the store's scans.
 """
 
 from __future__ import annotations

@@ -125,6 +125,26 @@ def test_the_last_receive_gives_up_waiting_instead_of_dead_lettering(world: Worl
     assert env.reason is not None and "gave up" in env.reason and "ECS" in env.reason
 
 
+def test_a_larger_max_receive_count_does_not_make_waits_longer(world: World) -> None:
+    sqs = world.clients.client("sqs")
+    url = world.settings.queue_url
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"][
+            "RedrivePolicy"
+        ]
+    )
+    policy["maxReceiveCount"] = 1000
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(policy)})
+    world.push_image(sha_of(1))
+    enqueue_push(world, sha_of(1))
+    event = lambda_event(world)
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(MAX_RECEIVE_COUNT - 1)
+
+    assert app.worker(event, None) == {"batchItemFailures": []}
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.FAILED  # gave up after ~14 minutes
+
+
 def test_a_message_handled_in_full_is_done_and_deleted_by_lambda(world: World) -> None:
     seen = VisibilityLog(world.clients)
     enqueue_push(world, sha_of(1))  # no image yet: building, nothing to wait for
