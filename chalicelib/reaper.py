@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from chalicelib.aws.inventory import Inventory, ManagedResource
-from chalicelib.converge import Converger
+from chalicelib.aws_events import Queue
+from chalicelib.converge import Converger, RetryLater
 from chalicelib.deadletter import DeadLetters
 from chalicelib.environments import (
     TRANSIENT_STATUSES,
@@ -34,6 +35,8 @@ from chalicelib.environments import (
     EnvironmentStore,
     Status,
 )
+from chalicelib.messages import ConvergeRequest
+from chalicelib.names import names_for
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -89,8 +92,10 @@ class Reaper:
         github: BranchLister | None,
         clock: Callable[[], float] = time.time,
         dead_letters: DeadLetters | None = None,
+        queue: Queue | None = None,
     ) -> None:
         self.dead_letters = dead_letters
+        self.queue = queue  # where a converge that must wait goes on, with its backoff
         self.settings = settings
         self.store = store
         self.converger = converger
@@ -226,8 +231,28 @@ class Reaper:
     ) -> None:
         try:
             self.converger.converge(slug, leftovers=leftovers or ())
+        except RetryLater as wait:
+            if not self._hand_to_worker(slug, str(wait)):
+                report.errors.append(f"{slug}: converge is waiting ({wait}); next sweep retries")
         except Exception as exc:
             report.errors.append(f"{slug}: converge did not finish ({exc}); next sweep retries")
+
+    def _hand_to_worker(self, slug: str, reason: str) -> bool:
+        """A converge that waits on AWS (a target group its deleted rule still holds, say)
+        goes on in the worker, which retries after its own backoff: not 15 minutes later."""
+        env = self.store.get(slug)
+        if self.queue is None or env is None:
+            return False
+        s = self.settings
+        names = names_for(s.app_name, env.repository, env.branch, s.preview_domain)
+        request = ConvergeRequest(slug=slug, cause=f"reaper: {reason}")
+        try:
+            self.queue.send(request.to_message(), group_id=names.queue_group_id)
+        except Exception as exc:
+            log.warning("%s: could not hand the wait to the worker: %s", slug, exc)
+            return False
+        log.info("%s: waiting (%s); the worker goes on with it", slug, reason)
+        return True
 
     def _orphans(self, envs: list[Environment], report: ReapReport, dry_run: bool) -> None:
         wanted = {e.slug: e for e in envs if e.desired == "present" and e.status != Status.DELETED}

@@ -157,6 +157,7 @@ class Runtime:
             inventory=self.inventory,
             github=self.github,
             dead_letters=dead_letters_from_settings(self.settings, self.clients),
+            queue=self.queue,
         )
 
     @functools.cached_property
