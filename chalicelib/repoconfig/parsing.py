@@ -1,312 +1,47 @@
-"""Per-repository configuration: ``branchenv.yml``, its schema, placeholders and filters.
+"""Parsing ``branchenv.yml`` and the operator's common block into their dataclasses.
 
-An application repository may hold a ``branchenv.yml`` at its root (read at the deployed
-sha). This module parses it into a frozen :class:`RepoConfig`, merging the operator's
-installation-wide ``common`` block under it, and renders its ``env`` templates. Every
-error is a :class:`ConfigError` naming the file, the line and the key path, e.g.
-``branchenv.yml line 7: service.cpu: must be one of 256, 512, 1024, 2048, 4096, got 300``.
-
-It must never put a value from ``env`` or ``secrets`` into an error message (either may
-hold a secret someone pasted by mistake), never evaluate anything but the five single-word
-placeholders, and never call AWS or GitHub.
+:func:`load_repo_config` reads a repository's file and merges the operator's common block
+under it; :func:`parse_common` reads the common block alone. Both walk the YAML node tree
+(never constructing arbitrary objects) so that every :class:`ConfigError` names the file,
+the line and the key path, and neither ever puts a value from ``env`` or ``secrets`` into
+an error message.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from chalicelib.settings import DEFAULT_CONTAINER_PORTS, Settings, SettingsError
+from chalicelib.repoconfig.model import (
+    BranchFilter,
+    CommonConfig,
+    RepoConfig,
+    ServiceConfig,
+    value_or_default,
+)
+from chalicelib.repoconfig.schema import (
+    ARN_FORMS,
+    DEFAULT_EXCLUDE,
+    DEFAULT_INCLUDE,
+    ENV_NAME,
+    FARGATE_CPU,
+    FILE_NAME,
+    MAX_FILE_BYTES,
+    RESERVED_ENV,
+    ConfigError,
+    fargate_memory,
+    is_secret_arn,
+    parse_duration_hours,
+)
+from chalicelib.repoconfig.templates import template_placeholders
 
 if TYPE_CHECKING:
-    from chalicelib.policy import PolicyCheck
-
-FILE_NAME = "branchenv.yml"
-MAX_FILE_BYTES = 64 * 1024
-PLACEHOLDERS = ("BRANCH", "SLUG", "SHA", "PREVIEW_URL", "REPOSITORY")
-# Set by branchenv in every task definition; a repository cannot redefine them.
-RESERVED_ENV = frozenset({"BRANCH", "BRANCH_SLUG", "COMMIT_SHA", "PREVIEW_URL"})
-DEFAULT_INCLUDE = ("**",)
-DEFAULT_EXCLUDE = ("dependabot/**",)
-FARGATE_CPU = (256, 512, 1024, 2048, 4096)
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TEMPLATE_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
-_SSM_ARN = re.compile(r"^arn:aws(-[a-z]+)*:ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9_.\-/]+$")
-_SECRETS_MANAGER_ARN = re.compile(
-    r"^arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@\-]+"
-    r"(:[^:]*:[^:]*:[^:]*)?$"
-)
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhdw])$")
-_DURATION_HOURS = {"m": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0}
-ARN_FORMS = (
-    "an SSM parameter ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME) or a Secrets Manager "
-    "ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
-)
-
-
-class ConfigError(ValueError):
-    """A ``branchenv.yml`` (or the operator's common block) is not valid; says where."""
-
-
-# ---------------------------------------------------------------------------- the model
-
-
-@dataclass(frozen=True)
-class BranchFilter:
-    """Which branches get a preview: gitignore-style globs (``*`` within a path segment,
-    ``**`` across segments). The repository's default branch never gets one unless an
-    include pattern names it exactly."""
-
-    include: tuple[str, ...] = DEFAULT_INCLUDE
-    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
-
-    def wants(self, branch: str, *, default_branch: str | None) -> bool:
-        """True when ``branch`` should have a preview environment."""
-        if branch == default_branch and branch not in self.include:
-            return False
-        if not any(glob_match(p, branch) for p in self.include):
-            return False
-        return not any(glob_match(p, branch) for p in self.exclude)
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    """The service as the file sets it; ``None`` means the installation's default."""
-
-    container_port: int | None = None
-    health_check_path: str | None = None
-    cpu: int | None = None
-    memory: int | None = None
-    desired_count: int | None = None
-    spot: bool | None = None
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    """The service after the installation's defaults fill what the file leaves out."""
-
-    container_port: int
-    health_check_path: str
-    cpu: int
-    memory: int
-    desired_count: int
-    spot: bool
-
-
-@dataclass(frozen=True)
-class RepoConfig:
-    """One repository's ``branchenv.yml`` merged over the operator's common block.
-    ``RepoConfig()`` is a repository without the file and without a common block."""
-
-    branches: BranchFilter = field(default_factory=BranchFilter)
-    service: ServiceConfig = field(default_factory=ServiceConfig)
-    env: Mapping[str, str] = field(default_factory=dict)
-    secrets: Mapping[str, str] = field(default_factory=dict)
-    ttl_hours: float | None = None
-    slack_channel: str | None = None
-    keep: tuple[str, ...] = ()
-
-    def service_spec(self, settings: Settings) -> ServiceSpec:
-        """The effective service: the file's values, else the installation's settings."""
-        s = self.service
-        return ServiceSpec(
-            container_port=_first(s.container_port, settings.container_port),
-            health_check_path=_first(s.health_check_path, settings.health_check_path),
-            cpu=_first(s.cpu, settings.cpu),
-            memory=_first(s.memory, settings.memory),
-            desired_count=_first(s.desired_count, settings.desired_count),
-            spot=_first(s.spot, settings.spot),
-        )
-
-    def is_kept(self, branch: str) -> bool:
-        """True when the reaper must never remove ``branch``'s environment."""
-        return any(glob_match(p, branch) for p in self.keep)
-
-
-@dataclass(frozen=True)
-class CommonConfig:
-    """The operator's installation-wide ``env`` and ``secrets``, merged under each file."""
-
-    env: Mapping[str, str] = field(default_factory=dict)
-    secrets: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class OperatorConfig:
-    """Installation-wide limits and defaults that every repository's file is held to.
-    An empty ``allowed_secret_prefixes`` allows any SSM or Secrets Manager ARN;
-    ``container_ports`` is the range the security groups open to the tasks (the policy
-    check ``container-port`` holds every rendered port to it)."""
-
-    max_cpu: int = 2048
-    max_memory: int = 8192
-    allowed_secret_prefixes: tuple[str, ...] = ()
-    checks: tuple[PolicyCheck, ...] = ()
-    common: CommonConfig = field(default_factory=CommonConfig)
-    default_cpu: int = 256
-    default_memory: int = 512
-    container_ports: tuple[int, int] = DEFAULT_CONTAINER_PORTS
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> OperatorConfig:
-        """Build from settings; SettingsError if a check or the common block is bad."""
-        return cls(
-            max_cpu=settings.max_cpu,
-            max_memory=settings.max_memory,
-            allowed_secret_prefixes=settings.allowed_secret_prefixes,
-            checks=tuple(resolve_check(name) for name in settings.policy_checks),
-            common=_common_from_setting(settings.common_config),
-            default_cpu=settings.cpu,
-            default_memory=settings.memory,
-            container_ports=settings.container_ports,
-        )
-
-
-def _first(value: Any, default: Any) -> Any:
-    return default if value is None else value
-
-
-def resolve_check(dotted: str) -> PolicyCheck:
-    """The function named ``package.module:function``; SettingsError if there is none."""
-    module_name, _, attribute = dotted.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SettingsError(
-            f"BRANCHENV_POLICY_CHECKS: cannot import {module_name!r} ({exc.__class__.__name__}); "
-            "check the name and that the module is packaged with the app"
-        ) from None
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise SettingsError(
-            f"BRANCHENV_POLICY_CHECKS: {module_name!r} has no function {attribute!r}"
-        )
-    check: PolicyCheck = function
-    return check
-
-
-def _common_from_setting(text: str | None) -> CommonConfig:
-    if not text:
-        return CommonConfig()
-    try:
-        return parse_common(text, source="BRANCHENV_COMMON_CONFIG")
-    except ConfigError as exc:
-        raise SettingsError(str(exc)) from None
-
-
-# ---------------------------------------------------------------------------- globs
-
-
-def glob_match(pattern: str, branch: str) -> bool:
-    """gitignore-like: ``*`` and ``?`` stay within a ``/`` segment, ``**`` crosses them
-    (``dependabot/**`` matches ``dependabot/npm/x``; ``**/wip`` matches ``wip`` too)."""
-    return _glob_regex(pattern).fullmatch(branch) is not None
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    parts: list[str] = []
-    index = 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            parts.append("(?:.*/)?")
-            index += 3
-        elif pattern.startswith("/**", index) and index + 3 == len(pattern):
-            parts.append("(?:/.*)?")
-            index += 3
-        elif pattern.startswith("**", index):
-            parts.append(".*")
-            index += 2
-        elif pattern[index] == "*":
-            parts.append("[^/]*")
-            index += 1
-        elif pattern[index] == "?":
-            parts.append("[^/]")
-            index += 1
-        else:
-            parts.append(re.escape(pattern[index]))
-            index += 1
-    return re.compile("".join(parts), re.DOTALL)
-
-
-# ---------------------------------------------------------------------------- templates
-
-
-def template_placeholders(template: str) -> list[str]:
-    """The placeholders a template uses; ValueError naming the first bad one."""
-    return [name for kind, name in _tokens(template) if kind == "placeholder"]
-
-
-def render_template(template: str, values: Mapping[str, str]) -> str:
-    """Substitute placeholders once (values are never expanded again); ``$${`` → ``${``."""
-    pieces = []
-    for kind, text in _tokens(template):
-        pieces.append(values[text] if kind == "placeholder" else text)
-    return "".join(pieces)
-
-
-def _tokens(template: str) -> list[tuple[str, str]]:
-    tokens: list[tuple[str, str]] = []
-    position = 0
-    for match in _TEMPLATE_TOKEN.finditer(template):
-        tokens.append(("text", template[position : match.start()]))
-        position = match.end()
-        token, name = match.group(0), match.group(1)
-        if token == "$${":
-            tokens.append(("text", "${"))
-        elif name is None:
-            raise ValueError("'${' without a closing '}' (write '$${' for a literal '${')")
-        elif name not in PLACEHOLDERS:
-            raise ValueError(_unknown_placeholder(name))
-        else:
-            tokens.append(("placeholder", name))
-    tokens.append(("text", template[position:]))
-    return tokens
-
-
-def _unknown_placeholder(name: str) -> str:
-    allowed = ", ".join("${" + p + "}" for p in PLACEHOLDERS)
-    escape = "(write '$${' for a literal '${')"
-    if ENV_NAME.match(name) and len(name) <= 40:
-        return f"unknown placeholder ${{{name}}}: only {allowed} are allowed {escape}"
-    # Not shown: the text inside the braces could be part of a secret.
-    return f"expressions in '${{...}}' are not supported: only {allowed} are allowed {escape}"
-
-
-def placeholder_values(
-    *, branch: str, slug: str, sha: str, preview_url: str, repository: str
-) -> dict[str, str]:
-    """The value of each placeholder for one deployment."""
-    return {
-        "BRANCH": branch,
-        "SLUG": slug,
-        "SHA": sha,
-        "PREVIEW_URL": preview_url,
-        "REPOSITORY": repository,
-    }
-
-
-def render_env(config: RepoConfig, values: Mapping[str, str]) -> dict[str, str]:
-    """The plain environment variables of ``config`` with placeholders filled in."""
-    missing = [p for p in PLACEHOLDERS if p not in values]
-    if missing:
-        raise ValueError(f"no value for placeholder(s) {', '.join(missing)}")
-    rendered = {}
-    for name, template in config.env.items():
-        try:
-            rendered[name] = render_template(template, values)
-        except ValueError as exc:
-            raise ConfigError(f"{FILE_NAME}: env.{name}: {exc}") from None
-    return rendered
-
-
-# ---------------------------------------------------------------------------- loading
+    # Only a type: operator_config imports this module to parse the common block.
+    from chalicelib.repoconfig.operator_config import OperatorConfig
 
 
 def load_repo_config(text: str | None, *, operator: OperatorConfig) -> RepoConfig:
@@ -512,8 +247,8 @@ class _Parser:
         """Fargate accepts only some cpu/memory pairs; say which memory fits the cpu."""
         if service.cpu is None and service.memory is None:
             return
-        cpu = _first(service.cpu, operator.default_cpu)
-        memory = _first(service.memory, operator.default_memory)
+        cpu = value_or_default(service.cpu, operator.default_cpu)
+        memory = value_or_default(service.memory, operator.default_memory)
         allowed = fargate_memory(cpu)
         if memory in allowed:
             return
@@ -629,45 +364,3 @@ def _unknown_key(key: str, known: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
     return f"unknown key; {hint}"
-
-
-def fargate_memory(cpu: int) -> list[int]:
-    """The memory sizes (MiB) Fargate runs with ``cpu`` units."""
-    if cpu == 256:
-        return [512, 1024, 2048]
-    low, high = {512: (1024, 4096), 1024: (2048, 8192), 2048: (4096, 16384)}.get(cpu, (8192, 30720))
-    return list(range(low, high + 1, 1024))
-
-
-def is_secret_arn(value: str) -> bool:
-    """An SSM parameter or Secrets Manager secret ARN (what ECS ``valueFrom`` takes)."""
-    return bool(_SSM_ARN.match(value) or _SECRETS_MANAGER_ARN.match(value))
-
-
-def parse_duration_hours(text: str) -> float | None:
-    """``12h``, ``3d``, ``2w``, ``90m`` or a bare number of hours; None if not one."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    match = _DURATION.match(text.strip().lower())
-    return float(match.group(1)) * _DURATION_HOURS[match.group(2)] if match else None
-
-
-__all__ = [
-    "FILE_NAME",
-    "PLACEHOLDERS",
-    "BranchFilter",
-    "CommonConfig",
-    "ConfigError",
-    "OperatorConfig",
-    "RepoConfig",
-    "ServiceConfig",
-    "ServiceSpec",
-    "glob_match",
-    "is_secret_arn",
-    "load_repo_config",
-    "placeholder_values",
-    "render_env",
-    "render_template",
-]
