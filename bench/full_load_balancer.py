@@ -13,16 +13,17 @@ Run: .venv/bin/python bench/full_load_balancer.py [--previews 100] [--time-facto
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
-from chalicelib.commands.webhook import build_delivery, fake_sha, send, set_branch
-from chalicelib.local.stack import LocalStack, StackOptions
-from chalicelib.names import names_for
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' helpers
 
-REPOSITORY = "octo-org/shop"
-SECRET = "bench-secret"
+from chalicelib.commands.webhook import fake_sha
+from chalicelib.local.stack import LocalStack
+from tests.e2e.conftest import delete, push, slug_of, stack_options
 
 
 def main() -> None:
@@ -30,16 +31,8 @@ def main() -> None:
     parser.add_argument("--previews", type=int, default=100, help="previews that fit")
     parser.add_argument("--time-factor", type=int, default=300)
     args = parser.parse_args()
-    options = StackOptions(
-        port=0,
-        aws_port=0,
-        stub_port=0,
-        webhook_secret=SECRET,
-        app_name="bench",
-        build_seconds=0.2,
-        reap_seconds=3600,
-        time_factor=args.time_factor,
-        load_balancers=1,
+    options = stack_options(
+        app_name="bench", build_seconds=0.2, time_factor=args.time_factor, load_balancers=1
     )
     with LocalStack(options) as stack:
         if args.previews != 100:
@@ -62,12 +55,7 @@ def main() -> None:
         left = stack.runtime.inventory.managed(slug_of(stack, last))
         print(f"left in AWS for it: {len(left)} resources {[r.kind for r in left]}")
 
-        set_branch(stack.stub_url, REPOSITORY, branches[0], "", exists=False)
-        send(
-            f"{stack.app_url}/github/webhook",
-            build_delivery("delete", repository=REPOSITORY, branch=branches[0]),
-            SECRET,
-        )
+        delete(stack, branches[0])
         wait(stack, slug_of(stack, branches[0]), lambda r: r.get("status") == "deleted")
         started = time.monotonic()
         record = settle(stack, last, fake_sha("overflow-2"))
@@ -77,15 +65,8 @@ def main() -> None:
         )
 
 
-def slug_of(stack: LocalStack, branch: str) -> str:
-    s = stack.runtime.settings
-    return names_for(s.app_name, REPOSITORY, branch, s.preview_domain).slug
-
-
 def settle(stack: LocalStack, branch: str, sha: str) -> dict[str, Any]:
-    set_branch(stack.stub_url, REPOSITORY, branch, sha, exists=True)
-    delivery = build_delivery("push", repository=REPOSITORY, branch=branch, sha=sha)
-    send(f"{stack.app_url}/github/webhook", delivery, SECRET)
+    push(stack, branch, sha)
     return wait(
         stack,
         slug_of(stack, branch),

@@ -14,14 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib.commands.webhook import build_delivery, fake_sha, send, set_branch
-from chalicelib.local.stack import LocalStack, StackOptions
+from chalicelib.commands.webhook import fake_sha
+from chalicelib.local.stack import LocalStack
 from tests.e2e.conftest import (
-    REPOSITORY,
-    SECRET,
-    TIME_FACTOR,
+    delete,
     push,
     slug_of,
+    stack_options,
     wait_for_environment,
 )
 
@@ -31,28 +30,10 @@ SETTLED = ("ready", "failed")
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    options = StackOptions(
-        port=0,
-        aws_port=0,
-        stub_port=0,
-        webhook_secret=SECRET,
-        app_name="full",
-        build_seconds=0.3,
-        reap_seconds=3600,
-        time_factor=TIME_FACTOR,
-        load_balancers=1,
-    )
-    with LocalStack(options) as running:
+    with LocalStack(stack_options(app_name="full", load_balancers=1)) as running:
         assert running.strict is not None
         running.strict.rules_per_load_balancer = 2
         yield running
-
-
-def delete(stack: LocalStack, branch: str) -> None:
-    """What GitHub does when a branch is deleted: it is gone, then the webhook."""
-    set_branch(stack.stub_url, REPOSITORY, branch, "", exists=False)
-    delivery = build_delivery("delete", repository=REPOSITORY, branch=branch)
-    send(f"{stack.app_url}/github/webhook", delivery, SECRET)
 
 
 def settle(stack: LocalStack, branch: str, sha: str) -> dict[str, object]:
