@@ -46,6 +46,14 @@ def aws_side(aws: None) -> ClientFactory:
     return ClientFactory(REGION)
 
 
+def _described(clients: ClientFactory, infra: BaseInfrastructure, service_arn: str) -> Any:
+    """The service as DescribeServices answers through ``clients``."""
+    answer = clients.client("ecs").describe_services(
+        cluster=infra.cluster_name, services=[service_arn]
+    )
+    return answer["services"][0]
+
+
 def _relay(
     clients: ClientFactory,
     infra: BaseInfrastructure,
@@ -156,9 +164,7 @@ def test_failed_redeploy_rolls_back_to_the_last_completed_task_definition(
     delivered = Delivered()
     registered = _count_register_targets(aws_side)
     service_arn, group_arn = _service(aws_side, infra, APP, sha=GOOD)
-    good_task = aws_side.client("ecs").describe_services(
-        cluster=infra.cluster_name, services=[service_arn]
-    )["services"][0]["taskDefinition"]
+    good_task = _described(aws_side, infra, service_arn)["taskDefinition"]
     relay = _relay(aws_side, infra, delivered, BuildRecorder(), failing={BAD})
     app_side = ClientFactory(REGION)  # the app's clients: DescribeServices as ECS answers it
     relay.install(app_side)
@@ -175,9 +181,7 @@ def test_failed_redeploy_rolls_back_to_the_last_completed_task_definition(
     relay.stop()
 
     events = delivered.of("ecs_deployment")
-    service = aws_side.client("ecs").describe_services(
-        cluster=infra.cluster_name, services=[service_arn]
-    )["services"][0]
+    service = _described(aws_side, infra, service_arn)
     assert _names(delivered) == [
         "SERVICE_DEPLOYMENT_IN_PROGRESS",
         "SERVICE_DEPLOYMENT_COMPLETED",
@@ -197,9 +201,7 @@ def test_failed_redeploy_rolls_back_to_the_last_completed_task_definition(
     assert rollback["detail"]["deploymentId"] != failed["detail"]["deploymentId"]
     assert service["taskDefinition"] == good_task
     assert len(registered) == 1  # the first deployment's task; none for the failed one
-    seen = app_side.client("ecs").describe_services(
-        cluster=infra.cluster_name, services=[service_arn]
-    )["services"][0]["deployments"]
+    seen = _described(app_side, infra, service_arn)["deployments"]
     assert [
         (d["status"], d["taskDefinition"], d["rolloutState"], d["rolloutStateReason"]) for d in seen
     ] == [
@@ -221,9 +223,7 @@ def test_service_that_never_completed_a_deployment_just_fails(
     delivered = Delivered()
     registered = _count_register_targets(aws_side)
     service_arn, group_arn = _service(aws_side, infra, APP, sha=BAD)
-    bad_task = aws_side.client("ecs").describe_services(
-        cluster=infra.cluster_name, services=[service_arn]
-    )["services"][0]["taskDefinition"]
+    bad_task = _described(aws_side, infra, service_arn)["taskDefinition"]
     relay = _relay(aws_side, infra, delivered, BuildRecorder(), failing={BAD})
     app_side = ClientFactory(REGION)
     relay.install(app_side)
@@ -233,17 +233,13 @@ def test_service_that_never_completed_a_deployment_just_fails(
     time.sleep(0.3)
     relay.stop()
 
-    service = aws_side.client("ecs").describe_services(
-        cluster=infra.cluster_name, services=[service_arn]
-    )["services"][0]
+    service = _described(aws_side, infra, service_arn)
     health = aws_side.client("elbv2").describe_target_health(TargetGroupArn=group_arn)
     assert _names(delivered) == ["SERVICE_DEPLOYMENT_IN_PROGRESS", "SERVICE_DEPLOYMENT_FAILED"]
     assert (service["taskDefinition"], service["desiredCount"]) == (bad_task, 1)
     assert [
         (d["status"], d["rolloutState"])
-        for d in app_side.client("ecs").describe_services(
-            cluster=infra.cluster_name, services=[service_arn]
-        )["services"][0]["deployments"]
+        for d in _described(app_side, infra, service_arn)["deployments"]
     ] == [("PRIMARY", "FAILED")]
     assert registered == []
     assert health["TargetHealthDescriptions"] == []
