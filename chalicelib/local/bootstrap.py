@@ -229,31 +229,21 @@ def _create_security_groups(
         VpcId=vpc_id,
         TagSpecifications=[_ec2_tags("security-group", f"{app}-tasks", app)],
     )["GroupId"]
-    low, high = ports
-    ec2.authorize_security_group_ingress(
-        GroupId=task_sg,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": low,
-                "ToPort": high,
-                "UserIdGroupPairs": [{"GroupId": alb_sg}],
-            }
-        ],
-    )
+    ec2.authorize_security_group_ingress(GroupId=task_sg, IpPermissions=[_tcp_with(alb_sg, ports)])
     ec2.revoke_security_group_egress(GroupId=alb_sg, IpPermissions=[_all_traffic_out()])
-    ec2.authorize_security_group_egress(
-        GroupId=alb_sg,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": low,
-                "ToPort": high,
-                "UserIdGroupPairs": [{"GroupId": task_sg}],
-            }
-        ],
-    )
+    ec2.authorize_security_group_egress(GroupId=alb_sg, IpPermissions=[_tcp_with(task_sg, ports)])
     return alb_sg, task_sg
+
+
+def _tcp_with(group: str, ports: tuple[int, int]) -> dict[str, Any]:
+    """A security group rule: TCP on ``ports`` (both ends included) to or from ``group``."""
+    low, high = ports
+    return {
+        "IpProtocol": "tcp",
+        "FromPort": low,
+        "ToPort": high,
+        "UserIdGroupPairs": [{"GroupId": group}],
+    }
 
 
 def _all_traffic_out() -> dict[str, Any]:
