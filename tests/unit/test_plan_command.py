@@ -175,21 +175,30 @@ def test_plan_with_a_missing_config_file_is_a_command_error(tmp_path: Path) -> N
         run(request)
 
 
-def test_plan_sub_command_reads_settings_and_flags(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for key, value in BASE_ENVIRON.items():
+def plan_sub_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str, **environ: str
+) -> int:
+    """``branchenv plan feature/x`` with the settings of BASE_ENVIRON plus ``environ``, no
+    GitHub token, and ``config`` as the branchenv.yml; its exit code."""
+    for key, value in {**BASE_ENVIRON, **environ}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("BRANCHENV_MAX_CPU", "512")
     monkeypatch.delenv("BRANCHENV_GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("BRANCHENV_GITHUB_TOKEN_ARN", raising=False)
-    config = write_config(tmp_path, "service:\n  cpu: 1024\n  memory: 2048\n")
+    path = write_config(tmp_path, config)
     parser = argparse.ArgumentParser()
     plan_command.register(parser.add_subparsers())
     args = parser.parse_args(
-        ["plan", "feature/x", "--sha", SHA, "--repository", "acme/shop", "--config", str(config)]
+        ["plan", "feature/x", "--sha", SHA, "--repository", "acme/shop", "--config", str(path)]
     )
-    assert args.func(args) == 1
+    code: int = args.func(args)
+    return code
+
+
+def test_plan_sub_command_reads_settings_and_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = "service:\n  cpu: 1024\n  memory: 2048\n"
+    assert plan_sub_command(tmp_path, monkeypatch, config, BRANCHENV_MAX_CPU="512") == 1
     assert "  - cpu-limit: service.cpu 1024 is above this installation's maximum of 512" in (
         capsys.readouterr().out
     )
@@ -198,18 +207,9 @@ def test_plan_sub_command_reads_settings_and_flags(
 def test_plan_sub_command_holds_the_file_to_branchenv_container_ports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for key, value in BASE_ENVIRON.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("BRANCHENV_CONTAINER_PORTS", "8000-9000")
-    monkeypatch.delenv("BRANCHENV_GITHUB_TOKEN", raising=False)
-    monkeypatch.delenv("BRANCHENV_GITHUB_TOKEN_ARN", raising=False)
-    config = write_config(tmp_path, "service:\n  container_port: 3000\n")
-    parser = argparse.ArgumentParser()
-    plan_command.register(parser.add_subparsers())
-    args = parser.parse_args(
-        ["plan", "feature/x", "--sha", SHA, "--repository", "acme/shop", "--config", str(config)]
-    )
-    assert args.func(args) == 1
+    config = "service:\n  container_port: 3000\n"
+    environ = {"BRANCHENV_CONTAINER_PORTS": "8000-9000"}
+    assert plan_sub_command(tmp_path, monkeypatch, config, **environ) == 1
     assert "  - container-port: service.container_port 3000 in branchenv.yml" in (
         capsys.readouterr().out
     )
