@@ -144,6 +144,12 @@ class World:
         self._completed[branch] = self.service(branch)["taskDefinition"]
         self.aws_event(self.ecs_event("aws/ecs.deployment-completed", branch))
 
+    def make_ready(self, branch: str, sha: str) -> None:
+        """CI pushed the image, GitHub the commit, and ECS completed the rollout."""
+        self.push_image(sha)
+        self.deliver(self.push(branch, sha))
+        self.deployment_completed(branch)
+
     def deployment_failed(self, branch: str, reason: str = ROLLBACK_REASON) -> None:
         """ECS's deployment circuit breaker with rollback, as the ECS developer guide
         describes it (moto plays none of it): the rollout fails, the service goes back to

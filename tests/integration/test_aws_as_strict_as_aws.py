@@ -55,9 +55,7 @@ def world(settings: Settings, clients: ClientFactory) -> World:
 
 
 def ready_at(world: World, branch: str, sha: str) -> None:
-    world.push_image(sha)
-    world.deliver(world.push(branch, sha))
-    world.deployment_completed(branch)
+    world.make_ready(branch, sha)
     env = world.env(branch)
     assert env is not None and env.status == Status.READY and env.deployed_sha == sha, env
 

@@ -221,9 +221,7 @@ def test_a_spot_interruption_is_recorded_and_the_environment_stays_up(
     infra: BaseInfrastructure, clients: ClientFactory
 ) -> None:
     world = world_with(infra, clients)
-    world.push_image(sha_of(1))
-    world.deliver(world.push(BRANCH, sha_of(1)))
-    world.deployment_completed(BRANCH)
+    world.make_ready(BRANCH, sha_of(1))
 
     world.aws_event(world.ecs_event("aws/ecs.task-spot-interrupted", BRANCH))
 
@@ -237,9 +235,7 @@ def test_one_interrupted_task_counts_once_however_often_eventbridge_delivers_it(
 ) -> None:
     # EventBridge delivers at least once: the same STOPPED event may come twice.
     world = world_with(infra, clients)
-    world.push_image(sha_of(1))
-    world.deliver(world.push(BRANCH, sha_of(1)))
-    world.deployment_completed(BRANCH)
+    world.make_ready(BRANCH, sha_of(1))
     event = world.ecs_event("aws/ecs.task-spot-interrupted", BRANCH)
 
     world.aws_event(event)

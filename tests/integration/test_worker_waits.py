@@ -195,9 +195,7 @@ def _unavailable(**_: Any) -> None:
 
 
 def test_giving_up_never_fails_a_ready_preview(world: World) -> None:
-    world.push_image(sha_of(1))
-    world.deliver(world.push(BRANCH, sha_of(1)))
-    world.deployment_completed(BRANCH)
+    world.make_ready(BRANCH, sha_of(1))
     slug = world.names(BRANCH).slug
 
     world.runtime.converger.give_up(slug, "gave up after waiting: GitHub did not answer")
