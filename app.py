@@ -18,7 +18,7 @@ from chalicelib.runtime import Runtime
 app = Chalice(app_name="branchenv")
 
 # Chalice needs the queue name when it packages the app; terraform/ points the event
-# source at the installation's real queue (chalicelib/deploy.py writes the override).
+# source at the installation's real queue (chalicelib/deploy/override.py writes the override).
 WORK_QUEUE = "branchenv-work.fifo"
 
 _runtime: Runtime | None = None

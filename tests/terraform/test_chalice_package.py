@@ -1,5 +1,5 @@
 """The Chalice package (generated offline here, as `branchenv deploy` does) and the
-override chalicelib/deploy.py writes for it wire every handler of app.py to terraform/."""
+override chalicelib/deploy/override.py writes for it wire every handler of app.py to terraform/."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The dashboard's ``iam`` mode works on AWS: with dashboard_auth = "iam" the generated
 package's API body puts AWS_IAM on the three dashboard methods and never on the GitHub
 webhook; with "api_key" the body is exactly what Chalice wrote. The override's template is
-rendered by terraform itself from the generated package (chalicelib/deploy.py)."""
+rendered by terraform itself from the generated package (chalicelib/deploy/)."""
 
 from __future__ import annotations
 
