@@ -17,6 +17,7 @@ from typing import Any
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.infra import BaseInfrastructure, BaseNames
 from chalicelib.settings import DEFAULT_CONTAINER_PORTS, Listener
+from chalicelib.worker import DEFAULT_MAX_RECEIVE_COUNT
 
 VPC_CIDR = "10.0.0.0/16"
 PUBLIC_CIDRS = ("10.0.0.0/24", "10.0.1.0/24")
@@ -24,10 +25,10 @@ PRIVATE_CIDRS = ("10.0.10.0/24", "10.0.11.0/24")
 # The listener's answer for a host with no rule; the same text as terraform/alb.tf.
 NOT_FOUND_BODY = "No preview environment here: push a branch to create one (branchenv)."
 WORKER_TIMEOUT_SECONDS = 300
-# Receives before SQS moves a message to the dead-letter queue; terraform/queue.tf uses the
-# same number. A wait makes its message visible again after a short backoff, and each
-# receive counts, so this leaves room for the longest legitimate chain of waits.
-MAX_RECEIVE_COUNT = 20
+# Receives before SQS moves a message to the dead-letter queue: the worker's number, which
+# terraform/queue.tf uses too. A wait makes its message visible again after a short backoff,
+# and each receive counts, so this leaves room for the longest legitimate chain of waits.
+MAX_RECEIVE_COUNT = DEFAULT_MAX_RECEIVE_COUNT
 # An Application Load Balancer's name: at most 32 characters (ELB API reference,
 # CreateLoadBalancer "Name").
 MAX_LOAD_BALANCER_NAME = 32
