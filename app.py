@@ -12,13 +12,13 @@ from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Response, SQSEvent
 
-from chalicelib import dashboard
+from chalicelib.handlers import dashboard
 from chalicelib.runtime import Runtime
 
 app = Chalice(app_name="branchenv")
 
 # Chalice needs the queue name when it packages the app; terraform/ points the event
-# source at the installation's real queue (chalicelib/deploy/override.py writes the override).
+# source at the installation's real queue (chalicelib/tools/deploy/override.py writes the override).
 WORK_QUEUE = "branchenv-work.fifo"
 
 _runtime: Runtime | None = None
@@ -49,7 +49,7 @@ def use_runtime(replacement: Runtime | None) -> None:
     ],
 )
 def github_webhook() -> Response:
-    from chalicelib.intake import receive
+    from chalicelib.handlers.intake import receive
 
     request = app.current_request
     assert request is not None
@@ -62,8 +62,9 @@ def github_webhook() -> Response:
     )
 
 
-# The QA dashboard. Access (BRANCHENV_DASHBOARD_AUTH) is checked inside chalicelib.dashboard
-# at request time: an authorizer in the decorator would be fixed when Chalice packages the app.
+# The QA dashboard. Access (BRANCHENV_DASHBOARD_AUTH) is checked inside
+# chalicelib.handlers.dashboard at request time: an authorizer in the decorator would be
+# fixed when Chalice packages the app.
 @app.route("/", methods=["GET"])
 def dashboard_page() -> Response:
     return _dashboard_response(dashboard.page(runtime(), _dashboard_request()))
@@ -92,7 +93,7 @@ def _dashboard_response(answer: dashboard.Answer) -> Response:
 
 
 # Events back from AWS: each handler only translates the event into a converge request on
-# the work queue (chalicelib.aws_events); terraform/ routes the same patterns to them.
+# the work queue (chalicelib.handlers.aws_events); terraform/ routes the same patterns to them.
 @app.on_cw_event({"source": ["aws.codebuild"], "detail-type": ["CodeBuild Build State Change"]})
 def codebuild_state(event: CloudWatchEvent) -> None:
     _aws_event(event)
@@ -114,7 +115,7 @@ def ecs_task_state(event: CloudWatchEvent) -> None:
 
 
 def _aws_event(event: CloudWatchEvent) -> None:
-    from chalicelib.aws_events import handle
+    from chalicelib.handlers.aws_events import handle
 
     deps = runtime()
     handle(event.to_dict(), deps.settings, deps.store, deps.queue)
@@ -130,7 +131,7 @@ def reaper(event: CloudWatchEvent) -> dict[str, Any]:
 # a message listed here is retried after the backoff the worker set on it.
 @app.on_sqs_message(queue=WORK_QUEUE, batch_size=1)
 def worker(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
-    from chalicelib.worker import Delivery, handle_delivery
+    from chalicelib.handlers.worker import Delivery, handle_delivery
 
     deps = runtime()
     failures = []

@@ -21,8 +21,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' helpers
 
-from chalicelib.commands.webhook import fake_sha
 from chalicelib.local.stack import LocalStack
+from chalicelib.tools.commands.webhook import fake_sha
 from tests.e2e.conftest import delete, push, slug_of, stack_options
 
 

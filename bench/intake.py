@@ -13,8 +13,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chalicelib.intake import IntakeConfig, receive  # noqa: E402
-from chalicelib.webhooks import sign  # noqa: E402
+from chalicelib.handlers.intake import IntakeConfig, receive  # noqa: E402
+from chalicelib.handlers.webhooks import sign  # noqa: E402
 
 SECRET = "bench-secret"
 PAYLOAD = ROOT / "tests/events/github/push.webhooks-js.branch-update.payload.json"

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.dynamodb import DynamoEnvironmentStore
 from chalicelib.aws.sqs import WorkQueue
-from chalicelib.environments import EnvironmentStore
-from chalicelib.intake import IntakeConfig
-from chalicelib.settings import Settings, SettingsError
+from chalicelib.domain.environments import EnvironmentStore
+from chalicelib.domain.settings import Settings, SettingsError
+from chalicelib.handlers.intake import IntakeConfig
 
 if TYPE_CHECKING:
     from chalicelib.aws.inventory import Inventory
-    from chalicelib.converge import Converger
-    from chalicelib.desired import BranchTruth
+    from chalicelib.domain.desired import BranchTruth
+    from chalicelib.engine.converge import Converger
+    from chalicelib.github.gateway import GitHubGateway
+    from chalicelib.handlers.reaper import Reaper
     from chalicelib.notify import Notifier
-    from chalicelib.notify.github import GitHubGateway
-    from chalicelib.reaper import Reaper
 
 
 class Runtime:
@@ -98,8 +98,8 @@ class Runtime:
     def github_token_source(self) -> Callable[[], str] | None:
         """The GitHub token (or GitHub App installation token) source, shared by the
         notifier and :attr:`github` so a warm process keeps one installation token."""
+        from chalicelib.github.auth import github_token_source
         from chalicelib.notify.dispatcher import github_pauses
-        from chalicelib.notify.github_auth import github_token_source
 
         _, between_writes = github_pauses(self.settings.github_api_url, None)
         return github_token_source(
@@ -113,8 +113,8 @@ class Runtime:
         token = self.github_token_source
         if token is None:
             return None
+        from chalicelib.github.gateway import GitHubGateway
         from chalicelib.notify.dispatcher import github_pauses
-        from chalicelib.notify.github import GitHubGateway
 
         between_requests, between_writes = github_pauses(s.github_api_url, None)
         return GitHubGateway(
@@ -147,8 +147,8 @@ class Runtime:
 
     @functools.cached_property
     def reaper(self) -> Reaper:
-        from chalicelib.deadletter import dead_letters_from_settings
-        from chalicelib.reaper import Reaper
+        from chalicelib.handlers.deadletter import dead_letters_from_settings
+        from chalicelib.handlers.reaper import Reaper
 
         return Reaper(
             settings=self.settings,
@@ -162,7 +162,7 @@ class Runtime:
 
     @functools.cached_property
     def converger(self) -> Converger:
-        from chalicelib.converge import Converger
+        from chalicelib.engine.converge import Converger
 
         return Converger.from_runtime(self)
 

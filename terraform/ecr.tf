@@ -1,7 +1,7 @@
 # --- ECR: one repository for every branch's images --------------------------------------
 #
 # Tags: the commit sha (one image per pushed commit) and branch-<slug> (the image a branch
-# runs now; chalicelib/names.py branch_tag). Lifecycle: untagged images go after a day,
+# runs now; chalicelib/domain/names.py branch_tag). Lifecycle: untagged images go after a day,
 # branch-* images stay while their branch lives (the worker deletes the tag with the
 # environment), and an image only a sha points at goes after image_retention_days.
 

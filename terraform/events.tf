@@ -6,7 +6,7 @@
 # The rules for AWS's own events (CodeBuild "Build State Change", ECR "Image Action", ECS
 # "Deployment State Change" / "Task State Change") belong to the app's on_cw_event
 # handlers: the Chalice package creates them on the default bus, and
-# chalicelib/deploy.py narrows their patterns to this installation's build project,
+# chalicelib/tools/deploy/override.py narrows their patterns to this installation's build project,
 # repository and cluster (see terraform/chalice/README.md).
 
 resource "aws_cloudwatch_event_bus" "branchenv" {

@@ -1,7 +1,7 @@
 # --- the branchenv app: Lambda functions and the webhook API from the Chalice package -----
 #
 # ./chalice holds what `chalice package --pkg-format terraform` generates (chalice.tf.json,
-# deployment.zip) and the override file chalicelib/deploy.py writes next to it
+# deployment.zip) and the override file chalicelib/tools/deploy/override.py writes next to it
 # (chalice_override.tf.json). `branchenv deploy` makes all three before it runs terraform;
 # they are not committed. The override gives every generated function the environment,
 # role, timeout and log group below, points the SQS event source at the work queue (with a
@@ -10,7 +10,7 @@
 # pins (see terraform/chalice/README.md).
 
 locals {
-  # Every variable chalicelib/settings.py reads that this installation sets; tests/terraform
+  # Every variable chalicelib/domain/settings.py reads that this installation sets; tests/terraform
   # checks it covers REQUIRED_VARIABLES and BaseInfrastructure.environment(). AWS_REGION is
   # set by Lambda itself.
   lambda_environment = {
@@ -72,7 +72,7 @@ resource "aws_iam_role" "lambda" {
   assume_role_policy = data.aws_iam_policy_document.lambda_trust.json
   tags               = local.tags
 
-  # What chalicelib/settings.py would refuse at start-up, refused at plan time instead.
+  # What chalicelib/domain/settings.py would refuse at start-up, refused at plan time instead.
   lifecycle {
     precondition {
       condition     = var.image_source != "retag" || can(regex("\\{(short_)?sha\\}", var.retag_pattern))

@@ -1,6 +1,6 @@
 # branchenv base infrastructure: the shared resources every preview environment uses.
 #
-# Names follow chalicelib/infra.py (BaseNames); tests/terraform checks that they match and
+# Names follow chalicelib/tools/infra.py (BaseNames); tests/terraform checks that they match and
 # that outputs.tf has one output per BaseInfrastructure field. Per-environment resources
 # (services, target groups, listener rules, DNS records) are made by the worker, not here.
 
@@ -15,7 +15,7 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.name
 
-  # Keep in step with chalicelib/infra.py BaseNames (tests/terraform/test_names.py).
+  # Keep in step with chalicelib/tools/infra.py BaseNames (tests/terraform/test_names.py).
   names = {
     cluster           = var.app_name
     ecr_repository    = var.app_name
@@ -30,7 +30,7 @@ locals {
     codebuild_role    = "${var.app_name}-codebuild"
   }
 
-  # Preview tasks log to one group, /branchenv/<app>/previews (chalicelib/names.py
+  # Preview tasks log to one group, /branchenv/<app>/previews (chalicelib/domain/names.py
   # log_group), one stream prefix per environment (its slug).
   preview_log_group_prefix = "/branchenv/${var.app_name}"
 

@@ -1,4 +1,4 @@
-# Outputs: one per field of chalicelib/infra.py BaseInfrastructure (same names; checked by
+# Outputs: one per field of chalicelib/tools/infra.py BaseInfrastructure (same names; checked by
 # tests/terraform/test_module.py), then what a person needs to finish the setup.
 
 # --- BaseInfrastructure ----------------------------------------------------------------

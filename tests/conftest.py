@@ -21,8 +21,8 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.infra import BaseInfrastructure
-from chalicelib.settings import Listener, Settings
+from chalicelib.domain.settings import Listener, Settings
+from chalicelib.tools.infra import BaseInfrastructure
 
 if TYPE_CHECKING:
     from chalicelib.local.strict import ManualClock, StrictAws

@@ -18,7 +18,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws.errors import translate
-from chalicelib.environments import ConcurrentUpdate, Environment, EnvironmentStore, StoreError
+from chalicelib.domain.environments import (
+    ConcurrentUpdate,
+    Environment,
+    EnvironmentStore,
+    StoreError,
+)
 
 ENV_PREFIX = "env#"
 CLAIM_PREFIX = "priority#"

@@ -16,7 +16,7 @@ from chalicelib.aws.ecr import Images
 from chalicelib.aws.ecs import Containers
 from chalicelib.aws.elbv2 import LoadBalancing
 from chalicelib.aws.route53 import Dns
-from chalicelib.environments import EnvironmentStore
+from chalicelib.domain.environments import EnvironmentStore
 
 ENV_TAG = "branchenv:env"
 BRANCH_TAG_PREFIX = "branch-"

@@ -2,7 +2,7 @@
 
 Route53 records carry no tags, so ownership is proved by a TXT record at the same name
 whose value is ``heritage=branchenv,app=<app>,env=<slug>`` (built by
-:attr:`chalicelib.names.EnvironmentNames.dns_owner`). The alias and its TXT are always
+:attr:`chalicelib.domain.names.EnvironmentNames.dns_owner`). The alias and its TXT are always
 written and deleted together in one change batch. This module must never delete a record
 it cannot prove is ours: :meth:`Dns.delete_alias` only takes a record read back by
 :meth:`Dns.find_alias` or :meth:`Dns.list_owned`.

@@ -2,7 +2,7 @@
 
 The local stack and the test fixtures call :func:`create_base_infrastructure` against a
 moto backend (in-process or a ThreadedMotoServer) and get the same
-:class:`~chalicelib.infra.BaseInfrastructure` that terraform's outputs describe. This is
+:class:`~chalicelib.tools.infra.BaseInfrastructure` that terraform's outputs describe. This is
 the one module outside chalicelib/aws/ that calls boto3, because it stands in for
 terraform. It must never be pointed at a real AWS account: it does not check for existing
 resources, and terraform/ is how a real account gets its base infrastructure.
@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.infra import BaseInfrastructure, BaseNames
-from chalicelib.settings import DEFAULT_CONTAINER_PORTS, Listener
-from chalicelib.worker import DEFAULT_MAX_RECEIVE_COUNT
+from chalicelib.domain.names import BaseNames
+from chalicelib.domain.settings import DEFAULT_CONTAINER_PORTS, Listener
+from chalicelib.handlers.worker import DEFAULT_MAX_RECEIVE_COUNT
+from chalicelib.tools.infra import BaseInfrastructure
 
 VPC_CIDR = "10.0.0.0/16"
 PUBLIC_CIDRS = ("10.0.0.0/24", "10.0.1.0/24")

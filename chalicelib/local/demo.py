@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from chalicelib.commands.webhook import Reply, build_delivery, fake_sha, send, set_branch
+from chalicelib.domain.names import names_for
 from chalicelib.local.stack import LocalStack
-from chalicelib.names import names_for
+from chalicelib.tools.commands.webhook import Reply, build_delivery, fake_sha, send, set_branch
 
 REPOSITORY = "octo-org/shop"
 FIRST_BRANCH = "feature/login"

@@ -67,7 +67,7 @@ FAIL_BUILD_SUFFIX = "--fail-build"
 MANAGED_TAG = "branchenv:managed"
 APP_TAG = "branchenv:app"
 DELIVERY_ATTEMPTS = 3
-COMMIT_VARIABLE = "COMMIT_SHA"  # set in every container by chalicelib.taskdef
+COMMIT_VARIABLE = "COMMIT_SHA"  # set in every container by chalicelib.engine.taskdef
 # ECS's reason texts, from the ECS developer guide, "Amazon ECS service deployment state
 # change events" (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/
 # ecs_service_deployment_events.html) and "How the Amazon ECS deployment circuit breaker

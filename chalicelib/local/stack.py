@@ -31,12 +31,12 @@ from typing import Any
 import boto3
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.infra import BaseInfrastructure
+from chalicelib.domain.settings import PREFIX, Settings
 from chalicelib.local.eventbridge import scheduled_event
 from chalicelib.local.pump import QueuePump, Scheduler, TimeFactor, lambda_context
 from chalicelib.local.relay import BuildRecorder, EventRelay
 from chalicelib.local.strict import StrictAws
-from chalicelib.settings import PREFIX, Settings
+from chalicelib.tools.infra import BaseInfrastructure
 
 log = logging.getLogger(__name__)
 

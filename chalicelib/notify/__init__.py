@@ -12,21 +12,11 @@ import slack_sdk or PyGithub: they load only when a notification is first sent.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Protocol
 
-from chalicelib.environments import Environment, Status
+from chalicelib.domain.environments import Environment, Status
+from chalicelib.domain.redaction import redact as redact
 
-# Tokens that must never leave the process in a message, even if some error text carries
-# one by accident: Slack tokens, GitHub tokens, AWS access key ids.
-_SECRET_PATTERNS = (
-    re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
-    re.compile(r"xapp-[A-Za-z0-9-]+"),
-    re.compile(r"gh[pousr]_[A-Za-z0-9]{10,}"),
-    re.compile(r"github_pat_[A-Za-z0-9_]{10,}"),
-    re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}"),
-    re.compile(r"(?i)(bearer|token)\s+[A-Za-z0-9._\-]{8,}"),
-)
 MAX_ERROR_CHARS = 300
 
 
@@ -57,13 +47,6 @@ class Channel(Protocol):
     name: str
 
     def sync(self, env: Environment, state: dict[str, Any]) -> None: ...
-
-
-def redact(text: str) -> str:
-    """``text`` with anything that looks like a token replaced by ``[redacted]``."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub("[redacted]", text)
-    return text
 
 
 def describe_error(exc: BaseException) -> str:

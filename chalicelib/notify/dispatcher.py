@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalicelib.aws.events import STATE_CHANGE, EventPublisher
-from chalicelib.environments import Environment, Status
-from chalicelib.names import names_for
+from chalicelib.domain.environments import Environment, Status
+from chalicelib.domain.names import names_for
 from chalicelib.notify import (
     Channel,
     Notifier,
@@ -30,9 +30,9 @@ from chalicelib.notify import (
 
 if TYPE_CHECKING:
     from chalicelib.aws.clients import ClientFactory
+    from chalicelib.domain.settings import Settings
     from chalicelib.notify.github import GitHubDeployments
     from chalicelib.notify.slack import SlackNotifier
-    from chalicelib.settings import Settings
 
 LOG = logging.getLogger(__name__)
 ERRORS = "errors"
@@ -128,7 +128,7 @@ def notifier_from_settings(
 
     Reads ``slack_token`` / ``slack_token_arn``, ``slack_api_url``, ``slack_channel``
     (unless ``channel_for`` is given), the GitHub token or App settings (through
-    :func:`chalicelib.notify.github_auth.github_token_source`, unless ``github_token``
+    :func:`chalicelib.github.auth.github_token_source`, unless ``github_token``
     passes the source in), ``github_api_url``, ``event_bus``, ``app_name``,
     ``preview_domain`` and ``preview_scheme``. ``github_write_pause`` is PyGithub's pause
     between writes: GitHub asks for one second, a stand-in on loopback needs none (the
@@ -137,8 +137,9 @@ def notifier_from_settings(
     notification failure, retried later.
     """
     from chalicelib.aws.secrets import SecretValues
-    from chalicelib.notify.github import GitHubDeployments, GitHubGateway
-    from chalicelib.notify.github_auth import github_token_source
+    from chalicelib.github.auth import github_token_source
+    from chalicelib.github.gateway import GitHubGateway
+    from chalicelib.notify.github import GitHubDeployments
     from chalicelib.notify.slack import SlackNotifier, slack_client
 
     def url_for(env: Environment) -> str:

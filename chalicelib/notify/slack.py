@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.environments import Environment, Status
+from chalicelib.domain.environments import Environment, Status
 from chalicelib.notify import STATUS_LABELS, current_sha, redact
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 # Inputs of the Chalice package module. chalice.tf.json and deployment.zip are generated
-# here by `chalice package`, and chalice_override.tf.json by chalicelib/deploy.py, which
+# here by `chalice package`, and chalice_override.tf.json by chalicelib/tools/deploy/override.py, which
 # refers to these variables (see README.md in this folder).
 
 variable "app_name" {

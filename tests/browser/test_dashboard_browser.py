@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib.environments import Environment, InMemoryEnvironmentStore, Status
+from chalicelib.domain.environments import Environment, InMemoryEnvironmentStore, Status
 from chalicelib.runtime import Runtime
 from tests.conftest import offline_settings
 

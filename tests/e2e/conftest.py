@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.commands.webhook import Reply, build_delivery, send, set_branch
+from chalicelib.domain.names import names_for
 from chalicelib.local.stack import LocalStack, StackOptions
-from chalicelib.names import names_for
+from chalicelib.tools.commands.webhook import Reply, build_delivery, send, set_branch
 
 REPOSITORY = "octo-org/shop"
 SECRET = "e2e-webhook-secret"

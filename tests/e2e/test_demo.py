@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.cli import main
+from chalicelib.tools.cli import main
 
 pytestmark = pytest.mark.e2e
 

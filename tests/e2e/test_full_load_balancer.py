@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib.commands.webhook import fake_sha
 from chalicelib.local.stack import LocalStack
+from chalicelib.tools.commands.webhook import fake_sha
 from tests.e2e.conftest import (
     delete,
     push,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.commands.webhook import build_delivery, fake_sha, send, set_branch
 from chalicelib.local.demo import audit
 from chalicelib.local.stack import LocalStack
+from chalicelib.tools.commands.webhook import build_delivery, fake_sha, send, set_branch
 from tests.e2e.conftest import REPOSITORY, get_json, push, slug_of, wait_for_environment
 
 pytestmark = pytest.mark.e2e

@@ -3,9 +3,9 @@ worker, checked before any AWS change."""
 
 from __future__ import annotations
 
-from chalicelib.commands.webhook import fake_sha
 from chalicelib.local.demo import audit
 from chalicelib.local.stack import LocalStack
+from chalicelib.tools.commands.webhook import fake_sha
 from tests.e2e.conftest import REPOSITORY, get_json, push, slug_of, wait_for_environment
 
 

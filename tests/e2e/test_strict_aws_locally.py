@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.commands.webhook import fake_sha
 from chalicelib.local.stack import LocalStack
+from chalicelib.tools.commands.webhook import fake_sha
 from tests.e2e.conftest import (
     REPOSITORY,
     TIME_FACTOR,

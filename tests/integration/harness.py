@@ -18,20 +18,20 @@ from typing import Any
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.inventory import Inventory, ManagedResource
-from chalicelib.converge import RetryLater
-from chalicelib.environments import Environment
-from chalicelib.messages import BranchEvent
-from chalicelib.names import EnvironmentNames, names_for
-from chalicelib.runtime import Runtime
-from chalicelib.settings import Settings
-from chalicelib.webhooks import parse
-from chalicelib.worker import (
+from chalicelib.domain.environments import Environment
+from chalicelib.domain.messages import BranchEvent
+from chalicelib.domain.names import EnvironmentNames, names_for
+from chalicelib.domain.settings import Settings
+from chalicelib.engine.converge import RetryLater
+from chalicelib.handlers.webhooks import parse
+from chalicelib.handlers.worker import (
     DEFAULT_MAX_RECEIVE_COUNT,
     Delivery,
     backoff_seconds,
     handle_body,
     handle_delivery,
 )
+from chalicelib.runtime import Runtime
 from tests.conftest import load_event, strict_clock_of
 from tests.integration.images import push_test_image
 
@@ -199,7 +199,7 @@ class World:
 
     def aws_event(self, event: dict[str, Any]) -> list[str]:
         """EventBridge delivers ``event`` to its handler; the worker drains the queue."""
-        from chalicelib.aws_events import handle
+        from chalicelib.handlers.aws_events import handle
 
         rt = self.runtime
         slugs = handle(event, rt.settings, rt.store, rt.queue)

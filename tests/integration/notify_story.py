@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.environments import Environment
+from chalicelib.domain.environments import Environment
 from chalicelib.notify.dispatcher import NotificationDispatcher
 
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.environments import Status
-from chalicelib.settings import Settings
+from chalicelib.domain.environments import Status
+from chalicelib.domain.settings import Settings
 from tests.conftest import strict_layer_of
 from tests.integration.harness import REPOSITORY, World, sha_of
 from tests.integration.test_repo_config_converge import FakeGitHubFiles

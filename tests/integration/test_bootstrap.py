@@ -8,13 +8,13 @@ import socket
 from moto.server import ThreadedMotoServer
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.infra import BaseInfrastructure
+from chalicelib.domain.settings import Settings
 from chalicelib.local.bootstrap import (
     MAX_RECEIVE_COUNT,
     NOT_FOUND_BODY,
     create_base_infrastructure,
 )
-from chalicelib.settings import Settings
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import APP, DOMAIN, REGION, WEBHOOK_SECRET
 
 

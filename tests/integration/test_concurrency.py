@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.elbv2 import LoadBalancing
-from chalicelib.environments import Status
-from chalicelib.settings import Settings
+from chalicelib.domain.environments import Status
+from chalicelib.domain.settings import Settings
 from tests.integration.harness import World, sha_of
 
 BRANCHES = [f"feature/{n}" for n in range(10)] + [f"Feature/{n}" for n in range(10)]

@@ -15,9 +15,9 @@ from chalice.test import Client
 import app as app_module
 from app import app
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.environments import Environment, InMemoryEnvironmentStore, Status
+from chalicelib.domain.environments import Environment, InMemoryEnvironmentStore, Status
+from chalicelib.domain.settings import Settings
 from chalicelib.runtime import Runtime
-from chalicelib.settings import Settings
 
 REGION = "us-east-1"
 SHA = "89abcdef0123456789abcdef0123456789abcdef"

@@ -14,8 +14,8 @@ from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.dynamodb import DynamoEnvironmentStore
 from chalicelib.aws.markers import DynamoMarkers, InMemoryMarkers, Marker
 from chalicelib.aws.sqs import DeadLetter, DeadLetterQueue
-from chalicelib.deadletter import MARKER, DeadLetters
-from chalicelib.settings import Settings
+from chalicelib.domain.settings import Settings
+from chalicelib.handlers.deadletter import MARKER, DeadLetters
 
 _ids = itertools.count(1)
 

@@ -12,7 +12,7 @@ import pytest
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.errors import AwsError
 from chalicelib.aws.events import SOURCE, STATE_CHANGE, EventPublisher
-from chalicelib.environments import Environment, Status
+from chalicelib.domain.environments import Environment, Status
 from chalicelib.notify.dispatcher import NotificationDispatcher, StateChangeEvents
 
 BUS = "branchenv-demo"

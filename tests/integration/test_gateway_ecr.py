@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.ecr import Image, Images
 from chalicelib.aws.errors import AwsError, NotFound
-from chalicelib.infra import BaseInfrastructure
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import REGION
 from tests.integration.images import MEDIA_TYPE, push_test_image
 

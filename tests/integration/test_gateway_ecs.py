@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.ecs import Containers
 from chalicelib.aws.errors import AwsError, NotFound
-from chalicelib.infra import BaseInfrastructure
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import APP, REGION, strict_clock_of
 
 FAMILY = f"{APP}-feature-a"

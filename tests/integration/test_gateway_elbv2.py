@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.elbv2 import LoadBalancing, PriorityInUse, TargetGroup
 from chalicelib.aws.errors import Conflict, NotFound
-from chalicelib.infra import BaseInfrastructure
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import APP, DOMAIN, REGION
 
 NAME = "be-feature-a-1234abcd"

@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.errors import Conflict, NotFound
 from chalicelib.aws.route53 import AliasRecord, Dns
-from chalicelib.infra import BaseInfrastructure
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import APP, DOMAIN
 
 HOST = f"feature-a.{DOMAIN}"

@@ -19,12 +19,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from github import Auth, Github, GithubException, GithubIntegration
 
 from chalicelib.aws.clients import ClientFactory
+from chalicelib.domain.settings import Settings
+from chalicelib.github.auth import github_token_source
+from chalicelib.github.gateway import GitHubError, GitHubGateway, github_retry
 from chalicelib.local.standins import StandInApp, StandIns
 from chalicelib.notify.dispatcher import notifier_from_settings
-from chalicelib.notify.github import GitHubError, GitHubGateway, github_retry
-from chalicelib.notify.github_auth import github_token_source
 from chalicelib.runtime import Runtime
-from chalicelib.settings import Settings
 from tests.conftest import offline_settings
 from tests.integration.test_notify_github import (
     BRANCH,

@@ -8,10 +8,10 @@ from botocore.stub import Stubber
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.codebuild import Builds
-from chalicelib.environments import Status
-from chalicelib.infra import BaseInfrastructure
-from chalicelib.settings import Settings
-from chalicelib.worker import backoff_seconds
+from chalicelib.domain.environments import Status
+from chalicelib.domain.settings import Settings
+from chalicelib.handlers.worker import backoff_seconds
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import load_event, settings_for
 from tests.integration.harness import World, sha_of
 

@@ -14,10 +14,10 @@ from chalice.test import Client
 
 import app as chalice_app
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.infra import BaseInfrastructure
+from chalicelib.domain.settings import Settings
+from chalicelib.handlers.webhooks import sign
 from chalicelib.runtime import Runtime
-from chalicelib.settings import Settings
-from chalicelib.webhooks import sign
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import WEBHOOK_SECRET, load_event, settings_for
 
 PUSH = "github/push.webhooks-js.branch-update.payload"

@@ -13,8 +13,8 @@ from chalicelib.aws.ecs import Containers
 from chalicelib.aws.elbv2 import LoadBalancing
 from chalicelib.aws.inventory import Inventory, ManagedResource
 from chalicelib.aws.route53 import Dns
-from chalicelib.infra import BaseInfrastructure
-from chalicelib.names import EnvironmentNames, names_for
+from chalicelib.domain.names import EnvironmentNames, names_for
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import APP, DOMAIN
 from tests.integration.images import push_test_image
 

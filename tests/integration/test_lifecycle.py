@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.environments import Status
-from chalicelib.settings import Settings
+from chalicelib.domain.environments import Status
+from chalicelib.domain.settings import Settings
 from tests.integration.harness import World, sha_of
 
 BRANCH = "feature/login"

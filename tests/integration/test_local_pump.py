@@ -18,7 +18,6 @@ from typing import Any
 import boto3
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.infra import BaseInfrastructure
 from chalicelib.local.bootstrap import MAX_RECEIVE_COUNT
 from chalicelib.local.pump import (
     InvalidBatchResponse,
@@ -27,6 +26,7 @@ from chalicelib.local.pump import (
     TimeFactor,
     failed_message_ids,
 )
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import REGION
 
 Behaviour = Callable[[dict[str, Any], int], Any]

@@ -16,8 +16,8 @@ import boto3
 import pytest
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.infra import BaseInfrastructure
 from chalicelib.local.relay import BuildRecorder, EventRelay, stand_in_address
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import APP, REGION
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.environments import Environment, Status
+from chalicelib.domain.environments import Environment, Status
+from chalicelib.domain.names import names_for
+from chalicelib.domain.settings import Settings
 from chalicelib.local.standins import StandIns
-from chalicelib.names import names_for
 from chalicelib.notify import NullNotifier
 from chalicelib.notify.dispatcher import NotificationDispatcher, notifier_from_settings
-from chalicelib.settings import Settings
 from tests.conftest import offline_settings
 
 APP = "demo"

@@ -11,16 +11,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.environments import Environment, Status
+from chalicelib.domain.environments import Environment, Status
+from chalicelib.domain.names import slugify
+from chalicelib.github.gateway import GitHubError, GitHubGateway, github_retry
 from chalicelib.local.standins import StandIns
-from chalicelib.names import slugify
 from chalicelib.notify.dispatcher import NotificationDispatcher
-from chalicelib.notify.github import (
-    GitHubDeployments,
-    GitHubError,
-    GitHubGateway,
-    github_retry,
-)
+from chalicelib.notify.github import GitHubDeployments
 from tests.integration.notify_story import drive
 
 REPO = "acme/shop"

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.environments import Environment, Status
+from chalicelib.domain.environments import Environment, Status
+from chalicelib.domain.names import slugify
 from chalicelib.local.standins import StandIns
-from chalicelib.names import slugify
 from chalicelib.notify.dispatcher import NotificationDispatcher
 from chalicelib.notify.slack import SlackNotifier, slack_client
 from tests.integration.notify_story import drive

@@ -11,10 +11,10 @@ import pytest
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.markers import DynamoMarkers
 from chalicelib.aws.sqs import DeadLetterQueue
-from chalicelib.deadletter import DeadLetters
-from chalicelib.environments import Status
-from chalicelib.reaper import Reaper, ReapReport
-from chalicelib.settings import Settings
+from chalicelib.domain.environments import Status
+from chalicelib.domain.settings import Settings
+from chalicelib.handlers.deadletter import DeadLetters
+from chalicelib.handlers.reaper import Reaper, ReapReport
 from tests.integration.harness import REPOSITORY, World, sha_of
 
 BRANCH = "feature/login"

@@ -8,14 +8,14 @@ import pytest
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.dynamodb import DynamoEnvironmentStore
-from chalicelib.environments import (
+from chalicelib.domain.environments import (
     ConcurrentUpdate,
     Environment,
     EnvironmentStore,
     InMemoryEnvironmentStore,
     Status,
 )
-from chalicelib.infra import BaseInfrastructure
+from chalicelib.tools.infra import BaseInfrastructure
 
 ENV = Environment(
     slug="feature-cart",

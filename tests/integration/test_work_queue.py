@@ -13,9 +13,9 @@ from botocore.stub import Stubber
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.errors import AwsError
 from chalicelib.aws.sqs import WorkQueue
-from chalicelib.infra import BaseInfrastructure
+from chalicelib.domain.settings import Settings
 from chalicelib.local.bootstrap import MAX_RECEIVE_COUNT
-from chalicelib.settings import Settings
+from chalicelib.tools.infra import BaseInfrastructure
 
 URL = "https://sqs.us-east-1.amazonaws.com/123456789012/demo-work.fifo"
 

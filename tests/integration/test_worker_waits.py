@@ -18,10 +18,10 @@ import pytest
 
 import app
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.environments import Status
+from chalicelib.domain.environments import Status
+from chalicelib.domain.settings import Settings
+from chalicelib.handlers.worker import backoff_seconds, longest_wait_seconds
 from chalicelib.local.bootstrap import MAX_RECEIVE_COUNT
-from chalicelib.settings import Settings
-from chalicelib.worker import backoff_seconds, longest_wait_seconds
 from tests.integration.harness import World, sha_of
 
 BRANCH = "feature/login"

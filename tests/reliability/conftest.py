@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.settings import Settings
+from chalicelib.domain.settings import Settings
 from tests.integration.harness import World
 from tests.reliability.support import FakeGitHub
 

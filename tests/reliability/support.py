@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 
-from chalicelib.environments import Status
+from chalicelib.domain.environments import Status
+from chalicelib.domain.messages import BranchEvent
+from chalicelib.handlers.reaper import Reaper, ReapReport
 from chalicelib.local.bootstrap import MAX_RECEIVE_COUNT  # then SQS moves it to the DLQ
-from chalicelib.messages import BranchEvent
-from chalicelib.reaper import Reaper, ReapReport
 from tests.integration.harness import REPOSITORY, World
 
 

@@ -3,7 +3,7 @@ event never resurrects or rolls back an environment, and a redelivery changes no
 
 from __future__ import annotations
 
-from chalicelib.environments import Status
+from chalicelib.domain.environments import Status
 from tests.integration.harness import World, sha_of
 from tests.reliability.support import assert_gone, assert_ready_at, deployment_completed
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.messages import BranchEvent
+from chalicelib.domain.messages import BranchEvent
 from tests.integration.faults import KINDS, WITH_EVENTS, FaultInjector
 from tests.integration.harness import World, sha_of
 from tests.reliability.support import (

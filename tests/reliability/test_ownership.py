@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.environments import Status
+from chalicelib.domain.environments import Status
 from tests.integration.harness import World, sha_of
 from tests.reliability.support import FakeGitHub, assert_gone, deployment_completed, reap
 

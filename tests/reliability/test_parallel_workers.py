@@ -6,7 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.aws.elbv2 import LoadBalancing
-from chalicelib.environments import Environment, Status
+from chalicelib.domain.environments import Environment, Status
 from tests.integration.harness import World, sha_of
 
 # Branches that differ only in case or punctuation get different slugs (a hash suffix).

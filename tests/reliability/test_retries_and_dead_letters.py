@@ -12,14 +12,14 @@ import pytest
 
 from chalicelib.aws.errors import AwsError
 from chalicelib.aws.sqs import DeadLetterQueue
-from chalicelib.deadletter import DeadLetters, dead_letters_from_settings
-from chalicelib.environments import Status, StoreError
+from chalicelib.domain.environments import Status, StoreError
+from chalicelib.domain.messages import BranchEvent
+from chalicelib.domain.settings import Settings
+from chalicelib.handlers.deadletter import DeadLetters, dead_letters_from_settings
+from chalicelib.handlers.reaper import Reaper
 from chalicelib.local.bootstrap import MAX_RECEIVE_COUNT
 from chalicelib.local.standins import StandIns
-from chalicelib.messages import BranchEvent
-from chalicelib.reaper import Reaper
 from chalicelib.runtime import Runtime
-from chalicelib.settings import Settings
 from tests.conftest import WEBHOOK_SECRET
 from tests.integration.faults import FaultInjector
 from tests.integration.harness import World, sha_of

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from botocore.config import Config
 
 from chalicelib.aws.clients import RETRY_CONFIG, ClientFactory
-from chalicelib.environments import Environment, Status
-from chalicelib.settings import Settings
+from chalicelib.domain.environments import Environment, Status
+from chalicelib.domain.settings import Settings
 from tests.conftest import REGION, SESSION, strict
 from tests.integration.faults import WITH_EVENTS, FaultInjector
 from tests.integration.harness import World, sha_of

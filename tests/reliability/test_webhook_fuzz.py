@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 import app as chalice_app
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.infra import BaseInfrastructure
+from chalicelib.handlers.webhooks import sign
 from chalicelib.runtime import Runtime
-from chalicelib.webhooks import sign
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import WEBHOOK_SECRET, load_event, settings_for
 
 PUSH = load_event("github/push.webhooks-js.branch-update.payload")

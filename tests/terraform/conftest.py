@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.deploy import (
+from chalicelib.tools.deploy import (
     GENERATED_TEMPLATE,
     OVERRIDE_FILE,
     package_app,

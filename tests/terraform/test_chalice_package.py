@@ -1,5 +1,5 @@
 """The Chalice package (generated offline here, as `branchenv deploy` does) and the
-override chalicelib/deploy/override.py writes for it wire every handler of app.py to terraform/."""
+override chalicelib/tools/deploy/override.py writes for it wire every handler of app.py to terraform/."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import app
-from chalicelib.deploy import (
+from chalicelib.tools.deploy import (
     API_HANDLER,
     PLACEHOLDER_QUEUE,
     TERRAFORM_PINS,
@@ -115,7 +115,7 @@ def test_root_module_passes_every_variable_the_package_needs() -> None:
 def test_deployment_zip_holds_the_app_without_the_local_stack(package_dir: Path) -> None:
     names = zipfile.ZipFile(package_dir / "deployment.zip").namelist()
     assert "app.py" in names
-    assert "chalicelib/settings.py" in names
+    assert "chalicelib/domain/settings.py" in names
     assert not [n for n in names if n.startswith("chalicelib/local/")]
 
 

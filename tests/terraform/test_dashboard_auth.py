@@ -1,7 +1,7 @@
 """The dashboard's ``iam`` mode works on AWS: with dashboard_auth = "iam" the generated
 package's API body puts AWS_IAM on the three dashboard methods and never on the GitHub
 webhook; with "api_key" the body is exactly what Chalice wrote. The override's template is
-rendered by terraform itself from the generated package (chalicelib/deploy/)."""
+rendered by terraform itself from the generated package (chalicelib/tools/deploy/)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.deploy import (
+from chalicelib.tools.deploy import (
     GENERATED_TEMPLATE,
     OVERRIDE_FILE,
     SWAGGER_LOCAL,

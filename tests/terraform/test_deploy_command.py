@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.cli import CommandError, main
-from chalicelib.commands import deploy as command
-from chalicelib.deploy import OVERRIDE_FILE, DeployError, Plan, PythonTerraform
+from chalicelib.tools.cli import CommandError, main
+from chalicelib.tools.commands import deploy as command
+from chalicelib.tools.deploy import OVERRIDE_FILE, DeployError, Plan, PythonTerraform
 
 SECRETS = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:demo"
 OUTPUTS = {

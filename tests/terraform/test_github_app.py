@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.settings import GITHUB_APP_VARIABLES
+from chalicelib.domain.settings import GITHUB_APP_VARIABLES
 from tests.terraform.hcl import TERRAFORM, load_module
 
 

@@ -1,5 +1,5 @@
 """The root module's shape: typed and described variables, described outputs, the shared
-names and outputs of chalicelib/infra.py, and the queue/table settings the code relies on."""
+names and outputs of chalicelib/tools/infra.py, and the queue/table settings the code relies on."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from chalicelib.infra import BaseInfrastructure, BaseNames
+from chalicelib.domain.names import BaseNames
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.terraform.hcl import CHALICE_MODULE, EXAMPLE, ROOT, TERRAFORM, load_module
 
 MODULES = [TERRAFORM, CHALICE_MODULE, EXAMPLE]

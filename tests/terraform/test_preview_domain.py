@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalicelib.names import MAX_PREVIEW_DOMAIN
+from chalicelib.domain.names import MAX_PREVIEW_DOMAIN
 
 VARIABLES = Path(__file__).parents[2] / "terraform" / "variables.tf"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.deploy import chalice_override
+from chalicelib.tools.deploy import chalice_override
 from tests.terraform.hcl import CHALICE_MODULE, TERRAFORM, load_module
 from tests.terraform.scratch import Scratch, needs_terraform, refusal
 from tests.terraform.test_network import REQUIRED

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.aws_events import translate
+from chalicelib.handlers.aws_events import translate
 from tests.conftest import load_event, offline_settings
 
 SERVICE = "demo-feature-login-df7c7aeb_1"

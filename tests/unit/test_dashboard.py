@@ -8,7 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib.dashboard import (
+from chalicelib.domain.environments import Environment, InMemoryEnvironmentStore, Status, StoreError
+from chalicelib.domain.names import names_for
+from chalicelib.handlers.dashboard import (
     Access,
     Dashboard,
     Request,
@@ -17,8 +19,6 @@ from chalicelib.dashboard import (
     iso_time,
     render_page,
 )
-from chalicelib.environments import Environment, InMemoryEnvironmentStore, Status, StoreError
-from chalicelib.names import names_for
 from tests.conftest import offline_settings
 
 NOW = 1_790_000_000.0  # 2026-09-21T14:13:20+00:00

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib.desired import GitHubAnswer, apply_event, decide
-from chalicelib.environments import Environment, InMemoryEnvironmentStore, Status
-from chalicelib.messages import BranchEvent
-from chalicelib.names import names_for
+from chalicelib.domain.desired import GitHubAnswer, apply_event, decide
+from chalicelib.domain.environments import Environment, InMemoryEnvironmentStore, Status
+from chalicelib.domain.messages import BranchEvent
+from chalicelib.domain.names import names_for
 
 REPO = "octo/shop"
 BRANCH = "feature/cart"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.names import (
+from chalicelib.domain.names import (
     HASH_LENGTH,
     MAX_HOST_HEADER,
     MAX_PREVIEW_DOMAIN,

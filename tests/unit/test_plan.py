@@ -9,7 +9,10 @@ from chalicelib.aws.ecs import Deployment, Service, TaskDefinition
 from chalicelib.aws.elbv2 import Rule, TargetGroup
 from chalicelib.aws.inventory import ManagedResource
 from chalicelib.aws.route53 import AliasRecord
-from chalicelib.converge import (
+from chalicelib.domain.environments import Environment, Status
+from chalicelib.domain.names import names_for
+from chalicelib.domain.settings import Listener
+from chalicelib.engine.converge import (
     SPEC_TAG,
     ClaimPriority,
     CreateRule,
@@ -32,9 +35,6 @@ from chalicelib.converge import (
     UpsertDns,
     plan,
 )
-from chalicelib.environments import Environment, Status
-from chalicelib.names import names_for
-from chalicelib.settings import Listener
 
 NAMES = names_for("shop", "octo/shop", "feature/cart", "preview.example.com")
 OURS = NAMES.tags()

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.cli import CommandError
-from chalicelib.commands import plan as plan_command
-from chalicelib.commands.plan import PLACEHOLDER_SHA, PlanRequest, plan
+from chalicelib.tools.cli import CommandError
+from chalicelib.tools.commands import plan as plan_command
+from chalicelib.tools.commands.plan import PLACEHOLDER_SHA, PlanRequest, plan
 from tests.unit.test_repoconfig import BASE_ENVIRON, minimal_settings
 
 SHA = "e" * 40

@@ -7,10 +7,16 @@ from typing import Any
 
 import pytest
 
-from chalicelib.names import names_for
-from chalicelib.policy import Violation, check, check_context, failure_reason, image_reference_tag
-from chalicelib.repoconfig import OperatorConfig, RepoConfig, load_repo_config
-from chalicelib.taskdef import RenderContext, render_service, render_task_definition
+from chalicelib.domain.names import names_for
+from chalicelib.engine.policy import (
+    Violation,
+    check,
+    check_context,
+    failure_reason,
+    image_reference_tag,
+)
+from chalicelib.engine.repoconfig import OperatorConfig, RepoConfig, load_repo_config
+from chalicelib.engine.taskdef import RenderContext, render_service, render_task_definition
 from tests.unit.test_repoconfig import minimal_settings
 
 SHA = "b" * 40

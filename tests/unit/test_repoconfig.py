@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.repoconfig import (
+from chalicelib.domain.settings import Settings, SettingsError
+from chalicelib.engine.repoconfig import (
     PLACEHOLDERS,
     BranchFilter,
     CommonConfig,
@@ -22,7 +23,6 @@ from chalicelib.repoconfig import (
     render_env,
     render_template,
 )
-from chalicelib.settings import Settings, SettingsError
 
 OPERATOR = OperatorConfig()
 SSM_ARN = "arn:aws:ssm:us-east-1:123456789012:parameter/demo/db-url"
@@ -515,14 +515,14 @@ def test_bad_common_block_is_a_settings_error_naming_the_variable() -> None:
 
 
 def test_operator_check_is_resolved_by_dotted_name() -> None:
-    settings = minimal_settings(policy_checks=("chalicelib.policy:privileged",))
-    from chalicelib.policy import privileged
+    settings = minimal_settings(policy_checks=("chalicelib.engine.policy:privileged",))
+    from chalicelib.engine.policy import privileged
 
     assert OperatorConfig.from_settings(settings).checks == (privileged,)
 
 
 def test_operator_check_that_does_not_exist_is_a_settings_error() -> None:
-    settings = minimal_settings(policy_checks=("chalicelib.policy:no_such_check",))
+    settings = minimal_settings(policy_checks=("chalicelib.engine.policy:no_such_check",))
     with pytest.raises(SettingsError, match="has no function 'no_such_check'"):
         OperatorConfig.from_settings(settings)
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib.settings import Settings, SettingsError
+from chalicelib.domain.settings import Settings, SettingsError
 
 LISTENERS = json.dumps([{"listener_arn": "arn:l", "dns_name": "alb.example.com", "zone_id": "Z1"}])
 BASE = {

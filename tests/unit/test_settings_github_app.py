@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chalicelib.settings import Settings, SettingsError
+from chalicelib.domain.settings import Settings, SettingsError
 from tests.unit.test_settings import BASE
 
 KEY_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/github-app-private-key-AbC"

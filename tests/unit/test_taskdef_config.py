@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.names import names_for
-from chalicelib.repoconfig import CommonConfig, OperatorConfig, RepoConfig, load_repo_config
-from chalicelib.taskdef import RenderContext, render_service, render_task_definition
+from chalicelib.domain.names import names_for
+from chalicelib.engine.repoconfig import CommonConfig, OperatorConfig, RepoConfig, load_repo_config
+from chalicelib.engine.taskdef import RenderContext, render_service, render_task_definition
 from tests.unit.test_repoconfig import minimal_settings
 
 SHA = "d" * 40

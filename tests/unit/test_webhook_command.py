@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from chalicelib.cli import main
-from chalicelib.commands.webhook import build_delivery
+from chalicelib.domain.messages import BranchEvent
+from chalicelib.handlers.webhooks import parse
 from chalicelib.local.stack import free_port
-from chalicelib.messages import BranchEvent
-from chalicelib.webhooks import parse
+from chalicelib.tools.cli import main
+from chalicelib.tools.commands.webhook import build_delivery
 
 SHA = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
 

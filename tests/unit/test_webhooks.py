@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.messages import BranchEvent
-from chalicelib.webhooks import Ignored, MalformedPayload, Ping, parse, sign, verify_signature
+from chalicelib.domain.messages import BranchEvent
+from chalicelib.handlers.webhooks import (
+    Ignored,
+    MalformedPayload,
+    Ping,
+    parse,
+    sign,
+    verify_signature,
+)
 from tests.conftest import load_event
 
 GITHUB_SECRET = "It's a Secret to Everybody"

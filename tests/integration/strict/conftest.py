@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.infra import BaseInfrastructure
 from chalicelib.local.bootstrap import create_base_infrastructure
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import APP, DOMAIN, REGION, SESSION
 from tests.integration.strict.support import CREDENTIALS, Strict, new_listener, plain_of
 

@@ -13,8 +13,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.infra import BaseInfrastructure
 from chalicelib.local.strict import ManualClock, StrictAws
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import REGION, SESSION
 
 HOST = "feature.preview.example.com"

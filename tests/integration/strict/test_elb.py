@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.infra import BaseInfrastructure
 from chalicelib.local.strict import ManualClock
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.integration.faults import FaultInjector
 from tests.integration.strict.support import (
     Strict,

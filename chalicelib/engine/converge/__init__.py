@@ -1,0 +1,108 @@
+"""Converge: make AWS hold exactly what one environment's desired state asks for.
+
+The only way branchenv changes AWS. It has two halves, in the shape of Chalice's own
+deployer: :func:`plan` is pure (desired state + what AWS holds → a list of frozen steps,
+printable as a dry run) and :class:`Converger` observes, plans and executes.
+
+Every step looks before it acts and tolerates "already done" / "already gone", and
+everything is found again by name or by tag, so converge is idempotent and safe to
+interrupt after any AWS call: running it again finishes the job and leaks nothing.
+Nothing is ever deleted unless its tags (or, for DNS, its TXT owner record) say it
+belongs to this environment.
+
+The package, by responsibility (each module depends only on those above it):
+
+- :mod:`.model`: the frozen models (Signal, Observed, Target, the steps, Plan), the
+  ownership tags and the exceptions;
+- :mod:`.planner`: the pure planner;
+- :mod:`.runners`: the step runners that change AWS, one method per step type;
+- :mod:`.converger`: the Converger (observe, build the target, run, finish and save).
+
+Importers use this package's names; they are re-exported here.
+"""
+
+from chalicelib.engine.converge.converger import (
+    ConfigSource,
+    Converger,
+    ConvergeResult,
+    log_group_url,
+    retag_source,
+)
+from chalicelib.engine.converge.model import (
+    OWNERSHIP_KEYS,
+    SHA_TAG,
+    SPEC_TAG,
+    AwaitHealthyTarget,
+    ClaimPriority,
+    CreateRule,
+    CreateService,
+    CreateTargetGroup,
+    DeleteDns,
+    DeleteDnsByHost,
+    DeleteRule,
+    DeleteService,
+    DeleteTargetGroup,
+    DeregisterTaskDefinitions,
+    NoRoom,
+    Observed,
+    Plan,
+    RegisterTaskDefinition,
+    ReleasePriority,
+    RemoveBranchTag,
+    RetagImage,
+    RetryLater,
+    SetHealthCheckPath,
+    Signal,
+    StartBuild,
+    Step,
+    StopBuild,
+    TagBranchImage,
+    Target,
+    UpdateService,
+    UpsertDns,
+)
+from chalicelib.engine.converge.planner import plan, spec_fingerprint
+from chalicelib.engine.converge.runners import MAX_PRIORITY, PRIORITY_ATTEMPTS
+
+__all__ = [
+    "MAX_PRIORITY",
+    "OWNERSHIP_KEYS",
+    "PRIORITY_ATTEMPTS",
+    "SHA_TAG",
+    "SPEC_TAG",
+    "AwaitHealthyTarget",
+    "ClaimPriority",
+    "ConfigSource",
+    "ConvergeResult",
+    "Converger",
+    "CreateRule",
+    "CreateService",
+    "CreateTargetGroup",
+    "DeleteDns",
+    "DeleteDnsByHost",
+    "DeleteRule",
+    "DeleteService",
+    "DeleteTargetGroup",
+    "DeregisterTaskDefinitions",
+    "NoRoom",
+    "Observed",
+    "Plan",
+    "RegisterTaskDefinition",
+    "ReleasePriority",
+    "RemoveBranchTag",
+    "RetagImage",
+    "RetryLater",
+    "SetHealthCheckPath",
+    "Signal",
+    "StartBuild",
+    "Step",
+    "StopBuild",
+    "TagBranchImage",
+    "Target",
+    "UpdateService",
+    "UpsertDns",
+    "log_group_url",
+    "plan",
+    "retag_source",
+    "spec_fingerprint",
+]

@@ -1,0 +1,426 @@
+"""The Converger: observe one environment in AWS, plan, run the steps, record, notify.
+
+It builds the :class:`Target` (names, listener, branchenv.yml at the sha, the rendered
+task definition and its policy verdict), reads what AWS holds (:meth:`Converger.observe`),
+asks the pure planner for a :class:`Plan`, hands each step to a
+:class:`~chalicelib.engine.converge.runners.StepRunner`, then saves the environment's new status
+(notifying first) without losing a desired state a webhook wrote meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import quote
+
+from chalicelib.domain.environments import (
+    ConcurrentUpdate,
+    Environment,
+    EnvironmentStore,
+    Status,
+)
+from chalicelib.domain.names import EnvironmentNames, names_for, short_hash
+from chalicelib.domain.settings import Listener, Settings
+from chalicelib.engine.converge.model import (
+    SPEC_TAG,
+    NoRoom,
+    Observed,
+    Plan,
+    RetryLater,
+    Signal,
+    Target,
+)
+from chalicelib.engine.converge.planner import plan, plan_absent, spec_fingerprint
+from chalicelib.engine.converge.runners import Progress, StepRunner, progress_from
+from chalicelib.engine.policy import check_context, failure_reason
+from chalicelib.engine.repoconfig import (
+    FILE_NAME,
+    ConfigError,
+    OperatorConfig,
+    RepoConfig,
+    load_repo_config,
+)
+from chalicelib.engine.taskdef import RenderContext, render_task_definition
+
+if TYPE_CHECKING:
+    from chalicelib.aws.codebuild import Builds
+    from chalicelib.aws.ecr import Images
+    from chalicelib.aws.ecs import Containers
+    from chalicelib.aws.elbv2 import LoadBalancing
+    from chalicelib.aws.inventory import ManagedResource
+    from chalicelib.aws.route53 import Dns
+    from chalicelib.notify import Notifier
+    from chalicelib.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class ConfigSource(Protocol):
+    """Where branchenv.yml is read at a sha (GitHub)."""
+
+    def file_contents(self, repository: str, path: str, ref: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ConvergeResult:
+    """What one converge run did."""
+
+    environment: Environment
+    plan: Plan
+
+
+class Converger:
+    """Observes AWS for one environment, plans, executes, records progress, notifies."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: EnvironmentStore,
+        dns: Dns,
+        load_balancing: LoadBalancing,
+        containers: Containers,
+        images: Images,
+        builds: Builds | None = None,
+        notifier: Notifier | None = None,
+        config_source: ConfigSource | None = None,
+        operator: OperatorConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.dns = dns
+        self.load_balancing = load_balancing
+        self.containers = containers
+        self.images = images
+        self.builds = builds
+        self.notifier = notifier
+        self.config_source = config_source
+        self.operator = operator or OperatorConfig.from_settings(settings)
+        self._config_texts: dict[tuple[str, str], str | None] = {}
+        self.clock = clock
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime) -> Converger:
+        from chalicelib.aws.codebuild import Builds
+        from chalicelib.aws.ecr import Images
+        from chalicelib.aws.ecs import Containers
+        from chalicelib.aws.elbv2 import LoadBalancing
+        from chalicelib.aws.route53 import Dns
+
+        s, c = runtime.settings, runtime.clients
+        return cls(
+            settings=s,
+            store=runtime.store,
+            dns=Dns(c.client("route53"), s.hosted_zone_id),
+            load_balancing=LoadBalancing(c.client("elbv2")),
+            containers=Containers(c.client("ecs"), s.cluster),
+            images=Images(c.client("ecr"), s.ecr_repository),
+            builds=Builds(c.client("codebuild"), s.codebuild_project)
+            if s.codebuild_project
+            else None,
+            notifier=runtime.notifier,
+            config_source=runtime.github,
+        )
+
+    # -- public
+
+    def names(self, env: Environment) -> EnvironmentNames:
+        """Names from the record's own slug (an orphan's tombstone has no exact branch)."""
+        s = self.settings
+        names = names_for(s.app_name, env.repository, env.branch, s.preview_domain)
+        return names if names.slug == env.slug else replace(names, slug=env.slug)
+
+    def dry_run(self, slug: str, signal: Signal | None = None) -> Plan | None:
+        """The plan converge would run now, without changing anything."""
+        env = self.store.get(slug)
+        if env is None:
+            return None
+        target = self._target(env)
+        return plan(env, self.observe(env, target), target, signal)
+
+    def converge(
+        self,
+        slug: str,
+        signal: Signal | None = None,
+        leftovers: Sequence[ManagedResource] = (),
+        *,
+        env: Environment | None = None,
+    ) -> ConvergeResult | None:
+        """Make AWS match the desired state of ``slug``; None if there is no such record.
+        ``env`` is the record the caller has just read or written (saves a read)."""
+        env = env if env is not None and env.slug == slug else self.store.get(slug)
+        if env is None:
+            return None
+        target = self._target(env)
+        observed = self.observe(env, target)
+        the_plan = plan(env, observed, target, signal, leftovers)
+        log.info("converge %s (%s): %s", slug, env.desired, the_plan.describe())
+        progress = progress_from(self._start(env, the_plan), observed, target)
+        runner = self._step_runner()
+        try:
+            for step in the_plan.steps:
+                runner.execute(step, progress, target)
+        except NoRoom as full:
+            return self._undo_for_lack_of_room(runner, progress, target, str(full))
+        env = self._finish(progress, the_plan, target, signal)
+        return ConvergeResult(env, the_plan)
+
+    def give_up(self, slug: str, reason: str) -> Environment | None:
+        """Stop waiting: a wait outlasted its budget (the worker's backoff chain). The
+        environment ends ``failed`` with ``reason``; nothing is retried until a new push
+        or the reaper's next sweep."""
+        env = self.store.get(slug)
+        waiting = (Status.PENDING, Status.BUILDING, Status.DEPLOYING)
+        if env is None or env.desired != "present" or env.status not in waiting:
+            return env  # a ready preview stays ready; the reaper's sweep converges again
+        return self._save(env.with_status(Status.FAILED, reason=reason, now=self.clock()))
+
+    def _undo_for_lack_of_room(
+        self, runner: StepRunner, progress: Progress, target: Target, reason: str
+    ) -> ConvergeResult:
+        """No load balancer has room: remove what this run made for a branch that serves
+        nothing yet (DNS record, target group, claim), then fail with ``reason``. A branch
+        that serves (its rule removed by hand, say) keeps everything it has."""
+        env = replace(progress.env, listener_arn=progress.listener_arn, priority=progress.priority)
+        observed = self.observe(env, target)
+        serves = env.deployed_sha is not None or observed.service is not None
+        undo = () if serves else plan_absent(env, observed, target).steps
+        the_plan = Plan(undo, Status.FAILED, reason)
+        log.warning("converge %s: %s", env.slug, reason)
+        for step in undo:
+            runner.execute(step, progress, target)
+        return ConvergeResult(self._finish(progress, the_plan, target, None), the_plan)
+
+    def observe(self, env: Environment, target: Target) -> Observed:
+        """Read what AWS holds for this environment: a fixed handful of calls."""
+        names = target.names
+        listener_arn = env.listener_arn or target.listener.listener_arn
+        wanted_tags = [names.branch_tag]
+        if env.desired_sha and env.desired == "present":
+            wanted_tags.insert(0, env.desired_sha)
+            if target.source_tag:
+                wanted_tags.append(target.source_tag)
+        found = self.images.find_images(wanted_tags)
+        build = None
+        missing_image = env.desired_sha is not None and env.desired_sha not in found
+        if missing_image and env.build_id and self.builds and target.image_source == "build":
+            build = self.builds.get(env.build_id)
+        service_name = env.service_name or names.service(env.generation)
+        return Observed(
+            source_image=found.get(target.source_tag) if target.source_tag else None,
+            build=build,
+            dns=self.dns.find_alias(names.host),
+            target_group=self.load_balancing.find_target_group(names.target_group),
+            rule=self.load_balancing.find_rule(listener_arn, names.host),
+            sha_image=found.get(env.desired_sha) if env.desired_sha else None,
+            branch_image=found.get(names.branch_tag),
+            task_definition=self.containers.find_task_definition(names.task_family),
+            service=self.containers.find_service(service_name),
+        )
+
+    # -- internals
+
+    def _target(self, env: Environment) -> Target:
+        names = self.names(env)
+        listener = self._listener_for(env, names)
+        repository_uri = self.images.repository_uri()
+        mode = self.settings.image_source
+        config, problem = self.repo_config(env)
+        excluded = None
+        if not config.branches.wants(env.branch, default_branch=None):
+            excluded = f"{FILE_NAME} excludes branch {env.branch!r} from previews"
+        ctx = RenderContext(self.settings, names, env.desired_sha or "", "", config=config)
+        image_uri = request = spec = source_tag = None
+        if env.desired == "present" and env.desired_sha and problem is None:
+            image_uri = f"{repository_uri}:{env.desired_sha}"
+            ctx = RenderContext(self.settings, names, env.desired_sha, image_uri, config=config)
+            if mode == "retag" and self.settings.retag_pattern:
+                source_tag = retag_source(self.settings.retag_pattern, env.desired_sha, names)
+            violations = check_context(ctx, operator=self.operator)
+            if violations:
+                problem = failure_reason(violations)
+            request = render_task_definition(ctx)
+            spec = spec_fingerprint(request)
+            request["tags"] = [*request["tags"], {"key": SPEC_TAG, "value": spec}]
+        service = ctx.service_spec
+        return Target(
+            names,
+            listener,
+            image_uri,
+            request,
+            spec,
+            service.desired_count,
+            image_source=mode,
+            source_tag=source_tag,
+            repository_uri=repository_uri,
+            log_url=log_group_url(self.settings.region, names.log_group, names.slug),
+            context=ctx,
+            container_port=service.container_port,
+            health_check_path=service.health_check_path,
+            problem=problem,
+            excluded=excluded,
+        )
+
+    def repo_config(self, env: Environment) -> tuple[RepoConfig, str | None]:
+        """The branch's branchenv.yml at the desired sha (defaults when there is none),
+        or the defaults and the reason the file cannot be used."""
+        text = None
+        if self.config_source is not None and env.desired == "present":
+            ref = env.desired_sha or env.branch
+            key = (env.repository, ref)
+            if key not in self._config_texts:
+                try:
+                    text = self.config_source.file_contents(env.repository, FILE_NAME, ref)
+                except Exception as exc:
+                    raise RetryLater(f"could not read {FILE_NAME} from GitHub: {exc}") from exc
+                if env.desired_sha:  # a sha's file never changes; a branch's does
+                    self._config_texts[key] = text
+            else:
+                text = self._config_texts[key]
+        try:
+            return load_repo_config(text, operator=self.operator), None
+        except ConfigError as exc:
+            return load_repo_config(None, operator=self.operator), str(exc)
+
+    def _listener_for(self, env: Environment, names: EnvironmentNames) -> Listener:
+        pool = self.settings.listeners
+        for listener in pool:
+            if listener.listener_arn == env.listener_arn:
+                return listener
+        return pool[int(short_hash(names.slug), 16) % len(pool)]
+
+    def _start(self, env: Environment, the_plan: Plan) -> Environment:
+        if env.desired == "absent" and the_plan.steps and env.status != Status.DELETING:
+            # The reason it goes (branch gone, idle past its TTL) stays while it goes.
+            return self._save(env.with_status(Status.DELETING, reason=env.reason, now=self.clock()))
+        waiting = the_plan.status in (Status.BUILDING, Status.PENDING)
+        if env.desired == "present" and waiting and env.status != the_plan.status:
+            return self._save(env.with_status(the_plan.status, now=self.clock()))
+        return env
+
+    def _finish(
+        self, progress: Progress, the_plan: Plan, target: Target, signal: Signal | None
+    ) -> Environment:
+        env = replace(
+            progress.env,
+            listener_arn=progress.listener_arn,
+            priority=progress.priority,
+            target_group_arn=progress.target_group_arn,
+            rule_arn=progress.rule_arn,
+            service_name=progress.service_name,
+            task_definition_arn=progress.task_definition_arn,
+        )
+        now = self.clock()
+        status, reason, log_url = the_plan.status, the_plan.reason, the_plan.log_url
+        if status == Status.DELETED:
+            env = replace(
+                env,
+                listener_arn=None,
+                priority=None,
+                target_group_arn=None,
+                rule_arn=None,
+                task_definition_arn=None,
+                expires_at=int(now + self.settings.history_days * 86400),
+            )
+        if status == Status.READY and env.desired_sha:
+            # Only a commit that became ready is "deployed": while the next one deploys,
+            # or after ECS rolled it back, the previous one is what serves.
+            env = replace(
+                env,
+                deployed_sha=env.desired_sha,
+                image_uri=target.image_uri,
+                serving_health_check_path=target.health_check_path,
+            )
+        if status == Status.READY and env.status != Status.READY:
+            env = _record_ready_time(env, now)
+        if _new_spot_interruption(signal, env):
+            # ECS replaces the task itself; each interrupted task is counted once.
+            assert signal is not None
+            env = replace(
+                env,
+                spot_interruptions=env.spot_interruptions + 1,
+                last_spot_task=signal.task_arn,
+            )
+        changed = (status, reason) != (env.status, env.reason) or env != progress.env
+        if status != env.status or reason != env.reason:
+            env = replace(env, status=status, reason=reason, log_url=log_url, updated_at=now)
+        return self._save(env) if changed else env
+
+    def _save(self, env: Environment) -> Environment:
+        """Notify, then persist ``env`` with what was notified, in one write. Notifiers are
+        idempotent (they compare with what they last sent), so a write lost to a race
+        costs no duplicate message."""
+        if self.notifier is not None:
+            env = replace(env, notifications=self.notifier.environment_changed(env).notifications)
+        return self._put(env)
+
+    def _step_runner(self) -> StepRunner:
+        """A runner over this converger's clients as they are now (tests swap some in)."""
+        return StepRunner(
+            settings=self.settings,
+            store=self.store,
+            dns=self.dns,
+            load_balancing=self.load_balancing,
+            containers=self.containers,
+            images=self.images,
+            builds=self.builds,
+            put=self._put,
+        )
+
+    def _put(self, env: Environment) -> Environment:
+        try:
+            return self.store.put(env)
+        except ConcurrentUpdate:
+            # A webhook changed the desired state meanwhile: keep its desired fields and
+            # this run's progress; the worker converges again for the newer event.
+            latest = self.store.get(env.slug)
+            if latest is None:
+                raise
+            merged = replace(
+                env,
+                desired=latest.desired,
+                desired_sha=latest.desired_sha,
+                ordering=latest.ordering,
+                pusher=latest.pusher,
+                commit_url=latest.commit_url,
+                triggered_at=latest.triggered_at,
+                version=latest.version,
+            )
+            return self.store.put(merged)
+
+
+def _new_spot_interruption(signal: Signal | None, env: Environment) -> bool:
+    if signal is None or signal.kind != "spot_interrupted":
+        return False
+    return signal.task_arn is None or signal.task_arn != env.last_spot_task
+
+
+def log_group_url(region: str, log_group: str, stream_prefix: str) -> str:
+    """The CloudWatch console page of a log group, showing one environment's streams."""
+
+    def console(text: str) -> str:  # the console's own escaping: URL-encode, then % → $
+        return quote(quote(text, safe=""), safe="").replace("%", "$")
+
+    return (
+        f"https://console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/{console(log_group)}"
+        f"{console('?logStreamNameFilter=' + stream_prefix)}"
+    )
+
+
+def retag_source(pattern: str, sha: str, names: EnvironmentNames) -> str:
+    """The ECR tag a ``retag`` installation adopts for ``sha``; settings make sure the
+    pattern names the sha, so it can never be ``latest``."""
+    return pattern.format(sha=sha, short_sha=sha[:7], slug=names.slug)
+
+
+def _record_ready_time(env: Environment, now: float) -> Environment:
+    """Keep the last push-to-ready durations (oldest first, the newest last, at most ten)."""
+    if env.triggered_at is None:
+        return replace(env, ready_at=now)
+    seconds = round(now - env.triggered_at, 1)
+    return replace(env, ready_at=now, ready_seconds=(*env.ready_seconds, seconds)[-10:])

@@ -1,0 +1,231 @@
+"""The vocabulary of converge: what it is told, sees, aims at and does, all frozen.
+
+:class:`Signal` (what an AWS event said), :class:`Observed` (what AWS holds),
+:class:`Target` (the constants converge aims at), one :class:`Step` dataclass per AWS
+change, and the :class:`Plan` they make up; plus the tags that mark what branchenv owns
+and the exceptions a converge run raises to wait or to give up for lack of room.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.aws.codebuild import Build
+from chalicelib.aws.ecr import Image
+from chalicelib.aws.ecs import Service, TaskDefinition
+from chalicelib.aws.elbv2 import Rule, TargetGroup
+from chalicelib.aws.route53 import AliasRecord
+from chalicelib.domain.environments import Status
+from chalicelib.domain.names import EnvironmentNames
+from chalicelib.domain.settings import Listener
+from chalicelib.engine.taskdef import RenderContext
+
+SPEC_TAG = "branchenv:spec"
+SHA_TAG = "branchenv:sha"
+OWNERSHIP_KEYS = ("branchenv:managed", "branchenv:app", "branchenv:env")
+
+
+class RetryLater(Exception):
+    """Converge is waiting on AWS (a target to turn healthy, a rule to let go of a target
+    group, a new rule to reach ECS); the worker makes the queue message visible again
+    after a short, growing backoff (chalicelib.handlers.worker)."""
+
+
+class NoRoom(Exception):
+    """Every load balancer of the pool holds as many rules or target groups as ELB allows."""
+
+
+# ----------------------------------------------------------------------------- signals
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What an AWS event told the worker; converge uses it alongside what it observes."""
+
+    kind: str  # deployment_completed | deployment_failed | build_failed | image_pushed | …
+    reason: str | None = None
+    log_url: str | None = None
+    sha: str | None = None
+    task_arn: str | None = None  # spot_interrupted: the task ECS stopped
+    deployment_id: str | None = None  # deployment_*: the ECS deployment it is about
+
+
+# ----------------------------------------------------------------------------- observed
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What AWS holds for one environment, read by :meth:`Converger.observe`."""
+
+    dns: AliasRecord | None = None
+    target_group: TargetGroup | None = None
+    rule: Rule | None = None
+    sha_image: Image | None = None
+    branch_image: Image | None = None
+    task_definition: TaskDefinition | None = None
+    service: Service | None = None
+    source_image: Image | None = None
+    build: Build | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """The constants converge aims at, computed before planning (so planning stays pure)."""
+
+    names: EnvironmentNames
+    listener: Listener
+    image_uri: str | None
+    task_definition: dict[str, Any] | None
+    spec: str | None
+    desired_count: int
+    image_source: str = "ci"
+    source_tag: str | None = None
+    repository_uri: str = ""
+    log_url: str | None = None
+    context: RenderContext | None = None
+    container_port: int = 8080
+    health_check_path: str = "/"
+    problem: str | None = None  # branchenv.yml invalid or a policy check failed
+    excluded: str | None = None  # branchenv.yml says this branch gets no preview
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+@dataclass(frozen=True)
+class Step:
+    """One AWS change. ``describe`` is what a dry run prints."""
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{k}={v}" for k, v in self.__dict__.items())
+        return f"{type(self).__name__}({fields})"
+
+
+@dataclass(frozen=True)
+class UpsertDns(Step):
+    host: str
+    alb_dns_name: str
+    alb_zone_id: str
+
+
+@dataclass(frozen=True)
+class ClaimPriority(Step):
+    listener_arn: str
+
+
+@dataclass(frozen=True)
+class CreateTargetGroup(Step):
+    name: str
+
+
+@dataclass(frozen=True)
+class SetHealthCheckPath(Step):
+    target_group_arn: str
+    path: str
+
+
+@dataclass(frozen=True)
+class CreateRule(Step):
+    listener_arn: str
+    host: str
+
+
+@dataclass(frozen=True)
+class StopBuild(Step):
+    build_id: str
+
+
+@dataclass(frozen=True)
+class StartBuild(Step):
+    sha: str
+
+
+@dataclass(frozen=True)
+class RetagImage(Step):
+    source_tag: str
+    sha: str
+
+
+@dataclass(frozen=True)
+class TagBranchImage(Step):
+    tag: str
+
+
+@dataclass(frozen=True)
+class RegisterTaskDefinition(Step):
+    family: str
+    spec: str
+
+
+@dataclass(frozen=True)
+class CreateService(Step):
+    generation: int
+
+
+@dataclass(frozen=True)
+class UpdateService(Step):
+    name: str
+    container_port: int | None = None  # set when the load balancer mapping must change
+
+
+@dataclass(frozen=True)
+class AwaitHealthyTarget(Step):
+    pass
+
+
+@dataclass(frozen=True)
+class DeleteDns(Step):
+    record: AliasRecord
+
+
+@dataclass(frozen=True)
+class DeleteDnsByHost(Step):
+    host: str
+
+
+@dataclass(frozen=True)
+class DeleteRule(Step):
+    arn: str
+
+
+@dataclass(frozen=True)
+class DeleteService(Step):
+    name: str
+    scale_down_first: bool
+
+
+@dataclass(frozen=True)
+class DeleteTargetGroup(Step):
+    arn: str
+
+
+@dataclass(frozen=True)
+class DeregisterTaskDefinitions(Step):
+    family: str
+
+
+@dataclass(frozen=True)
+class RemoveBranchTag(Step):
+    tag: str
+
+
+@dataclass(frozen=True)
+class ReleasePriority(Step):
+    listener_arn: str
+    priority: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The steps to run, then the status the environment has once they have run."""
+
+    steps: tuple[Step, ...]
+    status: Status
+    reason: str | None = None
+    log_url: str | None = None
+
+    def describe(self) -> str:
+        lines = [step.describe() for step in self.steps] or ["(nothing to change)"]
+        lines.append(f"→ {self.status.value}" + (f": {self.reason}" if self.reason else ""))
+        return "\n".join(lines)

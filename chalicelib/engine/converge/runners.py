@@ -1,0 +1,388 @@
+"""The step runners: how each planned :class:`~chalicelib.engine.converge.model.Step` changes AWS.
+
+:class:`StepRunner` executes one step at a time for the
+:class:`~chalicelib.engine.converge.converger.Converger`, tracking what the run has found or made
+in a :class:`Progress`. Claiming listener rule priorities (and moving to another load
+balancer of the pool when one is full) lives here too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.aws.elbv2 import LoadBalancerFull, PriorityInUse
+from chalicelib.aws.errors import Conflict, NotFound
+from chalicelib.domain.environments import Environment, EnvironmentStore
+from chalicelib.domain.names import short_hash
+from chalicelib.domain.settings import Listener, Settings
+from chalicelib.engine.converge.model import (
+    OWNERSHIP_KEYS,
+    SPEC_TAG,
+    AwaitHealthyTarget,
+    ClaimPriority,
+    CreateRule,
+    CreateService,
+    CreateTargetGroup,
+    DeleteDns,
+    DeleteDnsByHost,
+    DeleteRule,
+    DeleteService,
+    DeleteTargetGroup,
+    DeregisterTaskDefinitions,
+    NoRoom,
+    Observed,
+    RegisterTaskDefinition,
+    ReleasePriority,
+    RemoveBranchTag,
+    RetagImage,
+    RetryLater,
+    SetHealthCheckPath,
+    StartBuild,
+    Step,
+    StopBuild,
+    TagBranchImage,
+    Target,
+    UpdateService,
+    UpsertDns,
+)
+from chalicelib.engine.taskdef import render_service
+
+if TYPE_CHECKING:
+    from chalicelib.aws.codebuild import Builds
+    from chalicelib.aws.ecr import Images
+    from chalicelib.aws.ecs import Containers
+    from chalicelib.aws.elbv2 import LoadBalancing
+    from chalicelib.aws.route53 import Dns
+
+log = logging.getLogger(__name__)
+
+MAX_PRIORITY = 50_000
+PRIORITY_ATTEMPTS = 20
+
+
+@dataclass
+class Progress:
+    """What the executor has learnt so far in this run (ARNs of what it found or made)."""
+
+    env: Environment
+    listener_arn: str | None = None
+    priority: int | None = None
+    target_group_arn: str | None = None
+    rule_arn: str | None = None
+    task_definition_arn: str | None = None
+    service_name: str | None = None
+
+
+class StepRunner:
+    """Runs the steps of a plan against AWS, one ``_run_<Step>`` method per step type.
+
+    Every runner looks before it acts and tolerates "already done" / "already gone";
+    what it learns goes into the run's :class:`Progress`, and what an interrupted run
+    must find again is recorded at once through ``put`` (the converger's store write).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: EnvironmentStore,
+        dns: Dns,
+        load_balancing: LoadBalancing,
+        containers: Containers,
+        images: Images,
+        builds: Builds | None,
+        put: Callable[[Environment], Environment],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.dns = dns
+        self.load_balancing = load_balancing
+        self.containers = containers
+        self.images = images
+        self.builds = builds
+        self._put = put
+
+    def execute(self, step: Step, progress: Progress, target: Target) -> None:
+        """Run one step, dispatched by its type's name."""
+        handler = getattr(self, f"_run_{type(step).__name__}")
+        handler(step, progress, target)
+
+    def _persist_progress(self, progress: Progress, **changes: Any) -> None:
+        progress.env = self._put(replace(progress.env, **changes))
+
+    def _run_UpsertDns(self, step: UpsertDns, progress: Progress, target: Target) -> None:
+        self.dns.upsert_alias(
+            step.host, step.alb_dns_name, step.alb_zone_id, target.names.dns_owner
+        )
+
+    def _run_ClaimPriority(self, step: ClaimPriority, progress: Progress, target: Target) -> None:
+        priority = self._claim(step.listener_arn, target.names.slug, skip=())
+        progress.listener_arn, progress.priority = step.listener_arn, priority
+        # Recorded at once, so an interrupted run finds its claim instead of leaking it.
+        self._persist_progress(progress, listener_arn=step.listener_arn, priority=priority)
+
+    def _claim(self, listener_arn: str, slug: str, skip: Sequence[int]) -> int:
+        start = int(short_hash(slug), 16) % MAX_PRIORITY
+        for offset in range(MAX_PRIORITY):
+            candidate = (start + offset) % MAX_PRIORITY + 1
+            if candidate in skip:
+                continue
+            if self.store.claim_priority(listener_arn, candidate, slug):
+                return candidate
+        raise Conflict(f"no free listener rule priority on {listener_arn}")
+
+    def _run_CreateTargetGroup(
+        self, step: CreateTargetGroup, progress: Progress, target: Target
+    ) -> None:
+        group = self.load_balancing.create_target_group(
+            step.name,
+            vpc_id=self.settings.vpc_id,
+            port=target.container_port,
+            health_check_path=target.health_check_path,
+            tags=target.names.tags(),
+        )
+        progress.target_group_arn = group.arn
+
+    def _run_SetHealthCheckPath(
+        self, step: SetHealthCheckPath, progress: Progress, target: Target
+    ) -> None:
+        self.load_balancing.set_health_check_path(step.target_group_arn, step.path)
+
+    def _run_CreateRule(self, step: CreateRule, progress: Progress, target: Target) -> None:
+        if progress.target_group_arn is None:
+            found = self.load_balancing.find_target_group(target.names.target_group)
+            if found is None:
+                raise RetryLater(f"target group {target.names.target_group} is not there yet")
+            progress.target_group_arn = found.arn
+        full: list[str] = []
+        for listener in self._listeners_from(step.listener_arn):
+            if listener.listener_arn != progress.listener_arn:
+                self._move_claim(progress, listener, target)
+            try:
+                self._create_rule(listener.listener_arn, step.host, progress, target)
+                return
+            except LoadBalancerFull as exc:
+                full.append(exc.code or "full")
+                log.info("%s: %s is full (%s)", target.names.slug, listener.dns_name, exc.code)
+        raise NoRoom(_no_room_reason(len(full), full))
+
+    def _listeners_from(self, first_arn: str) -> list[Listener]:
+        """The pool, the environment's own listener first, then the others in order."""
+        pool = list(self.settings.listeners)
+        first = [item for item in pool if item.listener_arn == first_arn]
+        return first + [item for item in pool if item.listener_arn != first_arn]
+
+    def _move_claim(self, progress: Progress, listener: Listener, target: Target) -> None:
+        """Claim a priority on another load balancer's listener and point DNS at it."""
+        slug = target.names.slug
+        old_listener, old_priority = progress.listener_arn, progress.priority
+        # Claimed and recorded first, released after: an interrupted run leaves a claim
+        # the record names (found again), never a record naming no claim.
+        priority = self._claim(listener.listener_arn, slug, skip=())
+        progress.listener_arn, progress.priority = listener.listener_arn, priority
+        self._persist_progress(progress, listener_arn=listener.listener_arn, priority=priority)
+        if old_listener is not None and old_priority is not None:
+            self.store.release_priority(old_listener, old_priority, slug)
+        names = target.names
+        self.dns.upsert_alias(names.host, listener.dns_name, listener.zone_id, names.dns_owner)
+
+    def _create_rule(
+        self, listener_arn: str, host: str, progress: Progress, target: Target
+    ) -> None:
+        assert progress.priority is not None and progress.target_group_arn is not None
+        tried: list[int] = []
+        for _ in range(PRIORITY_ATTEMPTS):
+            try:
+                rule = self.load_balancing.create_rule(
+                    listener_arn,
+                    priority=progress.priority,
+                    host=host,
+                    target_group_arn=progress.target_group_arn,
+                    tags=target.names.tags(),
+                )
+            except PriorityInUse:
+                # A rule branchenv did not claim holds this priority: claim another.
+                tried.append(progress.priority)
+                self.store.release_priority(listener_arn, progress.priority, target.names.slug)
+                priority = self._claim(listener_arn, target.names.slug, skip=tried)
+                progress.priority = priority
+                self._persist_progress(progress, priority=priority)
+                continue
+            progress.rule_arn = rule.arn
+            return
+        raise RetryLater(f"no free rule priority after {PRIORITY_ATTEMPTS} attempts")
+
+    def _run_StopBuild(self, step: StopBuild, progress: Progress, target: Target) -> None:
+        assert self.builds is not None
+        self.builds.stop(step.build_id)
+
+    def _run_StartBuild(self, step: StartBuild, progress: Progress, target: Target) -> None:
+        if self.builds is None:
+            raise RetryLater("image source is 'build' but BRANCHENV_CODEBUILD_PROJECT is not set")
+        names = target.names
+        build = self.builds.start(
+            sha=step.sha,
+            repository_uri=target.repository_uri,
+            sha_tag=step.sha,
+            branch_tag=names.branch_tag,
+            slug=names.slug,
+        )
+        # Recorded at once, so a retry waits for this build instead of starting another.
+        self._persist_progress(progress, build_id=build.id, log_url=build.log_url)
+
+    def _run_RetagImage(self, step: RetagImage, progress: Progress, target: Target) -> None:
+        source = self.images.find_images([step.source_tag]).get(step.source_tag)
+        if source is None:
+            raise RetryLater(f"image {step.source_tag} disappeared from ECR")
+        self.images.put_tag(source, step.sha)
+
+    def _run_TagBranchImage(self, step: TagBranchImage, progress: Progress, target: Target) -> None:
+        sha = progress.env.desired_sha
+        assert sha is not None
+        image = self.images.find_images([sha]).get(sha)
+        if image is None:
+            raise RetryLater(f"image {sha[:12]} disappeared from ECR")
+        self.images.put_tag(image, step.tag)
+
+    def _run_RegisterTaskDefinition(
+        self, step: RegisterTaskDefinition, progress: Progress, target: Target
+    ) -> None:
+        assert target.task_definition is not None
+        registered = self.containers.register_task_definition(target.task_definition)
+        progress.task_definition_arn = registered.arn
+
+    def _current_task_definition(self, progress: Progress, target: Target) -> str:
+        if progress.task_definition_arn is None:
+            # Registered by an earlier, interrupted run: find it again by family.
+            found = self.containers.find_task_definition(target.names.task_family)
+            if found is None or found.tags.get(SPEC_TAG) != target.spec:
+                raise RetryLater("the task definition for this sha is not registered yet")
+            progress.task_definition_arn = found.arn
+        return progress.task_definition_arn
+
+    def _run_CreateService(self, step: CreateService, progress: Progress, target: Target) -> None:
+        names = target.names
+        name = names.service(step.generation)
+        # Recorded before the create call, so an interrupted run looks for this name.
+        progress.service_name = name
+        self._persist_progress(progress, generation=step.generation, service_name=name)
+        td_arn = self._current_task_definition(progress, target)
+        assert progress.target_group_arn is not None
+        assert target.context is not None
+        request = render_service(
+            target.context,
+            service_name=name,
+            task_definition_arn=td_arn,
+            target_group_arn=progress.target_group_arn,
+        )
+        try:
+            self.containers.create_service(request)
+        except Conflict as exc:
+            # The new rule has not reached ECS yet, or the old service of this name still
+            # drains: both pass within a short while.
+            raise RetryLater(f"ECS cannot create {name} yet: {exc}") from exc
+
+    def _run_UpdateService(self, step: UpdateService, progress: Progress, target: Target) -> None:
+        td_arn = self._current_task_definition(progress, target)
+        balancers = None
+        if step.container_port is not None and progress.target_group_arn is not None:
+            balancers = [
+                {
+                    "targetGroupArn": progress.target_group_arn,
+                    "containerName": target.names.container,
+                    "containerPort": step.container_port,
+                }
+            ]
+        self.containers.update_service(
+            step.name,
+            task_definition_arn=td_arn,
+            desired_count=target.desired_count,
+            load_balancers=balancers,
+        )
+        progress.service_name = step.name
+
+    def _run_AwaitHealthyTarget(
+        self, step: AwaitHealthyTarget, progress: Progress, target: Target
+    ) -> None:
+        arn = progress.target_group_arn
+        if arn is None or self.load_balancing.healthy_targets(arn) < 1:
+            raise RetryLater(f"{target.names.slug}: deployment done, no healthy target yet")
+
+    def _run_DeleteDns(self, step: DeleteDns, progress: Progress, target: Target) -> None:
+        self.dns.delete_alias(step.record)
+
+    def _run_DeleteDnsByHost(
+        self, step: DeleteDnsByHost, progress: Progress, target: Target
+    ) -> None:
+        record = self.dns.find_alias(step.host)
+        if record is not None and record.owner == target.names.dns_owner:
+            self.dns.delete_alias(record)
+
+    def _run_DeleteRule(self, step: DeleteRule, progress: Progress, target: Target) -> None:
+        self.load_balancing.delete_rule(step.arn)
+        progress.rule_arn = None
+
+    def _run_DeleteService(self, step: DeleteService, progress: Progress, target: Target) -> None:
+        if step.scale_down_first:
+            try:
+                self.containers.update_service(step.name, desired_count=0)
+            except NotFound:
+                return  # deleted since it was observed
+        self.containers.delete_service(step.name)
+
+    def _run_DeleteTargetGroup(
+        self, step: DeleteTargetGroup, progress: Progress, target: Target
+    ) -> None:
+        try:
+            self.load_balancing.delete_target_group(step.arn)
+        except Conflict as exc:
+            raise RetryLater(f"target group still in use: {exc}") from exc
+        progress.target_group_arn = None
+
+    def _run_DeregisterTaskDefinitions(
+        self, step: DeregisterTaskDefinitions, progress: Progress, target: Target
+    ) -> None:
+        ours = target.names.tags()
+        owner = {key: ours[key] for key in OWNERSHIP_KEYS}
+        self.containers.deregister_owned_task_definitions(step.family, owner)
+        progress.task_definition_arn = None
+
+    def _run_RemoveBranchTag(
+        self, step: RemoveBranchTag, progress: Progress, target: Target
+    ) -> None:
+        self.images.remove_tag(step.tag)
+
+    def _run_ReleasePriority(
+        self, step: ReleasePriority, progress: Progress, target: Target
+    ) -> None:
+        self.store.release_priority(step.listener_arn, step.priority, target.names.slug)
+        progress.priority = None
+        progress.listener_arn = None
+
+
+def _no_room_reason(load_balancers: int, codes: Sequence[str]) -> str:
+    unique = "TooManyUniqueTargetGroupsPerLoadBalancer"
+    which = unique if unique in codes else "TooManyRules"
+    return (
+        f"no room for a new preview: all {load_balancers} load balancer(s) of this "
+        f"installation are full (ELB answered {which}: at most 100 target groups per load "
+        "balancer, and 100 rules by default). Delete preview branches you no longer need, "
+        "or add a load balancer to BRANCHENV_LISTENERS, then push again"
+    )
+
+
+def progress_from(env: Environment, observed: Observed, target: Target) -> Progress:
+    """Start from what the record and AWS already hold."""
+    td = observed.task_definition
+    return Progress(
+        env=env,
+        listener_arn=env.listener_arn,
+        priority=env.priority,
+        target_group_arn=observed.target_group.arn if observed.target_group else None,
+        rule_arn=observed.rule.arn if observed.rule else None,
+        task_definition_arn=td.arn if td and td.tags.get(SPEC_TAG) == target.spec else None,
+        service_name=observed.service.name if observed.service else env.service_name,
+    )

@@ -1,0 +1,310 @@
+"""The scheduled sweep: every environment converges to its branch's truth, nothing leaks.
+
+Run by the ``@app.schedule`` handler and by ``branchenv reap``. It finds what webhooks
+missed and hands it to converge (the one way AWS changes):
+- a branch (or repository) gone on GitHub → absent; a branch whose head moved → that sha;
+- no push for longer than the TTL (branchenv.yml ``ttl``, else the setting), unless the
+  branch is kept → absent, with a reason saying how to bring it back;
+- stuck in a transient state past the limit → failed with a reason, then converged;
+- resources tagged as ours whose environment is deleted or unknown → removed;
+- dead letters that arrived in the work queue's dead-letter queue since the last alert →
+  one Slack alert saying how many are new and wait, naming the environments; a dead
+  letter already announced is not announced again (chalicelib.handlers.deadletter).
+GitHub is asked once per repository (one paginated listing of branches), never once per
+environment. A dry run reports the same and changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+from chalicelib.aws.inventory import Inventory, ManagedResource
+from chalicelib.domain.environments import (
+    TRANSIENT_STATUSES,
+    ConcurrentUpdate,
+    Environment,
+    EnvironmentStore,
+    Status,
+)
+from chalicelib.domain.messages import ConvergeRequest
+from chalicelib.domain.names import names_for
+from chalicelib.domain.settings import Settings
+from chalicelib.engine.converge import Converger, RetryLater
+from chalicelib.handlers.aws_events import Queue
+from chalicelib.handlers.deadletter import DeadLetters
+
+log = logging.getLogger(__name__)
+
+
+class BranchLister(Protocol):
+    """GitHub: every branch of a repository with its head sha."""
+
+    def list_branches(self, repository: str) -> dict[str, str]: ...
+
+
+class RepositoryGone(Exception):
+    """GitHub says the repository does not exist (or no longer can be read)."""
+
+
+@dataclass
+class ReapReport:
+    """What one sweep did (or, in a dry run, would do)."""
+
+    dry_run: bool
+    branch_gone: list[str] = field(default_factory=list)
+    head_moved: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    dead_letters: list[str] = field(default_factory=list)  # environments SQS gave up on
+    errors: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {key: len(value) for key, value in asdict(self).items() if isinstance(value, list)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "counts": self.counts()}
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    kind: str  # branch_gone | head_moved | expired | stuck
+    reason: str | None = None
+    sha: str | None = None
+
+
+class Reaper:
+    """One sweep over every environment and every resource tagged as this installation's."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: EnvironmentStore,
+        converger: Converger,
+        inventory: Inventory,
+        github: BranchLister | None,
+        clock: Callable[[], float] = time.time,
+        dead_letters: DeadLetters | None = None,
+        queue: Queue | None = None,
+    ) -> None:
+        self.dead_letters = dead_letters
+        self.queue = queue  # where a converge that must wait goes on, with its backoff
+        self.settings = settings
+        self.store = store
+        self.converger = converger
+        self.inventory = inventory
+        self.github = github
+        self.clock = clock
+
+    def run(self, *, dry_run: bool = False) -> ReapReport:
+        report = ReapReport(dry_run=dry_run)
+        now = self.clock()
+        envs = list(self.store.scan())
+        live = [e for e in envs if e.desired == "present" and e.status != Status.DELETED]
+        branches = self._branches({e.repository for e in live}, report)
+        for env in live:
+            verdict = self._verdict(env, branches, now, report)
+            if verdict is not None:
+                getattr(report, verdict.kind).append(env.slug)
+                if not dry_run:
+                    self._act(env, verdict, report)
+        for env in envs:
+            if env.desired == "absent" and env.status == Status.DELETING and not dry_run:
+                self._converge(env.slug, report)  # a teardown that stopped half-way
+        self._orphans(envs, report, dry_run)
+        if self.dead_letters is not None:
+            report.dead_letters = self.dead_letters.check(dry_run=dry_run)
+        log.info("reaper%s: %s", " (dry run)" if dry_run else "", report.counts())
+        return report
+
+    # -- the truth about branches
+
+    def _branches(
+        self, repositories: Iterable[str], report: ReapReport
+    ) -> dict[str, dict[str, str] | None]:
+        """Branches per repository; None for a repository that is gone. A repository
+        GitHub could not answer for is left out, so nothing is removed on a guess."""
+        found: dict[str, dict[str, str] | None] = {}
+        if self.github is None:
+            return found
+        for repository in sorted(repositories):
+            try:
+                found[repository] = self.github.list_branches(repository)
+            except Exception as exc:
+                if getattr(exc, "status", None) == 404:
+                    found[repository] = None
+                else:
+                    report.errors.append(f"{repository}: could not list branches ({exc})")
+        return found
+
+    def _verdict(
+        self,
+        env: Environment,
+        branches: dict[str, dict[str, str] | None],
+        now: float,
+        report: ReapReport,
+    ) -> _Verdict | None:
+        if env.repository in branches:
+            listing = branches[env.repository]
+            if listing is None:
+                return _Verdict("branch_gone", f"repository {env.repository} no longer exists")
+            if env.branch not in listing:
+                return _Verdict("branch_gone", f"branch {env.branch} no longer exists on GitHub")
+            head = listing[env.branch]
+            if env.desired_sha is not None and head != env.desired_sha:
+                return _Verdict("head_moved", sha=head)
+        expired = self._expired(env, now, report)
+        if expired:
+            return _Verdict("expired", expired)
+        limit = self.settings.stuck_minutes * 60
+        if env.status in TRANSIENT_STATUSES and now - env.updated_at > limit:
+            minutes = int((now - env.updated_at) // 60)
+            return _Verdict(
+                "stuck",
+                f"stuck in {env.status.value} for {minutes} minutes with no progress reported "
+                "by AWS; check the build or service logs, then push again to retry",
+            )
+        return None
+
+    def _expired(self, env: Environment, now: float, report: ReapReport) -> str | None:
+        last_push = env.triggered_at or env.created_at
+        if last_push <= 0:
+            return None
+        try:
+            config, _ = self.converger.repo_config(env)
+        except Exception as exc:
+            report.errors.append(f"{env.slug}: could not read branchenv.yml ({exc})")
+            return None
+        if config.is_kept(env.branch):
+            return None
+        ttl_hours = config.ttl_hours or self.settings.ttl_hours
+        idle_hours = (now - last_push) / 3600
+        if idle_hours <= ttl_hours:
+            return None
+        return (
+            f"removed after {_duration(idle_hours)} without a push (limit {_duration(ttl_hours)});"
+            " push to the branch again to bring it back"
+        )
+
+    # -- acting, always through converge
+
+    def _act(self, env: Environment, verdict: _Verdict, report: ReapReport) -> None:
+        if verdict.kind in ("branch_gone", "expired"):
+            changes: dict[str, Any] = {"desired": "absent", "reason": verdict.reason}
+        elif verdict.kind == "head_moved":
+            changes = {
+                "desired_sha": verdict.sha,
+                "status": Status.PENDING,
+                "reason": None,
+                "triggered_at": self.clock(),
+            }
+        elif env.status == Status.DELETING:
+            changes = {}
+        else:
+            changes = {"status": Status.FAILED, "reason": verdict.reason}
+        if changes and not self._update(env.slug, changes, report):
+            return
+        self._converge(env.slug, report)
+
+    def _update(self, slug: str, changes: dict[str, Any], report: ReapReport) -> bool:
+        for _ in range(5):
+            current = self.store.get(slug)
+            if current is None:
+                return False
+            try:
+                self.store.put(replace(current, updated_at=self.clock(), **changes))
+                return True
+            except ConcurrentUpdate:
+                continue
+        report.errors.append(f"{slug}: the record kept changing; left for the next sweep")
+        return False
+
+    def _converge(
+        self, slug: str, report: ReapReport, leftovers: list[ManagedResource] | None = None
+    ) -> None:
+        try:
+            self.converger.converge(slug, leftovers=leftovers or ())
+        except RetryLater as wait:
+            if not self._hand_to_worker(slug, str(wait)):
+                report.errors.append(f"{slug}: converge is waiting ({wait}); next sweep retries")
+        except Exception as exc:
+            report.errors.append(f"{slug}: converge did not finish ({exc}); next sweep retries")
+
+    def _hand_to_worker(self, slug: str, reason: str) -> bool:
+        """A converge that waits on AWS (a target group its deleted rule still holds, say)
+        goes on in the worker, which retries after its own backoff: not 15 minutes later."""
+        env = self.store.get(slug)
+        if self.queue is None or env is None:
+            return False
+        s = self.settings
+        names = names_for(s.app_name, env.repository, env.branch, s.preview_domain)
+        request = ConvergeRequest(slug=slug, cause=f"reaper: {reason}")
+        try:
+            self.queue.send(request.to_message(), group_id=names.queue_group_id)
+        except Exception as exc:
+            log.warning("%s: could not hand the wait to the worker: %s", slug, exc)
+            return False
+        log.info("%s: waiting (%s); the worker goes on with it", slug, reason)
+        return True
+
+    def _orphans(self, envs: list[Environment], report: ReapReport, dry_run: bool) -> None:
+        wanted = {e.slug: e for e in envs if e.desired == "present" and e.status != Status.DELETED}
+        by_env: dict[str, list[ManagedResource]] = defaultdict(list)
+        for resource in self.inventory.managed():
+            if resource.env is None:
+                report.errors.append(f"{resource.kind} {resource.identifier} has no env tag")
+            elif resource.kind == "priority_claim" and resource.env in wanted:
+                self._stale_claim(wanted[resource.env], resource, report, dry_run)
+            elif resource.env not in wanted:
+                by_env[resource.env].append(resource)
+        known = {e.slug for e in envs}
+        for slug, resources in sorted(by_env.items()):
+            report.orphans.extend(f"{r.kind} {r.identifier}" for r in resources)
+            if dry_run:
+                continue
+            if slug not in known:
+                self._tombstone(slug)
+            self._converge(slug, report, resources)
+
+    def _stale_claim(
+        self, env: Environment, claim: ManagedResource, report: ReapReport, dry_run: bool
+    ) -> None:
+        listener_arn, _, priority = claim.identifier.rpartition("#")
+        if (listener_arn, int(priority)) == (env.listener_arn, env.priority):
+            return
+        report.orphans.append(f"{claim.kind} {claim.identifier}")
+        if not dry_run:
+            self.store.release_priority(listener_arn, int(priority), env.slug)
+
+    def _tombstone(self, slug: str) -> None:
+        """A record for resources whose environment branchenv has no record of, so converge
+        can remove them (their tags say which environment they belong to)."""
+        now = self.clock()
+        tombstone = Environment(
+            slug=slug,
+            repository="(unknown)",
+            branch=slug,
+            desired="absent",
+            status=Status.DELETING,
+            reason="resources left by an environment branchenv had no record of",
+            created_at=now,
+            updated_at=now,
+            expires_at=int(now + self.settings.history_days * 86400),
+        )
+        with contextlib.suppress(ConcurrentUpdate):  # a record appeared: converge reads it
+            self.store.put(tombstone)
+
+
+def _duration(hours: float) -> str:
+    if hours >= 48:
+        return f"{hours / 24:.0f} days"
+    if hours >= 2:
+        return f"{hours:.0f} hours"
+    return f"{hours * 60:.0f} minutes"
