@@ -4,7 +4,9 @@
 converge would send (see chalicelib/engine/taskdef.py), so what is checked is what is deployed.
 Each failure is a :class:`Violation` whose message tells a developer what to change.
 Operators add their own checks: plain functions with the signature of :func:`check`,
-named in BRANCHENV_POLICY_CHECKS as ``package.module:function``.
+named in BRANCHENV_POLICY_CHECKS as ``package.module:function``. :class:`OperatorPolicy`
+is the installation's side: limits, the open port range and those checks, built once from
+settings; it depends on the parsed file (chalicelib/engine/repoconfig), never the reverse.
 
 This module must never call AWS, never change a request, and never put the value of an
 environment variable into a message (it may be a secret set by mistake).
@@ -13,11 +15,13 @@ environment variable into a message (it may be a secret set by mistake).
 from __future__ import annotations
 
 import fnmatch
+import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.engine.repoconfig import OperatorConfig, RepoConfig
+from chalicelib.domain.settings import Settings, SettingsError
+from chalicelib.engine.repoconfig import RepoConfig
 from chalicelib.engine.taskdef import RenderContext, render_service, render_task_definition
 
 SECRET_LIKE_NAMES = ("*_TOKEN", "*_SECRET", "*PASSWORD*", "*_KEY")
@@ -38,12 +42,61 @@ class Violation:
 PolicyCheck = Callable[..., Sequence[Violation]]
 
 
+def _setting_default(name: str) -> Any:
+    """The default of a Settings field: written once, in chalicelib/domain/settings.py."""
+    return Settings.__dataclass_fields__[name].default
+
+
+@dataclass(frozen=True)
+class OperatorPolicy:
+    """Installation-wide limits that every repository's file is held to. An empty
+    ``allowed_secret_prefixes`` allows any SSM or Secrets Manager ARN; ``container_ports``
+    is the range the security groups open to the tasks (the check ``container-port``
+    holds every rendered port to it)."""
+
+    max_cpu: int = field(default=_setting_default("max_cpu"))
+    max_memory: int = field(default=_setting_default("max_memory"))
+    allowed_secret_prefixes: tuple[str, ...] = ()
+    checks: tuple[PolicyCheck, ...] = ()
+    container_ports: tuple[int, int] = field(default=_setting_default("container_ports"))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OperatorPolicy:
+        """Build from settings; SettingsError if a check cannot be found."""
+        return cls(
+            max_cpu=settings.max_cpu,
+            max_memory=settings.max_memory,
+            allowed_secret_prefixes=settings.allowed_secret_prefixes,
+            checks=tuple(resolve_check(name) for name in settings.policy_checks),
+            container_ports=settings.container_ports,
+        )
+
+
+def resolve_check(dotted: str) -> PolicyCheck:
+    """The function named ``package.module:function``; SettingsError if there is none."""
+    module_name, _, attribute = dotted.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SettingsError(
+            f"BRANCHENV_POLICY_CHECKS: cannot import {module_name!r} ({exc.__class__.__name__}); "
+            "check the name and that the module is packaged with the app"
+        ) from None
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise SettingsError(
+            f"BRANCHENV_POLICY_CHECKS: {module_name!r} has no function {attribute!r}"
+        )
+    check: PolicyCheck = function
+    return check
+
+
 def check(
     task_definition: Mapping[str, Any],
     service: Mapping[str, Any],
     *,
     config: RepoConfig,
-    operator: OperatorConfig,
+    operator: OperatorPolicy,
 ) -> list[Violation]:
     """Every violation of the built-in and the operator's checks; empty means deploy."""
     violations: list[Violation] = []
@@ -52,7 +105,7 @@ def check(
     return violations
 
 
-def check_context(ctx: RenderContext, *, operator: OperatorConfig) -> list[Violation]:
+def check_context(ctx: RenderContext, *, operator: OperatorPolicy) -> list[Violation]:
     """Render both requests for ``ctx`` and check them, before anything exists in AWS:
     the ARNs converge has not made yet are placeholders no check depends on."""
     not_yet = "(created by converge)"
@@ -78,7 +131,7 @@ def _run(
     service: Mapping[str, Any],
     *,
     config: RepoConfig,
-    operator: OperatorConfig,
+    operator: OperatorPolicy,
 ) -> list[Violation]:
     """Run one check; a check that breaks fails the deploy (closed) instead of crashing."""
     name = _check_name(each)
@@ -159,7 +212,7 @@ def size_limits(
     task_definition: Mapping[str, Any],
     service: Mapping[str, Any],
     *,
-    operator: OperatorConfig,
+    operator: OperatorPolicy,
     **_: Any,
 ) -> list[Violation]:
     """Task cpu and memory at most the operator's maximum."""
@@ -196,7 +249,7 @@ def secret_prefixes(
     task_definition: Mapping[str, Any],
     service: Mapping[str, Any],
     *,
-    operator: OperatorConfig,
+    operator: OperatorPolicy,
     **_: Any,
 ) -> list[Violation]:
     """Secret ARNs only under the prefixes the operator allows (none set: any)."""
@@ -249,7 +302,7 @@ def container_port_range(
     service: Mapping[str, Any],
     *,
     config: RepoConfig,
-    operator: OperatorConfig,
+    operator: OperatorPolicy,
     **_: Any,
 ) -> list[Violation]:
     """Every port the load balancer sends to lies in the range the security groups open.

@@ -9,28 +9,29 @@ import pytest
 
 from chalicelib.domain.names import names_for
 from chalicelib.engine.policy import (
+    OperatorPolicy,
     Violation,
     check,
     check_context,
     failure_reason,
     image_reference_tag,
 )
-from chalicelib.engine.repoconfig import OperatorConfig, RepoConfig, load_repo_config
+from chalicelib.engine.repoconfig import RepoConfig, RepoDefaults, load_repo_config
 from chalicelib.engine.taskdef import RenderContext, render_service, render_task_definition
 from tests.unit.test_repoconfig import minimal_settings
 
 SHA = "b" * 40
 IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/demo:{SHA}"
 SSM_ARN = "arn:aws:ssm:us-east-1:123456789012:parameter/demo/db-url"
-OPERATOR = OperatorConfig()
+OPERATOR = OperatorPolicy()
 
 
 def rendered(
-    config_text: str | None = None, *, image: str = IMAGE, operator: OperatorConfig = OPERATOR
+    config_text: str | None = None, *, image: str = IMAGE, operator: OperatorPolicy = OPERATOR
 ) -> tuple[dict[str, Any], dict[str, Any], RepoConfig]:
     """The task definition and service converge would send, for a branchenv.yml text."""
     settings = minimal_settings()
-    config = load_repo_config(config_text, operator=operator)
+    config = load_repo_config(config_text, defaults=RepoDefaults())
     names = names_for("demo", "acme/shop", "feature/login", settings.preview_domain)
     ctx = RenderContext(settings=settings, names=names, sha=SHA, image_uri=image, config=config)
     task_definition = render_task_definition(ctx)
@@ -44,7 +45,7 @@ def rendered(
 
 
 def violations_for(
-    config_text: str | None = None, *, image: str = IMAGE, operator: OperatorConfig = OPERATOR
+    config_text: str | None = None, *, image: str = IMAGE, operator: OperatorPolicy = OPERATOR
 ) -> list[Violation]:
     task_definition, service, config = rendered(config_text, image=image, operator=operator)
     return check(task_definition, service, config=config, operator=operator)
@@ -106,7 +107,7 @@ def test_registry_port_is_not_a_tag() -> None:
 
 def test_cpu_above_the_maximum_is_rejected() -> None:
     violations = violations_for(
-        "service:\n  cpu: 2048\n  memory: 4096\n", operator=OperatorConfig(max_cpu=1024)
+        "service:\n  cpu: 2048\n  memory: 4096\n", operator=OperatorPolicy(max_cpu=1024)
     )
     assert names_of(violations) == ["cpu-limit"]
     assert violations[0].message.startswith("service.cpu 2048 is above this installation's max")
@@ -114,13 +115,13 @@ def test_cpu_above_the_maximum_is_rejected() -> None:
 
 def test_memory_above_the_maximum_is_rejected() -> None:
     violations = violations_for(
-        "service:\n  cpu: 1024\n  memory: 8192\n", operator=OperatorConfig(max_memory=4096)
+        "service:\n  cpu: 1024\n  memory: 8192\n", operator=OperatorPolicy(max_memory=4096)
     )
     assert names_of(violations) == ["memory-limit"]
 
 
 def test_size_at_the_maximum_is_accepted() -> None:
-    operator = OperatorConfig(max_cpu=1024, max_memory=2048)
+    operator = OperatorPolicy(max_cpu=1024, max_memory=2048)
     assert violations_for("service:\n  cpu: 1024\n  memory: 2048\n", operator=operator) == []
 
 
@@ -133,7 +134,7 @@ def test_size_in_vcpu_and_gb_units_is_understood() -> None:
 
 # ---------------------------------------------------------------- container port range
 
-NARROW_PORTS = OperatorConfig(container_ports=(8000, 9000))
+NARROW_PORTS = OperatorPolicy(container_ports=(8000, 9000))
 
 
 def test_a_file_port_outside_the_open_range_is_rejected_naming_key_value_and_range() -> None:
@@ -158,7 +159,7 @@ def test_the_readme_port_3000_is_inside_the_default_range() -> None:
 
 
 def test_a_default_port_outside_the_range_blames_the_installation_not_the_file() -> None:
-    violations = violations_for(operator=OperatorConfig(container_ports=(3000, 3999)))
+    violations = violations_for(operator=OperatorPolicy(container_ports=(3000, 3999)))
     assert names_of(violations) == ["container-port"]
     assert violations[0].message.startswith(
         "the installation's default container port 8080 (BRANCHENV_CONTAINER_PORT) is outside"
@@ -175,8 +176,8 @@ def test_a_port_edited_into_the_service_request_is_checked_too() -> None:
 
 def test_converge_fails_a_port_outside_the_range_before_any_aws_change() -> None:
     settings = minimal_settings(container_ports=(8000, 9000))
-    operator = OperatorConfig.from_settings(settings)
-    config = load_repo_config("service:\n  container_port: 3000\n", operator=operator)
+    operator = OperatorPolicy.from_settings(settings)
+    config = load_repo_config("service:\n  container_port: 3000\n", defaults=RepoDefaults())
     names = names_for("demo", "acme/shop", "feature/login", settings.preview_domain)
     ctx = RenderContext(settings=settings, names=names, sha=SHA, image_uri=IMAGE, config=config)
     reason = failure_reason(check_context(ctx, operator=operator))
@@ -187,7 +188,7 @@ def test_converge_fails_a_port_outside_the_range_before_any_aws_change() -> None
 
 
 def test_secret_outside_the_allowed_prefixes_is_rejected() -> None:
-    operator = OperatorConfig(
+    operator = OperatorPolicy(
         allowed_secret_prefixes=("arn:aws:ssm:us-east-1:123456789012:parameter/other/",)
     )
     violations = violations_for(f"secrets:\n  DB: {SSM_ARN}\n", operator=operator)
@@ -196,7 +197,7 @@ def test_secret_outside_the_allowed_prefixes_is_rejected() -> None:
 
 
 def test_secret_inside_the_allowed_prefixes_is_accepted() -> None:
-    operator = OperatorConfig(
+    operator = OperatorPolicy(
         allowed_secret_prefixes=("arn:aws:ssm:us-east-1:123456789012:parameter/demo/",)
     )
     assert violations_for(f"secrets:\n  DB: {SSM_ARN}\n", operator=operator) == []
@@ -270,7 +271,7 @@ def test_awsvpc_networking_is_accepted() -> None:
 
 
 def require_two_tasks(
-    task_definition: Any, service: Any, *, config: RepoConfig, operator: OperatorConfig
+    task_definition: Any, service: Any, *, config: RepoConfig, operator: OperatorPolicy
 ) -> list[Violation]:
     if service.get("desiredCount", 0) < 2:
         return [Violation("two-tasks", "set service.desired_count to 2 or more")]
@@ -286,24 +287,24 @@ def wrong_return_check(task_definition: Any, service: Any, **_: Any) -> Any:
 
 
 def test_operator_check_can_reject() -> None:
-    operator = OperatorConfig(checks=(require_two_tasks,))
+    operator = OperatorPolicy(checks=(require_two_tasks,))
     violations = violations_for(operator=operator)
     assert violations == [Violation("two-tasks", "set service.desired_count to 2 or more")]
 
 
 def test_operator_check_can_accept() -> None:
-    operator = OperatorConfig(checks=(require_two_tasks,))
+    operator = OperatorPolicy(checks=(require_two_tasks,))
     assert violations_for("service:\n  desired_count: 2\n", operator=operator) == []
 
 
 def test_operator_check_that_raises_fails_the_deploy_with_a_readable_reason() -> None:
-    violations = violations_for(operator=OperatorConfig(checks=(broken_check,)))
+    violations = violations_for(operator=OperatorPolicy(checks=(broken_check,)))
     assert names_of(violations) == ["tests.unit.test_policy:broken_check"]
     assert "could not run (KeyError); ask the branchenv operator" in violations[0].message
 
 
 def test_operator_check_that_returns_garbage_fails_the_deploy() -> None:
-    violations = violations_for(operator=OperatorConfig(checks=(wrong_return_check,)))
+    violations = violations_for(operator=OperatorPolicy(checks=(wrong_return_check,)))
     assert "did not return a list of Violation" in violations[0].message
 
 
@@ -331,7 +332,7 @@ def test_checks_do_not_change_the_requests() -> None:
 
 def test_check_context_renders_and_checks_before_anything_exists() -> None:
     settings = minimal_settings()
-    config = load_repo_config("env:\n  API_TOKEN: x\n", operator=OPERATOR)
+    config = load_repo_config("env:\n  API_TOKEN: x\n", defaults=RepoDefaults())
     names = names_for("demo", "acme/shop", "feature/login", settings.preview_domain)
     ctx = RenderContext(settings=settings, names=names, sha=SHA, image_uri=IMAGE, config=config)
     violations = check_context(ctx, operator=OPERATOR)

@@ -9,22 +9,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.settings import Settings, SettingsError
+from chalicelib.engine.policy import OperatorPolicy
 from chalicelib.engine.repoconfig import (
     PLACEHOLDERS,
     BranchFilter,
     CommonConfig,
     ConfigError,
-    OperatorConfig,
     RepoConfig,
+    RepoDefaults,
     ServiceConfig,
     glob_match,
     load_repo_config,
     placeholder_values,
     render_env,
     render_template,
+    repo_defaults,
 )
 
-OPERATOR = OperatorConfig()
+DEFAULTS = RepoDefaults()
 SSM_ARN = "arn:aws:ssm:us-east-1:123456789012:parameter/demo/db-url"
 PREFIX = "arn:aws:ssm:us-east-1:123456789012:parameter/demo/"
 SM_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:demo/api-AbCdEf"
@@ -37,13 +39,13 @@ VALUES = placeholder_values(
 )
 
 
-def load(text: str, operator: OperatorConfig = OPERATOR) -> RepoConfig:
-    return load_repo_config(textwrap.dedent(text), operator=operator)
+def load(text: str, defaults: RepoDefaults = DEFAULTS) -> RepoConfig:
+    return load_repo_config(textwrap.dedent(text), defaults=defaults)
 
 
-def error_of(text: str, operator: OperatorConfig = OPERATOR) -> str:
+def error_of(text: str, defaults: RepoDefaults = DEFAULTS) -> str:
     with pytest.raises(ConfigError) as exc:
-        load(text, operator)
+        load(text, defaults)
     return str(exc.value)
 
 
@@ -71,7 +73,7 @@ def minimal_settings(**overrides: object) -> Settings:
 
 
 def test_absent_file_gives_the_defaults() -> None:
-    config = load_repo_config(None, operator=OPERATOR)
+    config = load_repo_config(None, defaults=DEFAULTS)
     assert config == RepoConfig()
 
 
@@ -198,7 +200,7 @@ def test_memory_must_fit_the_cpu() -> None:
 
 
 def test_cpu_alone_is_checked_against_the_default_memory() -> None:
-    message = error_of("service:\n  cpu: 4096\n", OperatorConfig(default_memory=512))
+    message = error_of("service:\n  cpu: 4096\n", RepoDefaults(default_memory=512))
     assert "line 2: service.cpu: Fargate does not run cpu 4096 with memory 512" in message
 
 
@@ -229,7 +231,7 @@ def test_name_in_both_env_and_secrets_is_an_error() -> None:
 
 def test_file_too_large() -> None:
     with pytest.raises(ConfigError, match="larger than 64 KiB"):
-        load_repo_config("env: {}\n" + "#" * 70_000, operator=OPERATOR)
+        load_repo_config("env: {}\n" + "#" * 70_000, defaults=DEFAULTS)
 
 
 # ---------------------------------------------------------------- secrets
@@ -333,7 +335,7 @@ _plain_text = st.text(
 
 @given(_plain_text)
 def test_env_value_without_dollar_renders_to_itself(value: str) -> None:
-    config = load_repo_config(f"env:\n  A: {_yaml_quoted(value)}\n", operator=OPERATOR)
+    config = load_repo_config(f"env:\n  A: {_yaml_quoted(value)}\n", defaults=DEFAULTS)
     assert render_env(config, VALUES) == {"A": value}
 
 
@@ -341,7 +343,7 @@ def test_env_value_without_dollar_renders_to_itself(value: str) -> None:
 def test_env_value_with_dollars_renders_or_is_a_config_error(value: str) -> None:
     text = f"env:\n  A: {_yaml_quoted(value)}\n"
     try:
-        outcome = render_env(load_repo_config(text, operator=OPERATOR), VALUES)["A"]
+        outcome = render_env(load_repo_config(text, defaults=DEFAULTS), VALUES)["A"]
     except ConfigError as exc:
         outcome = str(exc)
         assert outcome.startswith("branchenv.yml line 2: env.A: ")
@@ -392,7 +394,7 @@ _yaml_fragment = st.sampled_from(
 @given(st.lists(_yaml_fragment, max_size=25).map("".join))
 def test_any_text_loads_or_fails_with_a_config_error(text: str) -> None:
     try:
-        outcome = repr(load_repo_config(text, operator=OPERATOR))
+        outcome = repr(load_repo_config(text, defaults=DEFAULTS))
     except ConfigError as exc:
         outcome = str(exc)
     assert outcome.startswith(("RepoConfig(", "branchenv.yml"))
@@ -470,46 +472,49 @@ def test_keep_marks_branches_the_reaper_must_not_remove() -> None:
 
 
 def test_common_block_is_merged_under_the_file() -> None:
-    operator = OperatorConfig(
+    defaults = RepoDefaults(
         common=CommonConfig(env={"LOG_LEVEL": "info", "REGION": "eu"}, secrets={"DB": SM_ARN})
     )
-    config = load("env:\n  LOG_LEVEL: debug\n", operator)
+    config = load("env:\n  LOG_LEVEL: debug\n", defaults)
     assert config.env == {"REGION": "eu", "LOG_LEVEL": "debug"}
     assert config.secrets == {"DB": SM_ARN}
 
 
 def test_repository_wins_over_common_across_env_and_secrets() -> None:
-    operator = OperatorConfig(common=CommonConfig(secrets={"DB": SM_ARN}))
-    config = load("env:\n  DB: sqlite:///tmp/db\n", operator)
+    defaults = RepoDefaults(common=CommonConfig(secrets={"DB": SM_ARN}))
+    config = load("env:\n  DB: sqlite:///tmp/db\n", defaults)
     assert config.env == {"DB": "sqlite:///tmp/db"}
     assert config.secrets == {}
 
 
 def test_common_block_applies_to_a_repository_without_the_file() -> None:
-    operator = OperatorConfig(common=CommonConfig(env={"LOG_LEVEL": "info"}))
-    assert load_repo_config(None, operator=operator).env == {"LOG_LEVEL": "info"}
+    defaults = RepoDefaults(common=CommonConfig(env={"LOG_LEVEL": "info"}))
+    assert load_repo_config(None, defaults=defaults).env == {"LOG_LEVEL": "info"}
 
 
-def test_operator_config_from_settings_carries_the_open_port_range() -> None:
-    assert OperatorConfig().container_ports == (80, 65535)
+def test_operator_policy_from_settings_carries_the_open_port_range() -> None:
+    assert OperatorPolicy().container_ports == (80, 65535)
     settings = minimal_settings(container_ports=(3000, 3999), container_port=3000)
-    assert OperatorConfig.from_settings(settings).container_ports == (3000, 3999)
+    assert OperatorPolicy.from_settings(settings).container_ports == (3000, 3999)
 
 
-def test_operator_config_from_settings_parses_common_json() -> None:
+def test_repo_defaults_from_settings_parse_the_common_json() -> None:
     settings = minimal_settings(
         common_config='{"env": {"LOG_LEVEL": "info"}, "secrets": {"DB": "' + SSM_ARN + '"}}',
         max_cpu=1024,
+        cpu=512,
+        memory=1024,
     )
-    operator = OperatorConfig.from_settings(settings)
-    assert operator.common == CommonConfig({"LOG_LEVEL": "info"}, {"DB": SSM_ARN})
-    assert operator.max_cpu == 1024
+    defaults = repo_defaults(settings)
+    assert defaults.common == CommonConfig({"LOG_LEVEL": "info"}, {"DB": SSM_ARN})
+    assert (defaults.default_cpu, defaults.default_memory) == (512, 1024)
+    assert OperatorPolicy.from_settings(settings).max_cpu == 1024
 
 
 def test_bad_common_block_is_a_settings_error_naming_the_variable() -> None:
     settings = minimal_settings(common_config="secrets:\n  DB: plain-password\n")
     with pytest.raises(SettingsError) as exc:
-        OperatorConfig.from_settings(settings)
+        repo_defaults(settings)
     assert str(exc.value).startswith("BRANCHENV_COMMON_CONFIG line 2: secrets.DB: must be an SSM")
     assert "plain-password" not in str(exc.value)
 
@@ -518,19 +523,19 @@ def test_operator_check_is_resolved_by_dotted_name() -> None:
     settings = minimal_settings(policy_checks=("chalicelib.engine.policy:privileged",))
     from chalicelib.engine.policy import privileged
 
-    assert OperatorConfig.from_settings(settings).checks == (privileged,)
+    assert OperatorPolicy.from_settings(settings).checks == (privileged,)
 
 
 def test_operator_check_that_does_not_exist_is_a_settings_error() -> None:
     settings = minimal_settings(policy_checks=("chalicelib.engine.policy:no_such_check",))
     with pytest.raises(SettingsError, match="has no function 'no_such_check'"):
-        OperatorConfig.from_settings(settings)
+        OperatorPolicy.from_settings(settings)
 
 
 def test_operator_check_module_that_does_not_import_is_a_settings_error() -> None:
     settings = minimal_settings(policy_checks=("no_such_module_xyz:check",))
     with pytest.raises(SettingsError, match="cannot import 'no_such_module_xyz'"):
-        OperatorConfig.from_settings(settings)
+        OperatorPolicy.from_settings(settings)
 
 
 # ---------------------------------------------------------------- settings variables

@@ -7,7 +7,7 @@ from typing import Any
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.domain.names import names_for
-from chalicelib.engine.repoconfig import CommonConfig, OperatorConfig, RepoConfig, load_repo_config
+from chalicelib.engine.repoconfig import CommonConfig, RepoConfig, RepoDefaults, load_repo_config
 from chalicelib.engine.taskdef import RenderContext, render_service, render_task_definition
 from tests.unit.test_repoconfig import minimal_settings
 
@@ -26,8 +26,8 @@ def context(config: RepoConfig = NO_FILE) -> RenderContext:
     return RenderContext(settings=SETTINGS, names=NAMES, sha=SHA, image_uri=IMAGE, config=config)
 
 
-def load(text: str | None, operator: OperatorConfig | None = None) -> RepoConfig:
-    return load_repo_config(text, operator=operator or OperatorConfig())
+def load(text: str | None, defaults: RepoDefaults | None = None) -> RepoConfig:
+    return load_repo_config(text, defaults=defaults or RepoDefaults())
 
 
 def container(config: RepoConfig) -> dict[str, Any]:
@@ -67,8 +67,8 @@ def test_secrets_are_passed_only_as_arns() -> None:
 
 
 def test_common_secrets_also_go_by_arn() -> None:
-    operator = OperatorConfig(common=CommonConfig(secrets={"SENTRY_DSN": SM_ARN}))
-    definition = container(load(None, operator))
+    defaults = RepoDefaults(common=CommonConfig(secrets={"SENTRY_DSN": SM_ARN}))
+    definition = container(load(None, defaults))
     assert definition["secrets"] == [{"name": "SENTRY_DSN", "valueFrom": SM_ARN}]
 
 

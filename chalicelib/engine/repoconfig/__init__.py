@@ -18,9 +18,10 @@ The modules (at run time each imports only modules listed before it):
 - :mod:`~chalicelib.engine.repoconfig.model`: the frozen dataclasses of a parsed file;
 - :mod:`~chalicelib.engine.repoconfig.templates`: the ``env`` placeholders and their rendering;
 - :mod:`~chalicelib.engine.repoconfig.parsing`: the YAML walk that reads the file and the
-  common block;
-- :mod:`~chalicelib.engine.repoconfig.operator_config`: the installation's limits, defaults,
-  policy checks and common block.
+  common block, and the installation's defaults under every file.
+
+The operator's policy (limits and checks on what a file may ask for) is not parsing: it
+lives in :mod:`chalicelib.engine.policy`.
 
 Importers use this package's names; the split is an internal layout.
 """
@@ -32,15 +33,16 @@ from chalicelib.engine.repoconfig.model import (
     BranchFilter,
     CommonConfig,
     RepoConfig,
+    RepoDefaults,
     ServiceConfig,
     ServiceSpec,
 )
-from chalicelib.engine.repoconfig.operator_config import OperatorConfig, resolve_check
 from chalicelib.engine.repoconfig.parsing import (
     SERVICE_KEYS,
     TOP_LEVEL,
     load_repo_config,
     parse_common,
+    repo_defaults,
 )
 from chalicelib.engine.repoconfig.schema import (
     ARN_FORMS,
@@ -79,8 +81,8 @@ __all__ = [
     "BranchFilter",
     "CommonConfig",
     "ConfigError",
-    "OperatorConfig",
     "RepoConfig",
+    "RepoDefaults",
     "ServiceConfig",
     "ServiceSpec",
     "fargate_memory",
@@ -92,6 +94,6 @@ __all__ = [
     "placeholder_values",
     "render_env",
     "render_template",
-    "resolve_check",
+    "repo_defaults",
     "template_placeholders",
 ]

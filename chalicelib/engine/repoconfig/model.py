@@ -97,6 +97,22 @@ class CommonConfig:
     secrets: Mapping[str, str] = field(default_factory=dict)
 
 
+def _setting_default(name: str) -> Any:
+    """The default of a Settings field: written once, in chalicelib/domain/settings.py."""
+    return Settings.__dataclass_fields__[name].default
+
+
+@dataclass(frozen=True)
+class RepoDefaults:
+    """What the installation puts under every repository's file: the sizes a file that
+    sets only one of cpu and memory is checked against, and the operator's common block
+    (built from settings by :func:`~chalicelib.engine.repoconfig.parsing.repo_defaults`)."""
+
+    default_cpu: int = field(default=_setting_default("cpu"))
+    default_memory: int = field(default=_setting_default("memory"))
+    common: CommonConfig = field(default_factory=CommonConfig)
+
+
 def value_or_default(value: Any, default: Any) -> Any:
     """``value`` as the file set it, else ``default`` (the file left it out: ``None``)."""
     return default if value is None else value

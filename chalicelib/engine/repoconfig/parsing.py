@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from chalicelib.domain.settings import Settings, SettingsError
 from chalicelib.engine.repoconfig.model import (
     BranchFilter,
     CommonConfig,
     RepoConfig,
+    RepoDefaults,
     ServiceConfig,
     value_or_default,
 )
@@ -39,20 +41,28 @@ from chalicelib.engine.repoconfig.schema import (
 )
 from chalicelib.engine.repoconfig.templates import template_placeholders
 
-if TYPE_CHECKING:
-    # Only a type: operator_config imports this module to parse the common block.
-    from chalicelib.engine.repoconfig.operator_config import OperatorConfig
 
-
-def load_repo_config(text: str | None, *, operator: OperatorConfig) -> RepoConfig:
+def load_repo_config(text: str | None, *, defaults: RepoDefaults) -> RepoConfig:
     """Parse ``branchenv.yml`` (``None``: the repository has no such file) and merge the
     operator's common block under it; ConfigError naming line and key when invalid."""
     if text is None or not text.strip():
-        return _merge_common(RepoConfig(), operator.common)
+        return _merge_common(RepoConfig(), defaults.common)
     parser = _Parser(text, FILE_NAME)
     root = parser.root()
-    config = parser.repo_config(root, operator)
-    return _merge_common(config, operator.common)
+    config = parser.repo_config(root, defaults)
+    return _merge_common(config, defaults.common)
+
+
+def repo_defaults(settings: Settings) -> RepoDefaults:
+    """The installation's defaults under every file; SettingsError if the common block
+    (BRANCHENV_COMMON_CONFIG) is bad: the operator's mistake, not a repository's."""
+    common = CommonConfig()
+    if settings.common_config:
+        try:
+            common = parse_common(settings.common_config, source="BRANCHENV_COMMON_CONFIG")
+        except ConfigError as exc:
+            raise SettingsError(str(exc)) from None
+    return RepoDefaults(default_cpu=settings.cpu, default_memory=settings.memory, common=common)
 
 
 def parse_common(text: str, *, source: str) -> CommonConfig:
@@ -116,7 +126,7 @@ class _Parser:
             raise ConfigError(f"{self.source}: not valid YAML ({exc.__class__.__name__})") from None
         return node
 
-    def repo_config(self, root: Node | None, operator: OperatorConfig) -> RepoConfig:
+    def repo_config(self, root: Node | None, defaults: RepoDefaults) -> RepoConfig:
         if root is None:
             return RepoConfig()
         fields = self.mapping(root, "", dict.fromkeys(TOP_LEVEL))
@@ -125,7 +135,7 @@ class _Parser:
         self.no_overlap(env, secrets, fields)
         return RepoConfig(
             branches=self.branches(fields.get("branches")),
-            service=self.service(fields.get("service"), operator),
+            service=self.service(fields.get("service"), defaults),
             env=env,
             secrets=secrets,
             ttl_hours=self.ttl(fields["ttl"]) if "ttl" in fields else None,
@@ -202,7 +212,7 @@ class _Parser:
             exclude=DEFAULT_EXCLUDE if exclude is None else exclude,
         )
 
-    def service(self, node: Node | None, operator: OperatorConfig) -> ServiceConfig:
+    def service(self, node: Node | None, defaults: RepoDefaults) -> ServiceConfig:
         if node is None:
             return ServiceConfig()
         fields = self.mapping(node, "service", dict.fromkeys(SERVICE_KEYS))
@@ -222,7 +232,7 @@ class _Parser:
         if "spot" in fields:
             values["spot"] = self.boolean(fields["spot"], "service.spot")
         service = ServiceConfig(**values)
-        self.check_size(service, fields, operator)
+        self.check_size(service, fields, defaults)
         return service
 
     def health_path(self, node: Node) -> str:
@@ -242,13 +252,13 @@ class _Parser:
         return cpu
 
     def check_size(
-        self, service: ServiceConfig, fields: Mapping[str, Node], operator: OperatorConfig
+        self, service: ServiceConfig, fields: Mapping[str, Node], defaults: RepoDefaults
     ) -> None:
         """Fargate accepts only some cpu/memory pairs; say which memory fits the cpu."""
         if service.cpu is None and service.memory is None:
             return
-        cpu = value_or_default(service.cpu, operator.default_cpu)
-        memory = value_or_default(service.memory, operator.default_memory)
+        cpu = value_or_default(service.cpu, defaults.default_cpu)
+        memory = value_or_default(service.memory, defaults.default_memory)
         allowed = fargate_memory(cpu)
         if memory in allowed:
             return

@@ -24,13 +24,13 @@ from typing import Any, Protocol, TextIO
 from chalicelib.aws.errors import AwsError
 from chalicelib.domain.names import EnvironmentNames, is_sha, names_for
 from chalicelib.domain.settings import Settings
-from chalicelib.engine.policy import Violation, check
+from chalicelib.engine.policy import OperatorPolicy, Violation, check
 from chalicelib.engine.repoconfig import (
     FILE_NAME,
     ConfigError,
-    OperatorConfig,
     RepoConfig,
     load_repo_config,
+    repo_defaults,
 )
 from chalicelib.engine.taskdef import RenderContext, render_service, render_task_definition
 from chalicelib.tools.cli import CommandError
@@ -102,12 +102,12 @@ def plan(
     err: TextIO,
 ) -> int:
     """Print the plan for ``request``; the exit code is the verdict (0 pass, 1 fail)."""
-    operator = OperatorConfig.from_settings(settings)
+    operator = OperatorPolicy.from_settings(settings)
     repository = repository_of(request, settings)
     sha = sha_of(request, repository, source, err)
     try:
         config = load_repo_config(
-            read_config(request, repository, sha, source, err), operator=operator
+            read_config(request, repository, sha, source, err), defaults=repo_defaults(settings)
         )
     except ConfigError as exc:
         print(f"policy: failed\n  - {exc}", file=out)
