@@ -22,6 +22,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from chalicelib.domain.environments import Environment
+
 HASH_LENGTH = 8
 MAX_LABEL = 63
 # "The maximum length of each string is 128 characters": HostHeaderConditionConfig in the
@@ -119,8 +121,10 @@ class EnvironmentNames:
 
     @property
     def queue_group_id(self) -> str:
-        """SQS FIFO MessageGroupId: one group per repository + branch, at most 128 chars."""
-        return f"{self.slug}.{short_hash(self.repository + ':' + self.branch, 12)}"
+        """SQS FIFO MessageGroupId (at most 128 characters): one group per environment, so
+        its webhooks and its AWS events are handled in order; the slug alone, so an AWS
+        event handler knows the group without reading the record."""
+        return self.slug
 
     @property
     def dns_owner(self) -> str:
@@ -145,9 +149,18 @@ def _tag_value(text: str) -> str:
 
 
 def names_for(app: str, repository: str, branch: str, domain: str) -> EnvironmentNames:
-    """All names for ``branch`` of ``repository`` in the installation ``app``."""
+    """All names for ``branch`` of ``repository`` in the installation ``app``: computed
+    once, when the environment's record is made (its slug is the record's key)."""
     return EnvironmentNames(
         app=app, repository=repository, branch=branch, domain=domain, slug=slugify(branch, domain)
+    )
+
+
+def names_of(env: Environment, app: str, domain: str) -> EnvironmentNames:
+    """The names of an environment that has a record, read from it: the slug is never
+    computed again (a tombstone's branch is its slug, which slugify would hash again)."""
+    return EnvironmentNames(
+        app=app, repository=env.repository, branch=env.branch, domain=domain, slug=env.slug
     )
 
 

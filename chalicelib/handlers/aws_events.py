@@ -2,8 +2,11 @@
 
 The ``on_cw_event`` handlers in app.py call :func:`handle`; it only translates: it works
 out which environment an event is about, and queues a converge request for it in that
-environment's message group, so it is processed in order with the branch's webhooks. It
-never changes AWS itself. Events about resources that are not ours are ignored.
+environment's message group (its slug), so it is processed in order with the branch's
+webhooks. An event names its environment (a build's BRANCHENV_ENV, a service's name), so
+the handler reads no record; only an image pushed by CI (``ci`` mode) is matched to the
+environments that want its sha. It never changes AWS itself. Events about resources that
+are not ours are ignored.
 """
 
 from __future__ import annotations
@@ -11,22 +14,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from chalicelib.domain.environments import Environment, EnvironmentStore
-from chalicelib.domain.messages import ConvergeRequest
-from chalicelib.domain.names import names_for
+from chalicelib.domain.environments import EnvironmentStore
+from chalicelib.domain.messages import ConvergeRequest, Queue, Signal, SignalKind
 from chalicelib.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BUILD_FAILED_STATES = frozenset({"FAILED", "FAULT", "TIMED_OUT", "STOPPED"})
-
-
-class Queue(Protocol):
-    def send(
-        self, message: dict[str, Any], *, group_id: str, dedup_id: str | None = None
-    ) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -67,31 +63,29 @@ def handle(
         name = (event.get("detail") or {}).get("eventName") or event.get("detail-type")
         log.info("ignoring %s: nothing for branchenv to do", name)
         return []
-    envs = _targets(translation, store)
-    for env in envs:
-        names = names_for(settings.app_name, env.repository, env.branch, settings.preview_domain)
-        request = ConvergeRequest(slug=env.slug, cause=translation.cause, detail=translation.detail)
+    slugs = _targets(translation, store)
+    for slug in slugs:
+        request = ConvergeRequest(slug=slug, cause=translation.cause, detail=translation.detail)
         queue.send(
             request.to_message(),
-            group_id=names.queue_group_id,
-            dedup_id=f"{event.get('id', '')}:{env.slug}" if event.get("id") else None,
+            group_id=slug,  # EnvironmentNames.queue_group_id: the slug
+            dedup_id=f"{event.get('id', '')}:{slug}" if event.get("id") else None,
         )
-    return [env.slug for env in envs]
+    return slugs
 
 
-def _targets(translation: Translation, store: EnvironmentStore) -> list[Environment]:
-    """The records the event concerns: one by slug, or every one that wants the sha
-    (read once: the scan already holds what the group id needs)."""
+def _targets(translation: Translation, store: EnvironmentStore) -> list[str]:
+    """The slugs the event concerns: the one it names, or every environment that wants
+    the sha (one scan)."""
     if translation.slug is not None:
-        env = store.get(translation.slug)
-        return [env] if env is not None else []
+        return [translation.slug]
     if translation.sha is None:
         return []
-    return [
-        env
+    return sorted(
+        env.slug
         for env in store.scan()
         if env.desired == "present" and env.desired_sha == translation.sha
-    ]
+    )
 
 
 def _codebuild(
@@ -108,7 +102,8 @@ def _codebuild(
     sha = info.get("source-version") or variables.get("IMAGE_SHA_TAG")
     log_url = (info.get("logs") or {}).get("deep-link")
     if status == "SUCCEEDED":
-        return Translation(slug, None, "image built", {"signal": "build_succeeded", "sha": sha})
+        signal = Signal(SignalKind.BUILD_SUCCEEDED, sha=sha, log_url=log_url)
+        return Translation(slug, None, "image built", signal.to_detail())
     if status in BUILD_FAILED_STATES:
         phase = _failed_phase(info.get("phases", []))
         where = f" in its {phase} phase" if phase else ""
@@ -116,18 +111,17 @@ def _codebuild(
             f"the image build for {str(sha)[:7]} {status.lower()}{where}; open the build "
             "log, fix the Dockerfile or the code, and push again"
         )
-        return Translation(
-            slug,
-            None,
-            "image build failed",
-            {"signal": "build_failed", "sha": sha, "reason": reason, "log_url": log_url},
-        )
+        signal = Signal(SignalKind.BUILD_FAILED, sha=sha, reason=reason, log_url=log_url)
+        return Translation(slug, None, "image build failed", signal.to_detail())
     return None
 
 
 def _ecr(event: dict[str, Any], detail: dict[str, Any], settings: Settings) -> Translation | None:
+    """An image CI pushed. Only ``ci`` mode waits for one: a build's own push is told by
+    the build's event, and ``retag`` adopts images itself."""
     if (
-        detail.get("repository-name") != settings.ecr_repository
+        settings.image_source != "ci"
+        or detail.get("repository-name") != settings.ecr_repository
         or detail.get("action-type") != "PUSH"
         or detail.get("result") != "SUCCESS"
     ):
@@ -135,7 +129,8 @@ def _ecr(event: dict[str, Any], detail: dict[str, Any], settings: Settings) -> T
     tag = detail.get("image-tag")
     if not isinstance(tag, str) or not tag:
         return None
-    return Translation(None, tag, "image pushed", {"signal": "image_pushed", "sha": tag})
+    signal = Signal(SignalKind.IMAGE_PUSHED, sha=tag)
+    return Translation(None, tag, "image pushed", signal.to_detail())
 
 
 def _ecs_deployment(
@@ -145,24 +140,15 @@ def _ecs_deployment(
     name = detail.get("eventName")
     if slug is None:
         return None
+    deployment = detail.get("deploymentId")
     if name == "SERVICE_DEPLOYMENT_COMPLETED":
-        return Translation(
-            slug,
-            None,
-            "deployment completed",
-            {"signal": "deployment_completed", "deployment_id": detail.get("deploymentId")},
-        )
+        signal = Signal(SignalKind.DEPLOYMENT_COMPLETED, deployment_id=deployment)
+        return Translation(slug, None, "deployment completed", signal.to_detail())
     if name == "SERVICE_DEPLOYMENT_FAILED":
-        return Translation(
-            slug,
-            None,
-            "deployment failed",
-            {
-                "signal": "deployment_failed",
-                "reason": detail.get("reason"),
-                "deployment_id": detail.get("deploymentId"),
-            },
+        signal = Signal(
+            SignalKind.DEPLOYMENT_FAILED, reason=detail.get("reason"), deployment_id=deployment
         )
+        return Translation(slug, None, "deployment failed", signal.to_detail())
     return None
 
 
@@ -192,16 +178,12 @@ def _ecs_task(
     slug = _service_slug([group.removeprefix("service:")], settings)
     if slug is None:
         return None
-    return Translation(
-        slug,
-        None,
-        "spot interruption",
-        {
-            "signal": "spot_interrupted",
-            "reason": detail.get("stoppedReason"),
-            "task_arn": str(detail["taskArn"]),
-        },
+    signal = Signal(
+        SignalKind.SPOT_INTERRUPTED,
+        reason=detail.get("stoppedReason"),
+        task_arn=str(detail["taskArn"]),
     )
+    return Translation(slug, None, "spot interruption", signal.to_detail())
 
 
 def _service_names(resources: Iterable[Any]) -> list[str]:

@@ -11,20 +11,14 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.aws.errors import AwsError
-from chalicelib.domain.messages import BranchEvent
+from chalicelib.domain.messages import BranchEvent, Queue
 from chalicelib.domain.names import names_for
 from chalicelib.handlers import webhooks
 
 log = logging.getLogger(__name__)
-
-
-class Queue(Protocol):
-    def send(
-        self, message: dict[str, Any], *, group_id: str, dedup_id: str | None = None
-    ) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,10 @@ from chalicelib.domain.environments import (
     EnvironmentStore,
     Status,
 )
-from chalicelib.domain.messages import ConvergeRequest
+from chalicelib.domain.messages import ConvergeRequest, Queue
 from chalicelib.domain.names import names_for
 from chalicelib.domain.settings import Settings
 from chalicelib.engine.converge import Converger, RetryLater
-from chalicelib.handlers.aws_events import Queue
 from chalicelib.handlers.deadletter import DeadLetters
 
 log = logging.getLogger(__name__)

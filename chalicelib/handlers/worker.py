@@ -32,10 +32,11 @@ from chalicelib.domain.messages import (
     ConvergeRequest,
     Message,
     MessageError,
+    Signal,
     parse_message,
 )
 from chalicelib.domain.names import names_for
-from chalicelib.engine.converge import RetryLater, Signal
+from chalicelib.engine.converge import RetryLater
 
 if TYPE_CHECKING:
     from chalicelib.runtime import Runtime
@@ -193,15 +194,9 @@ def handle_branch_event(event: BranchEvent, runtime: Runtime) -> None:
 
 
 def handle_converge_request(request: ConvergeRequest, runtime: Runtime) -> None:
-    signal = None
-    if request.detail.get("signal"):
-        detail = request.detail
-        signal = Signal(
-            kind=str(detail["signal"]),
-            reason=detail.get("reason"),
-            log_url=detail.get("log_url"),
-            sha=detail.get("sha"),
-            task_arn=detail.get("task_arn"),
-            deployment_id=detail.get("deployment_id"),
-        )
+    try:
+        signal = Signal.from_detail(request.detail)
+    except MessageError as exc:  # a newer producer's signal: converge still observes AWS
+        log.warning("%s: converging without the signal: %s", request.slug, exc)
+        signal = None
     runtime.converger.converge(request.slug, signal)

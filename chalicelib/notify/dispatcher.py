@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from chalicelib.aws.events import STATE_CHANGE, EventPublisher
 from chalicelib.domain.environments import Environment, Status
-from chalicelib.domain.names import names_for
+from chalicelib.domain.names import names_of
 from chalicelib.notify import (
     Channel,
     Notifier,
@@ -143,7 +143,7 @@ def notifier_from_settings(
     from chalicelib.notify.slack import SlackNotifier, slack_client
 
     def url_for(env: Environment) -> str:
-        names = names_for(settings.app_name, env.repository, env.branch, settings.preview_domain)
+        names = names_of(env, settings.app_name, settings.preview_domain)
         return settings.preview_url(names.host)
 
     def secret(value: str | None, arn: str | None) -> Callable[[], str]:

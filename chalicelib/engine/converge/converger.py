@@ -22,7 +22,8 @@ from chalicelib.domain.environments import (
     EnvironmentStore,
     Status,
 )
-from chalicelib.domain.names import EnvironmentNames, names_for, short_hash
+from chalicelib.domain.messages import SignalKind
+from chalicelib.domain.names import EnvironmentNames, names_of, short_hash
 from chalicelib.domain.settings import Listener, Settings
 from chalicelib.engine.converge.model import (
     SPEC_TAG,
@@ -35,13 +36,14 @@ from chalicelib.engine.converge.model import (
 )
 from chalicelib.engine.converge.planner import plan, plan_absent, spec_fingerprint
 from chalicelib.engine.converge.runners import Progress, StepRunner, progress_from
-from chalicelib.engine.policy import check_context, failure_reason
+from chalicelib.engine.policy import OperatorPolicy, check_context, failure_reason
 from chalicelib.engine.repoconfig import (
     FILE_NAME,
     ConfigError,
-    OperatorConfig,
     RepoConfig,
+    RepoDefaults,
     load_repo_config,
+    repo_defaults,
 )
 from chalicelib.engine.taskdef import RenderContext, render_task_definition
 
@@ -87,7 +89,8 @@ class Converger:
         builds: Builds | None = None,
         notifier: Notifier | None = None,
         config_source: ConfigSource | None = None,
-        operator: OperatorConfig | None = None,
+        operator: OperatorPolicy | None = None,
+        defaults: RepoDefaults | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -99,7 +102,8 @@ class Converger:
         self.builds = builds
         self.notifier = notifier
         self.config_source = config_source
-        self.operator = operator or OperatorConfig.from_settings(settings)
+        self.operator = operator or OperatorPolicy.from_settings(settings)
+        self.defaults = defaults or repo_defaults(settings)
         self._config_texts: dict[tuple[str, str], str | None] = {}
         self.clock = clock
 
@@ -130,9 +134,7 @@ class Converger:
 
     def names(self, env: Environment) -> EnvironmentNames:
         """Names from the record's own slug (an orphan's tombstone has no exact branch)."""
-        s = self.settings
-        names = names_for(s.app_name, env.repository, env.branch, s.preview_domain)
-        return names if names.slug == env.slug else replace(names, slug=env.slug)
+        return names_of(env, self.settings.app_name, self.settings.preview_domain)
 
     def dry_run(self, slug: str, signal: Signal | None = None) -> Plan | None:
         """The plan converge would run now, without changing anything."""
@@ -282,9 +284,9 @@ class Converger:
             else:
                 text = self._config_texts[key]
         try:
-            return load_repo_config(text, operator=self.operator), None
+            return load_repo_config(text, defaults=self.defaults), None
         except ConfigError as exc:
-            return load_repo_config(None, operator=self.operator), str(exc)
+            return load_repo_config(None, defaults=self.defaults), str(exc)
 
     def _listener_for(self, env: Environment, names: EnvironmentNames) -> Listener:
         pool = self.settings.listeners
@@ -394,7 +396,7 @@ class Converger:
 
 
 def _new_spot_interruption(signal: Signal | None, env: Environment) -> bool:
-    if signal is None or signal.kind != "spot_interrupted":
+    if signal is None or signal.kind != SignalKind.SPOT_INTERRUPTED:
         return False
     return signal.task_arn is None or signal.task_arn != env.last_spot_task
 

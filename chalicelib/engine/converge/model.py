@@ -1,9 +1,11 @@
 """The vocabulary of converge: what it is told, sees, aims at and does, all frozen.
 
-:class:`Signal` (what an AWS event said), :class:`Observed` (what AWS holds),
+:class:`Observed` (what AWS holds),
 :class:`Target` (the constants converge aims at), one :class:`Step` dataclass per AWS
 change, and the :class:`Plan` they make up; plus the tags that mark what branchenv owns
 and the exceptions a converge run raises to wait or to give up for lack of room.
+:class:`~chalicelib.domain.messages.Signal` (what an AWS event said) is the queue's
+vocabulary; it is re-exported here for the planner.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from chalicelib.aws.ecs import Service, TaskDefinition
 from chalicelib.aws.elbv2 import Rule, TargetGroup
 from chalicelib.aws.route53 import AliasRecord
 from chalicelib.domain.environments import Status
+from chalicelib.domain.messages import Signal as Signal
 from chalicelib.domain.names import EnvironmentNames
 from chalicelib.domain.settings import Listener
 from chalicelib.engine.taskdef import RenderContext
@@ -34,21 +37,6 @@ class RetryLater(Exception):
 
 class NoRoom(Exception):
     """Every load balancer of the pool holds as many rules or target groups as ELB allows."""
-
-
-# ----------------------------------------------------------------------------- signals
-
-
-@dataclass(frozen=True)
-class Signal:
-    """What an AWS event told the worker; converge uses it alongside what it observes."""
-
-    kind: str  # deployment_completed | deployment_failed | build_failed | image_pushed | …
-    reason: str | None = None
-    log_url: str | None = None
-    sha: str | None = None
-    task_arn: str | None = None  # spot_interrupted: the task ECS stopped
-    deployment_id: str | None = None  # deployment_*: the ECS deployment it is about
 
 
 # ----------------------------------------------------------------------------- observed

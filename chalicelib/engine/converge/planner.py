@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.aws.ecs import Service
 from chalicelib.domain.environments import Environment, Status
+from chalicelib.domain.messages import SignalKind
 from chalicelib.domain.names import EnvironmentNames
 from chalicelib.engine.converge.model import (
     OWNERSHIP_KEYS,
@@ -85,7 +86,7 @@ def _leftover_steps(
     )
     seen = {_step_key(step) for step in planned}
     if any(isinstance(step, DeleteDns) for step in planned):
-        seen.add(("DeleteDnsByHost", names.host))
+        seen.add(_step_key(DeleteDnsByHost(names.host)))
     steps: list[Step] = []
     for kind in order:
         for resource in leftovers:
@@ -98,9 +99,9 @@ def _leftover_steps(
 
 
 def _step_key(step: Step) -> tuple[str, str]:
-    """What a step acts on: two steps with the same key would do the same thing."""
-    first = next(iter(step.__dict__.values()), "")
-    return type(step).__name__, str(first)
+    """What a step acts on: its type and its whole subject (every field), so two leftover
+    claims on one listener are two steps, not one."""
+    return type(step).__name__, repr(sorted(step.__dict__.items()))
 
 
 def _leftover_step(resource: ManagedResource) -> Step | None:
@@ -186,7 +187,7 @@ def _plan_image(
     """No image for the sha yet: build it, or wait for CI to push it."""
     sha = env.desired_sha
     assert sha is not None
-    if signal and signal.kind == "build_failed" and signal.sha == sha:
+    if signal and signal.kind == SignalKind.BUILD_FAILED and signal.sha == sha:
         return Plan(tuple(steps), Status.FAILED, signal.reason, signal.log_url)
     if target.image_source == "ci":
         reason = f"waiting for CI to push {target.repository_uri}:{sha}"
@@ -257,7 +258,9 @@ def _plan_service(
         return Plan(tuple(steps), Status.DEPLOYING)
     if env.status == Status.READY and env.deployed_sha == env.desired_sha:
         return Plan(tuple(steps), Status.READY)
-    if (signal and signal.kind == "deployment_completed") or service.rollout_state == "COMPLETED":
+    if (
+        signal and signal.kind == SignalKind.DEPLOYMENT_COMPLETED
+    ) or service.rollout_state == "COMPLETED":
         steps.append(AwaitHealthyTarget())
         return Plan(tuple(steps), Status.READY)
     return Plan(tuple(steps), Status.DEPLOYING)
@@ -274,7 +277,7 @@ def _failure_of(signal: Signal | None, service: Service, current_td: str) -> boo
     """Whether a deployment_failed signal is about the revision being deployed now: a
     deployment ECS still lists for another revision makes it a late or repeated event
     about an earlier rollout (EventBridge delivers at least once, not in order)."""
-    if signal is None or signal.kind != "deployment_failed":
+    if signal is None or signal.kind != SignalKind.DEPLOYMENT_FAILED:
         return False
     listed = {deployment.id: deployment for deployment in service.deployments}
     deployment = listed.get(signal.deployment_id or "")

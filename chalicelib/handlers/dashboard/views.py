@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.environments import Environment, Status
-from chalicelib.domain.names import names_for
+from chalicelib.domain.names import names_of
 from chalicelib.domain.settings import Settings
 
 _SAFE_LINK = re.compile(r"^https?://", re.IGNORECASE)
@@ -19,7 +19,7 @@ _SAFE_LINK = re.compile(r"^https?://", re.IGNORECASE)
 
 def preview_url(env: Environment, settings: Settings) -> str:
     """The URL QA opens for ``env`` (the same host the routing rule and DNS record use)."""
-    names = names_for(settings.app_name, env.repository, env.branch, settings.preview_domain)
+    names = names_of(env, settings.app_name, settings.preview_domain)
     return settings.preview_url(names.host)
 
 
