@@ -22,8 +22,14 @@ data "aws_iam_policy_document" "lambda" {
   # --- the store, the queue, secrets, events ---------------------------------------------
 
   statement {
-    sid       = "EnvironmentStore"
-    actions   = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"]
+    sid = "EnvironmentStore"
+    actions = [
+      "dynamodb:BatchGetItem", # how many rules each listener holds, in one read
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Scan",
+      "dynamodb:UpdateItem", # a priority claim is one entry of its listener's claims map
+    ]
     resources = [aws_dynamodb_table.environments.arn]
   }
 
@@ -85,6 +91,16 @@ data "aws_iam_policy_document" "lambda" {
     sid       = "BuildImages"
     actions   = ["codebuild:BatchGetBuilds", "codebuild:StartBuild", "codebuild:StopBuild"]
     resources = [aws_codebuild_project.images.arn]
+  }
+
+  # The reaper finds this installation's target groups and services by their tags, in one
+  # paged GetResources, instead of describing everything in the region. GetResources has
+  # no resource-level permissions (Service Authorization Reference, "Actions, resources,
+  # and condition keys for Amazon Resource Group Tagging API").
+  statement {
+    sid       = "FindTaggedResources"
+    actions   = ["tag:GetResources"]
+    resources = ["*"]
   }
 
   # --- ECS: task definitions and services ----------------------------------------------------

@@ -3,7 +3,10 @@
 Single table, string partition key ``pk``:
 - ``env#<slug>``: one environment; ``version`` for optimistic concurrency, ``body`` the
   record as JSON, ``expires_at`` the TTL attribute once the environment is deleted;
-- ``priority#<listener arn>#<n>``: a listener-rule priority claim, ``slug`` its holder;
+- ``claims#<listener arn>``: the listener-rule priorities claimed on one listener, a map
+  ``claims`` of priority → slug; claiming and releasing are conditional updates of one map
+  entry, and the map's size is how many rules branchenv holds on that listener (read in one
+  BatchGetItem to place a new environment where there is most room);
 - ``marker#<name>``: a small record of the installation's own (chalicelib/aws/markers.py,
   e.g. which dead letters were already announced), never returned by the store's scans.
 """
@@ -11,7 +14,7 @@ Single table, string partition key ``pk``:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -22,11 +25,13 @@ from chalicelib.domain.environments import (
     ConcurrentUpdate,
     Environment,
     EnvironmentStore,
+    Snapshot,
     StoreError,
 )
 
 ENV_PREFIX = "env#"
-CLAIM_PREFIX = "priority#"
+CLAIMS_PREFIX = "claims#"
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem (the API's limit)
 
 
 class DynamoEnvironmentStore(EnvironmentStore):
@@ -78,52 +83,101 @@ class DynamoEnvironmentStore(EnvironmentStore):
             yield _environment(item)
 
     def claim_priority(self, listener_arn: str, priority: int, slug: str) -> bool:
+        for _ in range(2):
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": CLAIMS_PREFIX + listener_arn}},
+                    UpdateExpression="SET claims.#p = :slug",
+                    ConditionExpression="attribute_not_exists(claims.#p) OR claims.#p = :slug",
+                    ExpressionAttributeNames={"#p": str(priority)},
+                    ExpressionAttributeValues={":slug": {"S": slug}},
+                )
+                return True
+            except ClientError as exc:
+                code = exc.response["Error"]["Code"]
+                if code == "ConditionalCheckFailedException":
+                    return False
+                if code != "ValidationException":
+                    raise StoreError(str(translate(exc, "UpdateItem"))) from exc
+                # The listener has no claims item yet ("The document path provided in the
+                # update expression is invalid for update"): make it, then claim.
+                self._create_claims_item(listener_arn)
+            except BotoCoreError as exc:
+                raise StoreError(str(translate(exc, "UpdateItem"))) from exc
+        raise StoreError(f"could not claim priority {priority} on {listener_arn}")
+
+    def _create_claims_item(self, listener_arn: str) -> None:
         try:
             self._client.put_item(
                 TableName=self._table,
                 Item={
-                    "pk": {"S": _claim_key(listener_arn, priority)},
-                    "slug": {"S": slug},
+                    "pk": {"S": CLAIMS_PREFIX + listener_arn},
                     "listener_arn": {"S": listener_arn},
-                    "priority": {"N": str(priority)},
+                    "claims": {"M": {}},
                 },
-                ConditionExpression="attribute_not_exists(pk) OR slug = :slug",
-                ExpressionAttributeValues={":slug": {"S": slug}},
+                ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise StoreError(str(translate(exc, "PutItem"))) from exc
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise StoreError(str(translate(exc, "PutItem"))) from exc
         except BotoCoreError as exc:
             raise StoreError(str(translate(exc, "PutItem"))) from exc
-        return True
 
     def release_priority(self, listener_arn: str, priority: int, slug: str) -> None:
         try:
-            self._client.delete_item(
+            self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": _claim_key(listener_arn, priority)}},
-                ConditionExpression="attribute_not_exists(pk) OR slug = :slug",
+                Key={"pk": {"S": CLAIMS_PREFIX + listener_arn}},
+                UpdateExpression="REMOVE claims.#p",
+                ConditionExpression="claims.#p = :slug",
+                ExpressionAttributeNames={"#p": str(priority)},
                 ExpressionAttributeValues={":slug": {"S": slug}},
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return  # another environment holds it now: not ours to release
-            raise StoreError(str(translate(exc, "DeleteItem"))) from exc
+                return  # gone, or another environment holds it now: not ours to release
+            raise StoreError(str(translate(exc, "UpdateItem"))) from exc
         except BotoCoreError as exc:
-            raise StoreError(str(translate(exc, "DeleteItem"))) from exc
+            raise StoreError(str(translate(exc, "UpdateItem"))) from exc
 
     def priority_claims(self) -> Iterator[tuple[str, int, str]]:
-        for item in self._scan_prefix(CLAIM_PREFIX):
-            yield item["listener_arn"]["S"], int(item["priority"]["N"]), item["slug"]["S"]
+        for item in self._scan_prefix(CLAIMS_PREFIX):
+            yield from _claims_of(item)
+
+    def occupancy(self, listener_arns: Sequence[str]) -> dict[str, int]:
+        counts = dict.fromkeys(listener_arns, 0)
+        for start in range(0, len(listener_arns), BATCH_GET_LIMIT):
+            batch = listener_arns[start : start + BATCH_GET_LIMIT]
+            keys = [{"pk": {"S": CLAIMS_PREFIX + arn}} for arn in batch]
+            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                answer = self._call(
+                    "BatchGetItem", self._client.batch_get_item, RequestItems=request
+                )
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    listener = item["pk"]["S"].removeprefix(CLAIMS_PREFIX)
+                    counts[listener] = len(item.get("claims", {}).get("M", {}))
+                request = answer.get("UnprocessedKeys") or {}
+        return counts
+
+    def snapshot(self) -> Snapshot:
+        """Every environment record and every claim, in one scan of the table."""
+        envs: list[Environment] = []
+        claims: list[tuple[str, int, str]] = []
+        for item in self._scan_prefix(""):
+            key = item["pk"]["S"]
+            if key.startswith(ENV_PREFIX):
+                envs.append(_environment(item))
+            elif key.startswith(CLAIMS_PREFIX):
+                claims.extend(_claims_of(item))
+        return Snapshot(tuple(envs), tuple(claims))
 
     def _scan_prefix(self, prefix: str) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "FilterExpression": "begins_with(pk, :prefix)",
-            "ExpressionAttributeValues": {":prefix": {"S": prefix}},
-            "ConsistentRead": True,
-        }
+        kwargs: dict[str, Any] = {"TableName": self._table, "ConsistentRead": True}
+        if prefix:
+            kwargs["FilterExpression"] = "begins_with(pk, :prefix)"
+            kwargs["ExpressionAttributeValues"] = {":prefix": {"S": prefix}}
         while True:
             page = self._call("Scan", self._client.scan, **kwargs)
             yield from page.get("Items", [])
@@ -140,8 +194,10 @@ class DynamoEnvironmentStore(EnvironmentStore):
         return result
 
 
-def _claim_key(listener_arn: str, priority: int) -> str:
-    return f"{CLAIM_PREFIX}{listener_arn}#{priority}"
+def _claims_of(item: dict[str, Any]) -> Iterator[tuple[str, int, str]]:
+    listener = item["pk"]["S"].removeprefix(CLAIMS_PREFIX)
+    for priority, holder in item.get("claims", {}).get("M", {}).items():
+        yield listener, int(priority), holder["S"]
 
 
 def _environment(item: dict[str, Any]) -> Environment:

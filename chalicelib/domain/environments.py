@@ -6,8 +6,10 @@ with optimistic concurrency: every write names the version it read, and a write 
 lost a race raises :class:`ConcurrentUpdate` so the caller re-reads and tries again.
 
 Two stores share one contract (tests/integration/test_store_contract.py): DynamoDB for
-real use, in memory for unit tests. Neither ever deletes an environment record: a
-deleted environment is kept as history until DynamoDB's TTL removes it.
+real use, in memory for unit tests. Besides records the store keeps listener-rule priority
+claims, and says how many each listener holds (where a new environment has most room).
+Neither ever deletes an environment record: a deleted environment is kept as history until
+DynamoDB's TTL removes it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import dataclasses
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
@@ -121,6 +123,14 @@ class Environment:
         return replace(self, status=status, reason=reason, updated_at=now)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The whole store at one moment: records (deleted ones included) and claims."""
+
+    environments: tuple[Environment, ...]
+    claims: tuple[tuple[str, int, str], ...]  # (listener_arn, priority, slug)
+
+
 class EnvironmentStore(ABC):
     """Where environment records and listener-priority claims live."""
 
@@ -149,6 +159,16 @@ class EnvironmentStore(ABC):
     @abstractmethod
     def priority_claims(self) -> Iterator[tuple[str, int, str]]:
         """Every claim as (listener_arn, priority, slug)."""
+
+    @abstractmethod
+    def occupancy(self, listener_arns: Sequence[str]) -> dict[str, int]:
+        """How many priorities are claimed on each listener (how many rules branchenv holds
+        there), in one read."""
+
+    def snapshot(self) -> Snapshot:
+        """Every record and every claim (the reaper's view), read as cheaply as the store
+        allows."""
+        return Snapshot(tuple(self.scan()), tuple(self.priority_claims()))
 
     def live(self) -> list[Environment]:
         return sorted((e for e in self.scan() if e.is_live), key=lambda e: e.slug)
@@ -198,3 +218,8 @@ class InMemoryEnvironmentStore(EnvironmentStore):
             claims = list(self._claims.items())
         for (listener_arn, priority), slug in claims:
             yield listener_arn, priority, slug
+
+    def occupancy(self, listener_arns: Sequence[str]) -> dict[str, int]:
+        with self._lock:
+            held = [listener for listener, _ in self._claims]
+        return {arn: held.count(arn) for arn in listener_arns}

@@ -231,6 +231,21 @@ def test_resources_of_an_unknown_environment_are_removed(world: World, github: F
     assert world.leftovers() == []
 
 
+def test_two_leftover_claims_on_one_listener_are_both_freed_by_one_sweep(
+    world: World, github: FakeGitHub
+) -> None:
+    deployed(world, github, BRANCH)
+    store, listener = world.runtime.store, world.settings.listeners[0].listener_arn
+    live = sorted(store.priority_claims())
+    assert store.claim_priority(listener, 7, "feature-gone")
+    assert store.claim_priority(listener, 9, "feature-gone")
+
+    report = reaper(world, github).run()
+
+    assert report.errors == []
+    assert sorted(store.priority_claims()) == live  # the live branch's claim stays
+
+
 def test_a_hand_made_service_named_like_a_preview_survives(
     world: World, github: FakeGitHub
 ) -> None:

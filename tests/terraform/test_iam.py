@@ -23,7 +23,16 @@ from tests.terraform.hcl import ROOT, TERRAFORM, load_module, policy_statements
 
 GATEWAYS = ROOT / "chalicelib" / "aws"
 # Gateway modules whose name is not the boto3 service name.
-SERVICE_OF_MODULE = {"secrets": "secretsmanager", "markers": "dynamodb"}
+SERVICE_OF_MODULE = {
+    "secrets": "secretsmanager",
+    "markers": "dynamodb",
+    "tagging": "resourcegroupstaggingapi",
+}
+# Services whose IAM prefix is neither their signing name nor their endpoint prefix: the
+# Resource Groups Tagging API's endpoint is "tagging", its IAM prefix "tag" (Service
+# Authorization Reference, "Actions, resources, and condition keys for Amazon Resource
+# Group Tagging API").
+IAM_PREFIX = {"resourcegroupstaggingapi": "tag"}
 # Client attributes that are not API calls.
 NOT_OPERATIONS = {"meta", "exceptions", "can_paginate", "close"}
 
@@ -57,6 +66,7 @@ NO_RESOURCE_LEVEL = {
     "elasticloadbalancing:DescribeTags",
     "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeTargetHealth",
+    "tag:GetResources",
 }
 
 _BOTOCORE = botocore.session.get_session()
@@ -130,7 +140,7 @@ def actions_of(module: str, source: str) -> set[Call]:
         return set()
     service = service_of(module)
     model = _BOTOCORE.get_service_model(service)
-    prefix = model.metadata.get("signingName") or model.endpoint_prefix
+    prefix = IAM_PREFIX.get(service) or model.metadata.get("signingName") or model.endpoint_prefix
     operations = {xform_name(name): name for name in model.operation_names}
     calls = set()
     for name in sorted(used):
