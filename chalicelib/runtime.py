@@ -133,10 +133,13 @@ class Runtime:
     def inventory(self) -> Inventory:
         """Everything tagged as this installation's: the leak audit, and the reaper's list."""
         from chalicelib.aws.inventory import Inventory
+        from chalicelib.aws.tagging import TaggedResources
 
         c, s = self.converger, self.settings
         return Inventory(
             app=s.app_name,
+            domain=s.preview_domain,
+            tagged=TaggedResources(self.clients.client("resourcegroupstaggingapi")),
             dns=c.dns,
             load_balancing=c.load_balancing,
             containers=c.containers,

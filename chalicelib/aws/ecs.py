@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.aws.errors import Conflict, NotFound, call, translate
+from chalicelib.aws.errors import Conflict, call, translate
 
 MANAGED_TAG = "branchenv:managed"
 APP_TAG = "branchenv:app"
@@ -41,6 +41,16 @@ NOT_IDEMPOTENT = "not idempotent"
 # targetGroupArn ... does not have an associated load balancer." until the listener rule
 # that forwards to it has propagated (the Terraform AWS provider retries this for 2 min).
 NO_LOAD_BALANCER_YET = "does not have an associated load balancer"
+
+
+class ServiceNameTaken(Conflict):
+    """A service of that name is ACTIVE or DRAINING with other settings ("Creation of service
+    was not idempotent"): read it to see whose it is and what state it is in."""
+
+
+class NotOnLoadBalancerYet(Conflict):
+    """The target group's listener rule has not reached ECS yet ("... does not have an
+    associated load balancer"): it does within a short while."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,53 @@ class Containers:
             )
         return arns
 
+    @property
+    def cluster(self) -> str:
+        """The cluster every preview service runs in."""
+        return self._cluster
+
+    def active_services(self, names: Sequence[str]) -> list[Service]:
+        """Those of the named services that are ACTIVE (with tags). A deleted service is
+        DRAINING while its tasks stop, then INACTIVE; ListServices shows neither (ECS API
+        reference, DeleteService), and neither is left running by whoever deleted it."""
+        return [s for s in self.services(names) if s.status == "ACTIVE"]
+
+    def deregister(self, arns: Sequence[str]) -> None:
+        """Deregister these revisions; one already INACTIVE or gone is fine."""
+        for arn in arns:
+            try:
+                self._client.deregister_task_definition(taskDefinition=arn)
+            except ClientError as exc:
+                if _code(exc) == "ClientException" and NO_TASK_DEFINITION in _message(exc):
+                    continue
+                raise translate(exc, "DeregisterTaskDefinition") from exc
+            except BotoCoreError as exc:
+                raise translate(exc, "DeregisterTaskDefinition") from exc
+
+    def families(self, prefix: str) -> list[str]:
+        """The task definition families starting with ``prefix`` that have an ACTIVE
+        revision (ListTaskDefinitionFamilies' ``familyPrefix`` is a prefix)."""
+        return list(self._paged_families(prefix))
+
+    def owned_revisions(self, family: str, owner: Mapping[str, str]) -> list[TaskDefinition]:
+        """The ACTIVE revisions of exactly ``family`` whose tags hold all of ``owner``."""
+        found = []
+        for arn in self._active_revisions(family):
+            described = self._describe_task_definition(arn)
+            definition = _task_definition(*described) if described else None
+            if definition and all(definition.tags.get(k) == v for k, v in owner.items()):
+                found.append(definition)
+        return found
+
+    def services(self, arns_or_names: Sequence[str]) -> list[Service]:
+        """The services named (with tags), ten to a DescribeServices call."""
+        found: list[Service] = []
+        for start in range(0, len(arns_or_names), SERVICES_PER_DESCRIBE):
+            found.extend(
+                self._describe_services(arns_or_names[start : start + SERVICES_PER_DESCRIBE])
+            )
+        return found
+
     def deregister_owned_task_definitions(self, family: str, owner: Mapping[str, str]) -> list[str]:
         """Deregister the ACTIVE revisions of exactly ``family`` whose tags hold every key
         and value of ``owner``; a revision someone else registered there is left alone."""
@@ -167,13 +224,21 @@ class Containers:
         return services[0] if services else None
 
     def create_service(self, request: Mapping[str, Any]) -> Service:
-        """Create a service; ``request`` is the full CreateService kwargs without cluster."""
+        """Create a service; ``request`` is the full CreateService kwargs without cluster.
+        ECS returns an existing service of the name with identical settings; one with other
+        settings is ServiceNameTaken, a target group no rule forwards to yet
+        NotOnLoadBalancerYet."""
         try:
             answer = self._client.create_service(cluster=self._cluster, **request)
         except ClientError as exc:
             error = translate(exc, "CreateService")
-            if NOT_IDEMPOTENT in _message(exc) or NO_LOAD_BALANCER_YET in _message(exc):
-                raise Conflict(str(error), code=error.code, operation=error.operation) from exc
+            kind: type[Conflict] | None = None
+            if NOT_IDEMPOTENT in _message(exc):
+                kind = ServiceNameTaken
+            elif NO_LOAD_BALANCER_YET in _message(exc):
+                kind = NotOnLoadBalancerYet
+            if kind is not None:
+                raise kind(str(error), code=error.code, operation=error.operation) from exc
             raise error from exc
         except BotoCoreError as exc:
             raise translate(exc, "CreateService") from exc
@@ -197,7 +262,7 @@ class Containers:
             changes["desiredCount"] = desired_count
         if load_balancers is not None:
             changes["loadBalancers"] = [dict(lb) for lb in load_balancers]
-        self._call(
+        answer = self._call(
             "UpdateService",
             self._client.update_service,
             not_found=SERVICE_GONE,
@@ -205,12 +270,8 @@ class Containers:
             service=name,
             **changes,
         )
-        # UpdateService's answer carries no tags; read the service back with them.
-        service = self.find_service(name)
-        if service is None:
-            message = f"UpdateService failed: service {name} is not in cluster {self._cluster}"
-            raise NotFound(message, code="ServiceNotFoundException", operation="UpdateService")
-        return service
+        # UpdateService's answer is the service with its new deployment (but not its tags).
+        return _service(answer["service"], tags=answer["service"].get("tags"))
 
     def delete_service(self, name: str) -> None:
         """Delete the service even if tasks still run (force); gone already is fine."""
@@ -265,7 +326,8 @@ class Containers:
             kwargs["nextToken"] = page["nextToken"]
 
     def _paged_families(self, prefix: str) -> Iterator[str]:
-        kwargs: dict[str, Any] = {"familyPrefix": prefix, "status": "ACTIVE"}
+        # At most 100 families a page (ECS API reference, ListTaskDefinitionFamilies).
+        kwargs: dict[str, Any] = {"familyPrefix": prefix, "status": "ACTIVE", "maxResults": 100}
         while True:
             page = self._call(
                 "ListTaskDefinitionFamilies", self._client.list_task_definition_families, **kwargs

@@ -241,6 +241,18 @@ class LoadBalancing:
         rules = (_rule(listener_arn, r, tags.get(r["RuleArn"], {})) for r in raws)
         return [rule for rule in rules if _managed_by(rule.tags, app)]
 
+    def rules_without_tags(self, listener_arn: str) -> list[Rule]:
+        """Every rule on the listener but the default, with its hosts and priority and no
+        tags (one DescribeRules page holds a listener's 100 rules): the reaper tells whose
+        a rule is by its host and the store's claim, and asks :meth:`tags_of` only about
+        the rules it cannot place."""
+        raws = [r for r in self._all_rules(listener_arn) if not r.get("IsDefault")]
+        return [_rule(listener_arn, r, {}) for r in raws]
+
+    def tags_of(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The tags of these rules or target groups, 20 to a DescribeTags call."""
+        return self._tags(list(arns))
+
     # --- paging and tags -----------------------------------------------------------------
 
     def _all_rules(self, listener_arn: str) -> Iterator[dict[str, Any]]:

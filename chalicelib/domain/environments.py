@@ -85,6 +85,10 @@ class Environment:
     serving_health_check_path: str | None = None  # what that commit is health-checked at
     image_uri: str | None = None
     build_id: str | None = None
+    # branchenv.yml's ttl and keep at the desired sha, as converge last read them (None: not
+    # read yet), so the reaper's sweep needs no GitHub call per environment.
+    ttl_hours: float | None = None
+    kept: bool | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
     triggered_at: float | None = None

@@ -11,7 +11,12 @@ missed and hands it to converge (the one way AWS changes):
   one Slack alert saying how many are new and wait, naming the environments; a dead
   letter already announced is not announced again (chalicelib.handlers.deadletter).
 GitHub is asked once per repository (one paginated listing of branches), never once per
-environment. A dry run reports the same and changes nothing.
+environment: a branch's ttl and keep are those converge read from its branchenv.yml and
+recorded (the file is read here only for a record written before converge kept them).
+The store is read once (a snapshot of records and claims), and the resources through the
+inventory, which confirms only what might be removed: a sweep with nothing to do costs
+about the same few dozen AWS calls whether branchenv holds ten environments or a thousand
+(bench/reaper_1000.py). A dry run reports the same and changes nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from chalicelib.domain.environments import (
     Status,
 )
 from chalicelib.domain.messages import ConvergeRequest, Queue
-from chalicelib.domain.names import names_for
+from chalicelib.domain.names import names_of
 from chalicelib.domain.settings import Settings
 from chalicelib.engine.converge import Converger, RetryLater
 from chalicelib.handlers.deadletter import DeadLetters
@@ -105,7 +110,8 @@ class Reaper:
     def run(self, *, dry_run: bool = False) -> ReapReport:
         report = ReapReport(dry_run=dry_run)
         now = self.clock()
-        envs = list(self.store.scan())
+        snapshot = self.store.snapshot()
+        envs = list(snapshot.environments)
         live = [e for e in envs if e.desired == "present" and e.status != Status.DELETED]
         branches = self._branches({e.repository for e in live}, report)
         for env in live:
@@ -117,7 +123,7 @@ class Reaper:
         for env in envs:
             if env.desired == "absent" and env.status == Status.DELETING and not dry_run:
                 self._converge(env.slug, report)  # a teardown that stopped half-way
-        self._orphans(envs, report, dry_run)
+        self._orphans(envs, snapshot.claims, report, dry_run)
         if self.dead_letters is not None:
             report.dead_letters = self.dead_letters.check(dry_run=dry_run)
         log.info("reaper%s: %s", " (dry run)" if dry_run else "", report.counts())
@@ -176,14 +182,17 @@ class Reaper:
         last_push = env.triggered_at or env.created_at
         if last_push <= 0:
             return None
-        try:
-            config, _ = self.converger.repo_config(env)
-        except Exception as exc:
-            report.errors.append(f"{env.slug}: could not read branchenv.yml ({exc})")
+        kept, file_ttl = env.kept, env.ttl_hours
+        if kept is None:  # a record converge has not written ttl and keep into yet
+            try:
+                config, _ = self.converger.repo_config(env)
+            except Exception as exc:
+                report.errors.append(f"{env.slug}: could not read branchenv.yml ({exc})")
+                return None
+            kept, file_ttl = config.is_kept(env.branch), config.ttl_hours
+        if kept:
             return None
-        if config.is_kept(env.branch):
-            return None
-        ttl_hours = config.ttl_hours or self.settings.ttl_hours
+        ttl_hours = file_ttl or self.settings.ttl_hours
         idle_hours = (now - last_push) / 3600
         if idle_hours <= ttl_hours:
             return None
@@ -242,8 +251,7 @@ class Reaper:
         env = self.store.get(slug)
         if self.queue is None or env is None:
             return False
-        s = self.settings
-        names = names_for(s.app_name, env.repository, env.branch, s.preview_domain)
+        names = names_of(env, self.settings.app_name, self.settings.preview_domain)
         request = ConvergeRequest(slug=slug, cause=f"reaper: {reason}")
         try:
             self.queue.send(request.to_message(), group_id=names.queue_group_id)
@@ -253,10 +261,21 @@ class Reaper:
         log.info("%s: waiting (%s); the worker goes on with it", slug, reason)
         return True
 
-    def _orphans(self, envs: list[Environment], report: ReapReport, dry_run: bool) -> None:
+    def _orphans(
+        self,
+        envs: list[Environment],
+        claims: Iterable[tuple[str, int, str]],
+        report: ReapReport,
+        dry_run: bool,
+    ) -> None:
         wanted = {e.slug: e for e in envs if e.desired == "present" and e.status != Status.DELETED}
         by_env: dict[str, list[ManagedResource]] = defaultdict(list)
-        for resource in self.inventory.managed():
+
+        def belongs_to_a_live_environment(resource: ManagedResource) -> bool:
+            return resource.env in wanted  # not going to be removed: no need to confirm it
+
+        found = self.inventory.managed(trust=belongs_to_a_live_environment, claims=claims)
+        for resource in found:
             if resource.env is None:
                 report.errors.append(f"{resource.kind} {resource.identifier} has no env tag")
             elif resource.kind == "priority_claim" and resource.env in wanted:

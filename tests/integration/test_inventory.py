@@ -13,6 +13,7 @@ from chalicelib.aws.ecs import Containers
 from chalicelib.aws.elbv2 import LoadBalancing
 from chalicelib.aws.inventory import Inventory, ManagedResource
 from chalicelib.aws.route53 import Dns
+from chalicelib.aws.tagging import TaggedResources
 from chalicelib.domain.names import EnvironmentNames, names_for
 from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import APP, DOMAIN
@@ -25,6 +26,8 @@ REPOSITORY = "octo/shop"
 def inventory(infra: BaseInfrastructure, clients: ClientFactory) -> Inventory:
     return Inventory(
         app=APP,
+        domain=DOMAIN,
+        tagged=TaggedResources(clients.client("resourcegroupstaggingapi")),
         dns=Dns(clients.client("route53"), infra.hosted_zone_id),
         load_balancing=LoadBalancing(clients.client("elbv2")),
         containers=Containers(clients.client("ecs"), infra.cluster_name),

@@ -265,6 +265,8 @@ class Converger:
             health_check_path=service.health_check_path,
             problem=problem,
             excluded=excluded,
+            ttl_hours=config.ttl_hours,
+            kept=config.is_kept(env.branch),
         )
 
     def repo_config(self, env: Environment) -> tuple[RepoConfig, str | None]:
@@ -316,6 +318,8 @@ class Converger:
             service_name=progress.service_name,
             task_definition_arn=progress.task_definition_arn,
         )
+        if env.desired == "present":  # the file was read at the desired sha
+            env = replace(env, ttl_hours=target.ttl_hours, kept=target.kept)
         now = self.clock()
         status, reason, log_url = the_plan.status, the_plan.reason, the_plan.log_url
         if status == Status.DELETED:

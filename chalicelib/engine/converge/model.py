@@ -76,6 +76,8 @@ class Target:
     health_check_path: str = "/"
     problem: str | None = None  # branchenv.yml invalid or a policy check failed
     excluded: str | None = None  # branchenv.yml says this branch gets no preview
+    ttl_hours: float | None = None  # branchenv.yml's ttl at the sha (None: the setting's)
+    kept: bool = False  # branchenv.yml's keep names the branch
 
 
 # ----------------------------------------------------------------------------- steps
@@ -95,6 +97,7 @@ class UpsertDns(Step):
     host: str
     alb_dns_name: str
     alb_zone_id: str
+    create: bool = False  # nothing was at the host: a CREATE, which Route53 refuses if any is
 
 
 @dataclass(frozen=True)
