@@ -3,9 +3,10 @@
 Route53 records carry no tags, so ownership is proved by a TXT record at the same name
 whose value is ``heritage=branchenv,app=<app>,env=<slug>`` (built by
 :attr:`chalicelib.domain.names.EnvironmentNames.dns_owner`). The alias and its TXT are always
-written and deleted together in one change batch. This module must never delete a record
-it cannot prove is ours: :meth:`Dns.delete_alias` only takes a record read back by
-:meth:`Dns.find_alias` or :meth:`Dns.list_owned`.
+written and deleted together in one change batch; a new host is written with CREATE, which
+Route53 refuses when anything is at the name, so nobody's record is ever overwritten. This
+module must never delete a record it cannot prove is ours: :meth:`Dns.delete_alias` only
+takes a record read back by :meth:`Dns.find_alias` or :meth:`Dns.list_owned`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.aws.errors import translate
+from chalicelib.aws.errors import Conflict, translate
 
 HERITAGE = "heritage=branchenv"
 ZONE_NOT_FOUND = ("NoSuchHostedZone",)
@@ -25,6 +26,13 @@ ZONE_NOT_FOUND = ("NoSuchHostedZone",)
 # the current ones gets the same code with "values provided do not match" (a Conflict).
 INVALID_BATCH = "InvalidChangeBatch"
 GONE_MESSAGE = "not found"
+# A CREATE of a record that exists: InvalidChangeBatch "Tried to create resource record set
+# [name='x.', type='A'] but it already exists" (Route53 API reference, ChangeResourceRecordSets).
+EXISTS_MESSAGE = "already exists"
+
+
+class AlreadyExists(Conflict):
+    """A record is already at the name (ours or not: read it with :meth:`Dns.find_alias`)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,18 @@ class Dns:
             owner = _unquote(txt["ResourceRecords"][0]["Value"]) if txt else None
             return AliasRecord(_bare(host), "", "", owner)
         return alias
+
+    def create_alias(self, host: str, alb_dns_name: str, alb_zone_id: str, owner: str) -> None:
+        """Create the alias and its owner TXT in one change batch; AlreadyExists when any
+        record is at the name already (nothing is then written: a batch is atomic), so a
+        record someone else made is never overwritten."""
+        record = AliasRecord(_bare(host), alb_dns_name, alb_zone_id, owner)
+        try:
+            self._change("CREATE", record, comment=f"branchenv: route {record.host}")
+        except Conflict as exc:
+            if EXISTS_MESSAGE in str(exc):
+                raise AlreadyExists(str(exc), code=exc.code, operation=exc.operation) from exc
+            raise
 
     def upsert_alias(self, host: str, alb_dns_name: str, alb_zone_id: str, owner: str) -> None:
         """Create or update the alias and its owner TXT in one change batch."""

@@ -117,6 +117,8 @@ class StrictAws:
             client.meta.events.register("before-parameter-build", _keep_params)
             client.meta.events.register_last("before-call", self._before_call)
             client.meta.events.register_first("after-call", self._after_call)
+        route53.meta.events.register("before-parameter-build", _keep_params)
+        route53.meta.events.register_last("before-call", self._before_call)
         if self._bucket is not None:
             self._route53_model = route53.meta.service_model.operation_model("GetChange")
             route53.meta.events.register_first("before-send", self._throttle)
@@ -129,6 +131,7 @@ class StrictAws:
             "DeleteRule": self._delete_rule,
             "DeleteTargetGroup": self._delete_target_group,
             "CreateService": self._create_service,
+            "ChangeResourceRecordSets": self._change_records,
         }.get(model.name)
         refused = check(context.get(PARAMS, {}), context) if check else None
         return _refusal(model, *refused) if refused else None
@@ -182,6 +185,34 @@ class StrictAws:
                 "You have reached the maximum number of unique target groups that you can "
                 f"associate with a load balancer of type 'application': [{most}]"
             )
+        return None
+
+    # --- 8: Route53 creates a record only where none is in the way, and batches are atomic -
+
+    def _change_records(self, params: dict[str, Any], _: dict[str, Any]) -> Refusal | None:
+        """A CREATE where the name already has a record set of that type, or where a CNAME
+        and another type would share the name, is refused with InvalidChangeBatch and the
+        whole batch fails (moto writes duplicates, and applies a batch change by change).
+        https://docs.aws.amazon.com/Route53/latest/APIReference/API_ChangeResourceRecordSets.html
+        (transactional batches); the messages are Route53's, as the SDKs' issues quote them."""
+        zone = str(params.get("HostedZoneId", "")).rsplit("/", 1)[-1]
+        for change in params.get("ChangeBatch", {}).get("Changes", []):
+            record = change.get("ResourceRecordSet", {})
+            name, kind = str(record.get("Name", "")), str(record.get("Type", ""))
+            if change.get("Action") != "CREATE":
+                continue
+            present = self._reads.record_types_at(zone, name)
+            fqdn = name if name.endswith(".") else name + "."
+            if kind in present:
+                return "InvalidChangeBatch", (
+                    f"[Tried to create resource record set [name='{fqdn}', type='{kind}'] "
+                    "but it already exists]"
+                )
+            if (kind == "CNAME" and present) or (kind != "CNAME" and "CNAME" in present):
+                return "InvalidChangeBatch", (
+                    f"[RRSet of type {kind} with DNS name {fqdn} is not permitted as it "
+                    "conflicts with other records with the same DNS name in zone]"
+                )
         return None
 
     # --- 3, 4: a rule takes a while to reach ECS, and a while to let go of its group --------

@@ -56,6 +56,18 @@ class Reads:
         except ClientError:
             return []
 
+    def record_types_at(self, zone: str, name: str) -> set[str]:
+        """The types of the record sets named ``name`` in the hosted zone."""
+        answer = self._client("route53").list_resource_record_sets(
+            HostedZoneId=zone, StartRecordName=name, MaxItems="20"
+        )
+        wanted = name.rstrip(".").lower()
+        return {
+            str(r["Type"])
+            for r in answer.get("ResourceRecordSets", [])
+            if str(r["Name"]).rstrip(".").lower() == wanted
+        }
+
     def load_balancer_of(self, listener: str) -> str | None:
         found = self._describe("describe_listeners", "Listeners", ListenerArns=[listener])
         return str(found[0]["LoadBalancerArn"]) if found else None

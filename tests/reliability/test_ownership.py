@@ -144,6 +144,40 @@ def test_a_hand_made_dns_record_at_the_preview_host_is_never_overwritten(
     assert_gone(world, BRANCH)
 
 
+def test_a_record_made_at_the_host_while_converge_runs_is_never_overwritten(
+    world: World, github: FakeGitHub
+) -> None:
+    """Someone's record lands between converge's look (nothing at the host) and its write:
+    the write is a CREATE, which Route53 refuses (the strict layer plays it), so converge
+    looks again and stops the preview instead of overwriting the record."""
+    names = world.names(BRANCH)
+    route53 = world.clients.client("route53")
+    raced: list[bool] = []
+
+    def someone_else_first(**_: Any) -> None:
+        if not raced:
+            raced.append(True)
+            create_hand_made_record(world, names.host)
+
+    route53.meta.events.register("before-call.route53.ChangeResourceRecordSets", someone_else_first)
+    world.push_image(sha_of(1))
+    github.set_head(BRANCH, sha_of(1))
+
+    world.deliver(world.push(BRANCH, sha_of(1)))
+
+    route53.meta.events.unregister(
+        "before-call.route53.ChangeResourceRecordSets", someone_else_first
+    )
+    env = world.env(BRANCH)
+    assert raced == [True]
+    assert env is not None and env.status == Status.FAILED
+    assert env.reason is not None and "branchenv did not make it" in env.reason
+    assert record_values(world, names.host) == ["192.0.2.10"]
+    delete_and_reap(world, github)
+    assert record_values(world, names.host) == ["192.0.2.10"]
+    assert_gone(world, BRANCH)
+
+
 def test_a_hand_made_service_named_like_the_preview_is_never_changed(
     world: World, github: FakeGitHub
 ) -> None:

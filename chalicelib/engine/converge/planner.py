@@ -144,7 +144,9 @@ def _plan_present(
     if observed.dns is None or observed.dns.alb_dns_name.rstrip(".").lower() != (
         target.listener.dns_name.rstrip(".").lower()
     ):
-        steps.append(UpsertDns(names.host, target.listener.dns_name, target.listener.zone_id))
+        listener = target.listener
+        create = observed.dns is None  # nothing at the host: CREATE, never over a newcomer
+        steps.append(UpsertDns(names.host, listener.dns_name, listener.zone_id, create=create))
     needs_claim = env.priority is None or env.listener_arn != target.listener.listener_arn
     if observed.rule is None and needs_claim:
         steps.append(ClaimPriority(target.listener.listener_arn))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.aws.elbv2 import LoadBalancerFull, PriorityInUse
 from chalicelib.aws.errors import Conflict, NotFound
+from chalicelib.aws.route53 import AlreadyExists
 from chalicelib.domain.environments import Environment, EnvironmentStore
 from chalicelib.domain.names import short_hash
 from chalicelib.domain.settings import Listener, Settings
@@ -114,9 +115,16 @@ class StepRunner:
         progress.env = self._put(replace(progress.env, **changes))
 
     def _run_UpsertDns(self, step: UpsertDns, progress: Progress, target: Target) -> None:
-        self.dns.upsert_alias(
-            step.host, step.alb_dns_name, step.alb_zone_id, target.names.dns_owner
-        )
+        owner = target.names.dns_owner
+        if not step.create:
+            self.dns.upsert_alias(step.host, step.alb_dns_name, step.alb_zone_id, owner)
+            return
+        try:
+            self.dns.create_alias(step.host, step.alb_dns_name, step.alb_zone_id, owner)
+        except AlreadyExists as exc:
+            # A record appeared at the host since converge looked (someone's, or ours from
+            # a run interrupted after its CREATE): look again before deciding.
+            raise RetryLater(f"a DNS record appeared at {step.host}; looking again") from exc
 
     def _run_ClaimPriority(self, step: ClaimPriority, progress: Progress, target: Target) -> None:
         priority = self._claim(step.listener_arn, target.names.slug, skip=())
