@@ -85,7 +85,8 @@ def test_a_signed_push_is_accepted_and_queued_for_its_branch(http: Any, runtime:
     assert answer["url"] == "https://changes.preview.example.com"
     [message] = queued(runtime)
     assert json.loads(message["Body"])["branch"] == "changes"
-    assert message["Attributes"]["MessageGroupId"] == "changes"  # the slug: one group per environment
+    # The message group is the slug: one group per environment.
+    assert message["Attributes"]["MessageGroupId"] == "changes"
     assert message["Attributes"]["MessageDeduplicationId"] == (
         "72d3162e-cc78-11e3-81ab-4c9367dc0958"
     )
