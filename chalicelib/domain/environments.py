@@ -89,6 +89,14 @@ class Environment:
     # read yet), so the reaper's sweep needs no GitHub call per environment.
     ttl_hours: float | None = None
     kept: bool | None = None
+    # What AWS holds, as the last clean converge run left it (chalicelib/engine/converge/
+    # recorded.py): ``known`` False means look in AWS (never written, or a run that changes
+    # AWS has started and not finished).
+    known: bool = False
+    dns_target: str | None = None  # the load balancer the DNS alias points at
+    health_check_path: str | None = None  # of the target group, as converge set it
+    image_sha: str | None = None  # the commit whose image and branch tag converge verified
+    task_spec: str | None = None  # the spec fingerprint of task_definition_arn
     created_at: float = 0.0
     updated_at: float = 0.0
     triggered_at: float | None = None

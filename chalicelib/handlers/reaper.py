@@ -7,6 +7,9 @@ missed and hands it to converge (the one way AWS changes):
   branch is kept → absent, with a reason saying how to bring it back;
 - stuck in a transient state past the limit → failed with a reason, then converged;
 - resources tagged as ours whose environment is deleted or unknown → removed;
+- a live environment whose recorded resources the sweep did not find (a rule or service
+  deleted by hand, say) → converged with a full observation, which puts them back: event
+  converges trust the record, so the sweep is where drift made outside branchenv is found;
 - dead letters that arrived in the work queue's dead-letter queue since the last alert →
   one Slack alert saying how many are new and wait, naming the environments; a dead
   letter already announced is not announced again (chalicelib.handlers.deadletter).
@@ -66,6 +69,7 @@ class ReapReport:
     expired: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
+    drifted: list[str] = field(default_factory=list)  # live, but AWS lacks what it recorded
     dead_letters: list[str] = field(default_factory=list)  # environments SQS gave up on
     errors: list[str] = field(default_factory=list)
 
@@ -235,10 +239,15 @@ class Reaper:
         return False
 
     def _converge(
-        self, slug: str, report: ReapReport, leftovers: list[ManagedResource] | None = None
+        self,
+        slug: str,
+        report: ReapReport,
+        leftovers: list[ManagedResource] | None = None,
+        *,
+        observe_all: bool = True,
     ) -> None:
         try:
-            self.converger.converge(slug, leftovers=leftovers or ())
+            self.converger.converge(slug, leftovers=leftovers or (), observe_all=observe_all)
         except RetryLater as wait:
             if not self._hand_to_worker(slug, str(wait)):
                 report.errors.append(f"{slug}: converge is waiting ({wait}); next sweep retries")
@@ -275,6 +284,7 @@ class Reaper:
             return resource.env in wanted  # not going to be removed: no need to confirm it
 
         found = self.inventory.managed(trust=belongs_to_a_live_environment, claims=claims)
+        self._drift(wanted, found, report, dry_run)
         for resource in found:
             if resource.env is None:
                 report.errors.append(f"{resource.kind} {resource.identifier} has no env tag")
@@ -290,6 +300,26 @@ class Reaper:
             if slug not in known:
                 self._tombstone(slug)
             self._converge(slug, report, resources)
+
+    def _drift(
+        self,
+        wanted: dict[str, Environment],
+        found: list[ManagedResource],
+        report: ReapReport,
+        dry_run: bool,
+    ) -> None:
+        """Converge, observing everything, each live environment whose record names a
+        resource the sweep did not find."""
+        held = {(r.kind, r.env, _comparable(r.kind, r.identifier)) for r in found}
+        for slug, env in sorted(wanted.items()):
+            host = names_of(env, self.settings.app_name, self.settings.preview_domain).host
+            recorded = _recorded(env, host)
+            missing = [kind for kind, ident in recorded if (kind, slug, ident) not in held]
+            if not missing or not env.known or env.status in TRANSIENT_STATUSES:
+                continue
+            report.drifted.append(f"{slug}: {', '.join(missing)} not found")
+            if not dry_run:
+                self._converge(slug, report, observe_all=True)
 
     def _stale_claim(
         self, env: Environment, claim: ManagedResource, report: ReapReport, dry_run: bool
@@ -318,6 +348,31 @@ class Reaper:
         )
         with contextlib.suppress(ConcurrentUpdate):  # a record appeared: converge reads it
             self.store.put(tombstone)
+
+
+def _recorded(env: Environment, host: str) -> list[tuple[str, str]]:
+    """(kind, identifier) of what the record says converge made, in the form
+    :func:`_comparable` gives the inventory's identifiers."""
+    made = [
+        ("listener_rule", env.rule_arn),
+        ("target_group", env.target_group_arn),
+        ("service", env.service_name),
+        ("task_definition", env.task_definition_arn),
+        ("dns_record", host if env.dns_target else None),
+    ]
+    return [(kind, _comparable(kind, ident)) for kind, ident in made if ident]
+
+
+def _comparable(kind: str, identifier: str) -> str:
+    """A service by its name, a task definition by its family (listed by family prefix),
+    a host without its final dot; every other identifier as it is."""
+    if kind == "service":
+        return identifier.rsplit("/", 1)[-1]
+    if kind == "task_definition":
+        return identifier.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+    if kind == "dns_record":
+        return identifier.rstrip(".").lower()
+    return identifier
 
 
 def _duration(hours: float) -> str:

@@ -95,7 +95,8 @@ def test_the_failed_commit_is_not_deployed_again_until_a_new_push(
     world.deployment_failed(BRANCH)
     calls = CallLog(clients)
 
-    world.runtime.converger.converge(world.names(BRANCH).slug)  # as the reaper's sweep does
+    # As the reaper's sweep does: observing every kind in AWS.
+    world.runtime.converger.converge(world.names(BRANCH).slug, observe_all=True)
     world.deliver(world.push(BRANCH, sha_of(2)))  # GitHub redelivers the same push
     assert not set(WRITES) & set(calls.names()), calls.names()
     assert world.env(BRANCH).status == Status.FAILED  # type: ignore[union-attr]
@@ -220,7 +221,8 @@ def test_a_serving_preview_without_room_for_its_rule_keeps_everything(world: Wor
     world.aws_side.client("elbv2").delete_rule(RuleArn=env.rule_arn)  # by hand
     layer.rules_per_load_balancer = 1  # OTHER's rule fills the load balancer
 
-    world.runtime.converger.converge(env.slug)
+    # The sweep finds the rule gone (tests/integration/test_reaper.py) and converges so.
+    world.runtime.converger.converge(env.slug, observe_all=True)
 
     env = world.env(BRANCH)
     assert env is not None and env.status == Status.FAILED

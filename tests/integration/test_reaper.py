@@ -231,6 +231,27 @@ def test_resources_of_an_unknown_environment_are_removed(world: World, github: F
     assert world.leftovers() == []
 
 
+def test_a_rule_deleted_by_hand_is_found_by_the_sweep_and_put_back(
+    world: World, github: FakeGitHub
+) -> None:
+    deployed(world, github, BRANCH, OTHER)
+    env = world.env(BRANCH)
+    assert env is not None and env.known and env.rule_arn is not None
+    world.aws_side.client("elbv2").delete_rule(RuleArn=env.rule_arn)
+
+    report = reaper(world, github).run()
+    world.drain()
+
+    assert report.drifted == [f"{env.slug}: listener_rule not found"]
+    after = world.env(BRANCH)
+    assert after is not None and after.status == Status.READY
+    assert after.rule_arn not in (None, env.rule_arn)
+    listener = world.settings.listeners[0].listener_arn
+    rules = world.clients.client("elbv2").describe_rules(ListenerArn=listener)["Rules"]
+    assert after.rule_arn in {rule["RuleArn"] for rule in rules}
+    assert reaper(world, github).run().drifted == []  # repaired: the next sweep finds nothing
+
+
 def test_two_leftover_claims_on_one_listener_are_both_freed_by_one_sweep(
     world: World, github: FakeGitHub
 ) -> None:

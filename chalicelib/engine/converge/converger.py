@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from chalicelib.domain.environments import (
@@ -35,6 +35,7 @@ from chalicelib.engine.converge.model import (
     Target,
 )
 from chalicelib.engine.converge.planner import plan, plan_absent, spec_fingerprint
+from chalicelib.engine.converge.recorded import can_trust, holdings_after, observed_from_record
 from chalicelib.engine.converge.runners import Progress, StepRunner, progress_from
 from chalicelib.engine.policy import OperatorPolicy, check_context, failure_reason
 from chalicelib.engine.repoconfig import (
@@ -151,14 +152,20 @@ class Converger:
         leftovers: Sequence[ManagedResource] = (),
         *,
         env: Environment | None = None,
+        observe_all: bool = False,
     ) -> ConvergeResult | None:
         """Make AWS match the desired state of ``slug``; None if there is no such record.
-        ``env`` is the record the caller has just read or written (saves a read)."""
+        ``env`` is the record the caller has just read or written (saves a read). What a
+        known record says converge made is trusted (chalicelib/engine/converge/recorded.py)
+        unless ``observe_all`` (the reaper's sweep, where drift is repaired)."""
         env = env if env is not None and env.slug == slug else self.store.get(slug)
         if env is None:
             return None
         target = self._target(env)
-        observed = self.observe(env, target)
+        if can_trust(env) and not observe_all:
+            observed = self.observe_from_record(env, target)
+        else:
+            observed = self.observe(env, target)
         the_plan = plan(env, observed, target, signal, leftovers)
         log.info("converge %s (%s): %s", slug, env.desired, the_plan.describe())
         progress = progress_from(self._start(env, the_plan), observed, target)
@@ -168,7 +175,7 @@ class Converger:
                 runner.execute(step, progress, target)
         except NoRoom as full:
             return self._undo_for_lack_of_room(runner, progress, target, str(full))
-        env = self._finish(progress, the_plan, target, signal)
+        env = self._finish(progress, the_plan, target, signal, observed)
         return ConvergeResult(env, the_plan)
 
     def give_up(self, slug: str, reason: str) -> Environment | None:
@@ -196,6 +203,17 @@ class Converger:
         for step in undo:
             runner.execute(step, progress, target)
         return ConvergeResult(self._finish(progress, the_plan, target, None), the_plan)
+
+    def observe_from_record(self, env: Environment, target: Target) -> Observed:
+        """What the record says AWS holds, with only the reads the next decision needs."""
+        builds = self.builds
+        return observed_from_record(
+            env,
+            target,
+            read_service=self.containers.find_service,
+            read_images=self.images.find_images,
+            read_build=builds.get if builds is not None else lambda _: None,
+        )
 
     def observe(self, env: Environment, target: Target) -> Observed:
         """Read what AWS holds for this environment: a fixed handful of calls."""
@@ -298,16 +316,30 @@ class Converger:
         return pool[int(short_hash(names.slug), 16) % len(pool)]
 
     def _start(self, env: Environment, the_plan: Plan) -> Environment:
+        started = env
+        if env.known and any(step.changes_aws for step in the_plan.steps):
+            # From here until _finish the record may not say what AWS holds: an interrupted
+            # run leaves it not known, so the next run observes every kind in AWS.
+            env = replace(env, known=False)
+        waiting = the_plan.status in (Status.BUILDING, Status.PENDING)
         if env.desired == "absent" and the_plan.steps and env.status != Status.DELETING:
             # The reason it goes (branch gone, idle past its TTL) stays while it goes.
-            return self._save(env.with_status(Status.DELETING, reason=env.reason, now=self.clock()))
-        waiting = the_plan.status in (Status.BUILDING, Status.PENDING)
-        if env.desired == "present" and waiting and env.status != the_plan.status:
-            return self._save(env.with_status(the_plan.status, now=self.clock()))
-        return env
+            env = env.with_status(Status.DELETING, reason=env.reason, now=self.clock())
+        elif env.desired == "present" and waiting and env.status != the_plan.status:
+            env = env.with_status(the_plan.status, now=self.clock())
+        if env is started:
+            return env
+        if env.status == started.status:
+            return self._put(env)  # only the record's own bookkeeping: nothing to notify
+        return self._save(env)
 
     def _finish(
-        self, progress: Progress, the_plan: Plan, target: Target, signal: Signal | None
+        self,
+        progress: Progress,
+        the_plan: Plan,
+        target: Target,
+        signal: Signal | None,
+        observed: Observed | None = None,
     ) -> Environment:
         env = replace(
             progress.env,
@@ -320,6 +352,18 @@ class Converger:
         )
         if env.desired == "present":  # the file was read at the desired sha
             env = replace(env, ttl_hours=target.ttl_hours, kept=target.kept)
+        holdings: dict[str, Any] = {"known": False}
+        if observed is not None:
+            holdings = holdings_after(
+                env,
+                observed,
+                the_plan,
+                target,
+                target_group_arn=progress.target_group_arn,
+                rule_arn=progress.rule_arn,
+                task_definition_arn=progress.task_definition_arn,
+            )
+        env = replace(env, **holdings)
         now = self.clock()
         status, reason, log_url = the_plan.status, the_plan.reason, the_plan.log_url
         if status == Status.DELETED:

@@ -11,7 +11,7 @@ vocabulary; it is re-exported here for the planner.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from chalicelib.aws.codebuild import Build
 from chalicelib.aws.ecr import Image
@@ -85,7 +85,10 @@ class Target:
 
 @dataclass(frozen=True)
 class Step:
-    """One AWS change. ``describe`` is what a dry run prints."""
+    """One AWS change (or, with ``changes_aws`` False, one check of it). ``describe`` is
+    what a dry run prints."""
+
+    changes_aws: ClassVar[bool] = True
 
     def describe(self) -> str:
         fields = ", ".join(f"{k}={v}" for k, v in self.__dict__.items())
@@ -162,7 +165,7 @@ class UpdateService(Step):
 
 @dataclass(frozen=True)
 class AwaitHealthyTarget(Step):
-    pass
+    changes_aws: ClassVar[bool] = False
 
 
 @dataclass(frozen=True)

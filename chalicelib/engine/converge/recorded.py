@@ -1,0 +1,171 @@
+"""Observation from the record: what converge made and wrote down is trusted.
+
+A converge run that finishes cleanly writes into the environment's record what AWS now
+holds for it (:func:`holdings_after`) and marks the record ``known``; a run that is about
+to change AWS first marks it not known (the converger's ``_start``), so a run interrupted
+after any AWS call leaves a record that is not trusted. The next converge then reads every
+kind in AWS by name and tag, as it does for a record that never knew (written before
+converge kept its holdings), for a teardown, for a dry run and on the reaper's sweep (where
+drift made outside branchenv is repaired).
+
+From a known record, :func:`observed_from_record` rebuilds the planner's
+:class:`~chalicelib.engine.converge.model.Observed` for the DNS record, the target group, the
+rule and the task definition without an AWS call; the images are trusted only when the
+record says the desired commit's were verified; the service is always read (its rollout
+is what the next decision depends on), and so is a build converge waits for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.aws.codebuild import Build
+from chalicelib.aws.ecr import Image
+from chalicelib.aws.ecs import Service, TaskDefinition
+from chalicelib.aws.elbv2 import Rule, TargetGroup
+from chalicelib.aws.route53 import AliasRecord
+from chalicelib.domain.environments import Environment, Status
+from chalicelib.engine.converge.model import (
+    SPEC_TAG,
+    CreateTargetGroup,
+    DeleteDns,
+    DeleteDnsByHost,
+    DeleteRule,
+    DeleteService,
+    DeleteTargetGroup,
+    DeregisterTaskDefinitions,
+    Observed,
+    Plan,
+    ReleasePriority,
+    RemoveBranchTag,
+    RetagImage,
+    SetHealthCheckPath,
+    TagBranchImage,
+    Target,
+    UpsertDns,
+)
+
+TEARDOWN_STEPS = (
+    DeleteDns,
+    DeleteDnsByHost,
+    DeleteRule,
+    DeleteService,
+    DeleteTargetGroup,
+    DeregisterTaskDefinitions,
+    RemoveBranchTag,
+    ReleasePriority,
+)
+# The statuses after which the record says all that AWS holds: a failed run (foreign
+# resource, policy, rollback) or a teardown leaves the next run to look for itself.
+KNOWN_AFTER = (Status.PENDING, Status.BUILDING, Status.DEPLOYING, Status.READY)
+RECORDED_IMAGE = "(verified by converge; see the record)"
+
+
+def can_trust(env: Environment) -> bool:
+    """Whether the next converge may plan from the record instead of observing AWS."""
+    return env.known and env.desired == "present"
+
+
+def observed_from_record(
+    env: Environment,
+    target: Target,
+    *,
+    read_service: Callable[[str], Service | None],
+    read_images: Callable[[list[str]], dict[str, Image]],
+    read_build: Callable[[str], Build | None],
+) -> Observed:
+    """The planner's view of ``env``, from its record and the few reads it depends on."""
+    names, tags = target.names, target.names.tags()
+    dns = None
+    if env.dns_target:
+        zone = target.listener.zone_id
+        dns = AliasRecord(names.host, env.dns_target, zone, names.dns_owner)
+    group = None
+    if env.target_group_arn:
+        group = TargetGroup(env.target_group_arn, names.target_group, tags, env.health_check_path)
+    rule = None
+    if env.rule_arn and env.listener_arn and env.priority is not None:
+        forwards = (env.target_group_arn,) if env.target_group_arn else ()
+        rule = Rule(env.rule_arn, env.listener_arn, env.priority, (names.host,), forwards, tags)
+    definition = None
+    if env.task_definition_arn and env.task_spec:
+        revision = int(env.task_definition_arn.rsplit(":", 1)[-1])
+        spec_tags = {**tags, SPEC_TAG: env.task_spec}
+        family = names.task_family
+        definition = TaskDefinition(env.task_definition_arn, family, revision, "", {}, spec_tags)
+    sha = env.desired_sha
+    images: dict[str, Image] = {}
+    if sha and env.image_sha == sha:
+        recorded = Image(sha, RECORDED_IMAGE, "", "")
+        images = {sha: recorded, names.branch_tag: recorded}
+    elif sha:
+        wanted = [sha, names.branch_tag] + ([target.source_tag] if target.source_tag else [])
+        images = read_images(wanted)
+    build = None
+    if sha and sha not in images and env.build_id and target.image_source == "build":
+        build = read_build(env.build_id)
+    return Observed(
+        dns=dns,
+        target_group=group,
+        rule=rule,
+        sha_image=images.get(sha) if sha else None,
+        branch_image=images.get(names.branch_tag),
+        task_definition=definition,
+        service=read_service(env.service_name) if env.service_name else None,
+        source_image=images.get(target.source_tag) if target.source_tag else None,
+        build=build,
+    )
+
+
+def holdings_after(
+    env: Environment,
+    observed: Observed,
+    the_plan: Plan,
+    target: Target,
+    *,
+    target_group_arn: str | None,
+    rule_arn: str | None,
+    task_definition_arn: str | None,
+) -> dict[str, Any]:
+    """What the record keeps once ``the_plan`` ran to its end: the fields of
+    :class:`~chalicelib.domain.environments.Environment` to replace."""
+    steps = the_plan.steps
+    if (
+        env.desired != "present"
+        or the_plan.status not in KNOWN_AFTER
+        or any(isinstance(step, TEARDOWN_STEPS) for step in steps)
+    ):
+        return {"known": False}
+    dns_target = observed.dns.alb_dns_name if observed.dns else None
+    path = observed.target_group.health_check_path if observed.target_group else None
+    image_sha = None
+    sha_there = observed.sha_image is not None or _has(steps, RetagImage)
+    branch_there = observed.branch_image is not None and (
+        observed.sha_image is not None and observed.branch_image.digest == observed.sha_image.digest
+    )
+    for step in steps:
+        if isinstance(step, UpsertDns):
+            dns_target = step.alb_dns_name
+        elif isinstance(step, CreateTargetGroup):
+            path = target.health_check_path
+        elif isinstance(step, SetHealthCheckPath):
+            path = step.path
+        elif isinstance(step, TagBranchImage):
+            branch_there = True
+    if env.desired_sha and sha_there and branch_there:
+        image_sha = env.desired_sha
+    return {
+        "known": True,
+        "dns_target": dns_target,
+        "health_check_path": path if target_group_arn else None,
+        "image_sha": image_sha,
+        "task_spec": target.spec if task_definition_arn else None,
+        "target_group_arn": target_group_arn,
+        "rule_arn": rule_arn,
+        "task_definition_arn": task_definition_arn,
+    }
+
+
+def _has(steps: tuple[Any, ...], kind: type) -> bool:
+    return any(isinstance(step, kind) for step in steps)
