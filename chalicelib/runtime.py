@@ -165,9 +165,28 @@ class Runtime:
 
     @functools.cached_property
     def converger(self) -> Converger:
+        """Converge, wired to this runtime's clients (the runtime wires it; converge never
+        imports the runtime)."""
+        from chalicelib.aws.codebuild import Builds
+        from chalicelib.aws.ecr import Images
+        from chalicelib.aws.ecs import Containers
+        from chalicelib.aws.elbv2 import LoadBalancing
+        from chalicelib.aws.route53 import Dns
         from chalicelib.engine.converge import Converger
 
-        return Converger.from_runtime(self)
+        s, c = self.settings, self.clients
+        builds = Builds(c.client("codebuild"), s.codebuild_project) if s.codebuild_project else None
+        return Converger(
+            settings=s,
+            store=self.store,
+            dns=Dns(c.client("route53"), s.hosted_zone_id),
+            load_balancing=LoadBalancing(c.client("elbv2")),
+            containers=Containers(c.client("ecs"), s.cluster),
+            images=Images(c.client("ecr"), s.ecr_repository),
+            builds=builds,
+            notifier=self.notifier,
+            config_source=self.github,
+        )
 
 
 def parse_secret_list(value: str) -> tuple[str, ...]:

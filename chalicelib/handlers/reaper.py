@@ -28,7 +28,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
@@ -43,7 +43,8 @@ from chalicelib.domain.environments import (
 from chalicelib.domain.messages import ConvergeRequest, Queue
 from chalicelib.domain.names import names_of
 from chalicelib.domain.settings import Settings
-from chalicelib.engine.converge import Converger, RetryLater
+from chalicelib.engine.converge import RetryLater
+from chalicelib.engine.repoconfig import RepoConfig
 from chalicelib.handlers.deadletter import DeadLetters
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,20 @@ class BranchLister(Protocol):
     """GitHub: every branch of a repository with its head sha."""
 
     def list_branches(self, repository: str) -> dict[str, str]: ...
+
+
+class Converging(Protocol):
+    """What the sweep needs of converge (chalicelib/engine/converge: the Converger)."""
+
+    def converge(
+        self,
+        slug: str,
+        *,
+        leftovers: Sequence[ManagedResource] = (),
+        observe_all: bool = False,
+    ) -> object: ...
+
+    def repo_config(self, env: Environment) -> tuple[RepoConfig, str | None]: ...
 
 
 class RepositoryGone(Exception):
@@ -95,7 +110,7 @@ class Reaper:
         *,
         settings: Settings,
         store: EnvironmentStore,
-        converger: Converger,
+        converger: Converging,
         inventory: Inventory,
         github: BranchLister | None,
         clock: Callable[[], float] = time.time,

@@ -16,18 +16,15 @@ The package, by responsibility (each module depends only on those above it):
   ownership tags and the exceptions;
 - :mod:`.planner`: the pure planner;
 - :mod:`.runners`: the step runners that change AWS, one method per step type;
-- :mod:`.converger`: the Converger (observe, build the target, run, finish and save).
+- :mod:`.targets`: the target builder (branchenv.yml at the sha, rendering, policy,
+  placement on the pool's listener with most room);
+- :mod:`.recorded`: observation from the record, and what a finished run writes into it;
+- :mod:`.converger`: the Converger (observe, plan, run, finish and save).
 
 Importers use this package's names; they are re-exported here.
 """
 
-from chalicelib.engine.converge.converger import (
-    ConfigSource,
-    Converger,
-    ConvergeResult,
-    log_group_url,
-    retag_source,
-)
+from chalicelib.engine.converge.converger import Converger, ConvergeResult
 from chalicelib.engine.converge.model import (
     OWNERSHIP_KEYS,
     SHA_TAG,
@@ -63,6 +60,7 @@ from chalicelib.engine.converge.model import (
 )
 from chalicelib.engine.converge.planner import plan, spec_fingerprint
 from chalicelib.engine.converge.runners import MAX_PRIORITY, PRIORITY_ATTEMPTS
+from chalicelib.engine.converge.targets import ConfigSource, log_group_url, retag_source
 
 __all__ = [
     "MAX_PRIORITY",

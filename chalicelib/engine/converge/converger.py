@@ -13,8 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.environments import (
     ConcurrentUpdate,
@@ -23,30 +22,25 @@ from chalicelib.domain.environments import (
     Status,
 )
 from chalicelib.domain.messages import SignalKind
-from chalicelib.domain.names import EnvironmentNames, names_of, short_hash
-from chalicelib.domain.settings import Listener, Settings
+from chalicelib.domain.names import EnvironmentNames, names_of
+from chalicelib.domain.settings import Settings
 from chalicelib.engine.converge.model import (
-    SPEC_TAG,
     NoRoom,
     Observed,
     Plan,
-    RetryLater,
     Signal,
     Target,
 )
-from chalicelib.engine.converge.planner import plan, plan_absent, spec_fingerprint
+from chalicelib.engine.converge.planner import plan, plan_absent
 from chalicelib.engine.converge.recorded import can_trust, holdings_after, observed_from_record
 from chalicelib.engine.converge.runners import Progress, StepRunner, progress_from
-from chalicelib.engine.policy import OperatorPolicy, check_context, failure_reason
+from chalicelib.engine.converge.targets import ConfigSource, TargetBuilder
+from chalicelib.engine.policy import OperatorPolicy
 from chalicelib.engine.repoconfig import (
-    FILE_NAME,
-    ConfigError,
     RepoConfig,
     RepoDefaults,
-    load_repo_config,
     repo_defaults,
 )
-from chalicelib.engine.taskdef import RenderContext, render_task_definition
 
 if TYPE_CHECKING:
     from chalicelib.aws.codebuild import Builds
@@ -56,15 +50,8 @@ if TYPE_CHECKING:
     from chalicelib.aws.inventory import ManagedResource
     from chalicelib.aws.route53 import Dns
     from chalicelib.notify import Notifier
-    from chalicelib.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-class ConfigSource(Protocol):
-    """Where branchenv.yml is read at a sha (GitHub)."""
-
-    def file_contents(self, repository: str, path: str, ref: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -102,33 +89,30 @@ class Converger:
         self.images = images
         self.builds = builds
         self.notifier = notifier
-        self.config_source = config_source
-        self.operator = operator or OperatorPolicy.from_settings(settings)
-        self.defaults = defaults or repo_defaults(settings)
-        self._config_texts: dict[tuple[str, str], str | None] = {}
+        self.targets = TargetBuilder(
+            settings=settings,
+            store=store,
+            repository_uri=images.repository_uri,
+            config_source=config_source,
+            operator=operator or OperatorPolicy.from_settings(settings),
+            defaults=defaults or repo_defaults(settings),
+        )
         self.clock = clock
 
-    @classmethod
-    def from_runtime(cls, runtime: Runtime) -> Converger:
-        from chalicelib.aws.codebuild import Builds
-        from chalicelib.aws.ecr import Images
-        from chalicelib.aws.ecs import Containers
-        from chalicelib.aws.elbv2 import LoadBalancing
-        from chalicelib.aws.route53 import Dns
+    @property
+    def config_source(self) -> ConfigSource | None:
+        """Where branchenv.yml is read (GitHub): the target builder's, shared with the reaper."""
+        return self.targets.config_source
 
-        s, c = runtime.settings, runtime.clients
-        return cls(
-            settings=s,
-            store=runtime.store,
-            dns=Dns(c.client("route53"), s.hosted_zone_id),
-            load_balancing=LoadBalancing(c.client("elbv2")),
-            containers=Containers(c.client("ecs"), s.cluster),
-            images=Images(c.client("ecr"), s.ecr_repository),
-            builds=Builds(c.client("codebuild"), s.codebuild_project)
-            if s.codebuild_project
-            else None,
-            notifier=runtime.notifier,
-            config_source=runtime.github,
+    @config_source.setter
+    def config_source(self, source: ConfigSource | None) -> None:
+        self.targets = TargetBuilder(
+            settings=self.settings,
+            store=self.store,
+            repository_uri=self.images.repository_uri,
+            config_source=source,
+            operator=self.targets.operator,
+            defaults=self.targets.defaults,
         )
 
     # -- public
@@ -245,75 +229,11 @@ class Converger:
     # -- internals
 
     def _target(self, env: Environment) -> Target:
-        names = self.names(env)
-        listener = self._listener_for(env, names)
-        repository_uri = self.images.repository_uri()
-        mode = self.settings.image_source
-        config, problem = self.repo_config(env)
-        excluded = None
-        if not config.branches.wants(env.branch, default_branch=None):
-            excluded = f"{FILE_NAME} excludes branch {env.branch!r} from previews"
-        ctx = RenderContext(self.settings, names, env.desired_sha or "", "", config=config)
-        image_uri = request = spec = source_tag = None
-        if env.desired == "present" and env.desired_sha and problem is None:
-            image_uri = f"{repository_uri}:{env.desired_sha}"
-            ctx = RenderContext(self.settings, names, env.desired_sha, image_uri, config=config)
-            if mode == "retag" and self.settings.retag_pattern:
-                source_tag = retag_source(self.settings.retag_pattern, env.desired_sha, names)
-            violations = check_context(ctx, operator=self.operator)
-            if violations:
-                problem = failure_reason(violations)
-            request = render_task_definition(ctx)
-            spec = spec_fingerprint(request)
-            request["tags"] = [*request["tags"], {"key": SPEC_TAG, "value": spec}]
-        service = ctx.service_spec
-        return Target(
-            names,
-            listener,
-            image_uri,
-            request,
-            spec,
-            service.desired_count,
-            image_source=mode,
-            source_tag=source_tag,
-            repository_uri=repository_uri,
-            log_url=log_group_url(self.settings.region, names.log_group, names.slug),
-            context=ctx,
-            container_port=service.container_port,
-            health_check_path=service.health_check_path,
-            problem=problem,
-            excluded=excluded,
-            ttl_hours=config.ttl_hours,
-            kept=config.is_kept(env.branch),
-        )
+        return self.targets.target(env, self.names(env))
 
     def repo_config(self, env: Environment) -> tuple[RepoConfig, str | None]:
-        """The branch's branchenv.yml at the desired sha (defaults when there is none),
-        or the defaults and the reason the file cannot be used."""
-        text = None
-        if self.config_source is not None and env.desired == "present":
-            ref = env.desired_sha or env.branch
-            key = (env.repository, ref)
-            if key not in self._config_texts:
-                try:
-                    text = self.config_source.file_contents(env.repository, FILE_NAME, ref)
-                except Exception as exc:
-                    raise RetryLater(f"could not read {FILE_NAME} from GitHub: {exc}") from exc
-                if env.desired_sha:  # a sha's file never changes; a branch's does
-                    self._config_texts[key] = text
-            else:
-                text = self._config_texts[key]
-        try:
-            return load_repo_config(text, defaults=self.defaults), None
-        except ConfigError as exc:
-            return load_repo_config(None, defaults=self.defaults), str(exc)
-
-    def _listener_for(self, env: Environment, names: EnvironmentNames) -> Listener:
-        pool = self.settings.listeners
-        for listener in pool:
-            if listener.listener_arn == env.listener_arn:
-                return listener
-        return pool[int(short_hash(names.slug), 16) % len(pool)]
+        """The branch's branchenv.yml at the desired sha (see TargetBuilder.repo_config)."""
+        return self.targets.repo_config(env)
 
     def _start(self, env: Environment, the_plan: Plan) -> Environment:
         started = env
@@ -447,25 +367,6 @@ def _new_spot_interruption(signal: Signal | None, env: Environment) -> bool:
     if signal is None or signal.kind != SignalKind.SPOT_INTERRUPTED:
         return False
     return signal.task_arn is None or signal.task_arn != env.last_spot_task
-
-
-def log_group_url(region: str, log_group: str, stream_prefix: str) -> str:
-    """The CloudWatch console page of a log group, showing one environment's streams."""
-
-    def console(text: str) -> str:  # the console's own escaping: URL-encode, then % → $
-        return quote(quote(text, safe=""), safe="").replace("%", "$")
-
-    return (
-        f"https://console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#logsV2:log-groups/log-group/{console(log_group)}"
-        f"{console('?logStreamNameFilter=' + stream_prefix)}"
-    )
-
-
-def retag_source(pattern: str, sha: str, names: EnvironmentNames) -> str:
-    """The ECR tag a ``retag`` installation adopts for ``sha``; settings make sure the
-    pattern names the sha, so it can never be ``latest``."""
-    return pattern.format(sha=sha, short_sha=sha[:7], slug=names.slug)
 
 
 def _record_ready_time(env: Environment, now: float) -> Environment:
