@@ -13,11 +13,13 @@ deleted or scaled to zero has its tasks stopped. Never imported by the deployed 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from chalicelib.local.health import HealthChecker
-from chalicelib.local.tasks import LocalTasks, Task, TaskFailed
+from chalicelib.local.alb import LocalLoadBalancer
+from chalicelib.local.health import HealthChecker, PortReachable
+from chalicelib.local.tasks import Launcher, LocalTasks, Task, TaskFailed, TaskNetwork
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +70,54 @@ class DataPlane:
         for service_arn in self.tasks.services() - running:
             log.info("data plane: stopping the tasks of %s", service_arn.rsplit("/", 1)[-1])
             self.tasks.stop(self.tasks.of_service(service_arn))
+
+
+@dataclass
+class Parts:
+    """What :func:`start_data_plane` started, and how to stop it (in ``stops`` order)."""
+
+    data_plane: DataPlane
+    balancer: LocalLoadBalancer
+    stops: list[tuple[str, Callable[[], None]]]
+
+
+def start_data_plane(
+    clients: Any,
+    *,
+    launcher: Launcher,
+    listener_arns: Sequence[str],
+    port: int,
+    scale: Callable[[float], float],
+    port_reachable: PortReachable,
+    repository_of: Callable[[Mapping[str, str]], str],
+) -> Parts:
+    """Start the health checks and the load balancer on ``port`` over moto's ``clients``
+    (unhooked: they stand in for AWS itself). ``stops`` stops them, newest last, after
+    stopping every task: append it to a stack's stops, which run newest first."""
+    network = TaskNetwork()
+    checker = HealthChecker(clients, network, scale=scale, port_reachable=port_reachable)
+    tasks = LocalTasks(
+        clients, launcher, network, repository_of=repository_of, on_deregister=checker.forget
+    )
+    stops: list[tuple[str, Callable[[], None]]] = []
+    listeners = tuple(listener_arns)
+    balancer = LocalLoadBalancer(
+        clients,
+        checker,
+        network,
+        listener_arns=lambda: listeners,
+        port=port,
+        scale=scale,
+        port_reachable=port_reachable,
+    )
+    try:
+        balancer.start()
+        stops.append(("local load balancer", balancer.stop))
+        checker.start()
+        stops.append(("health checks", checker.stop))
+        stops.append(("local tasks", tasks.stop_all))
+    except BaseException:
+        for _, stop in reversed(stops):
+            stop()
+        raise
+    return Parts(DataPlane(tasks, checker), balancer, stops)

@@ -11,9 +11,11 @@ would, then delivers the EventBridge event AWS would send to the same Chalice ha
   SERVICE_DEPLOYMENT_COMPLETED is sent to ``ecs_deployment`` once the local load
   balancer's health checks find them healthy (the older tasks stopped first); a task that
   turns unhealthy fails the deployment as below. Without one, a stand-in target (a private
-  IP in the VPC, on the container port) is registered and the deployment completes at once. A deployment whose task definition carries a ``COMMIT_SHA`` listed in
-  ``ecs.fail_shas`` (``PUT /_local/faults``), or whose container port the security groups
-  keep the load balancer from (the strict layer's ``port_reachable``), is failed the way
+  IP in the VPC, on the container port) is registered and the deployment completes at
+  once. A deployment whose task definition carries a ``COMMIT_SHA`` listed in
+  ``ecs.fail_shas`` (``PUT /_local/faults``), or, without a data plane, whose container
+  port the security groups keep the load balancer from (the strict layer's
+  ``port_reachable``), is failed the way
   ECS's deployment circuit breaker with rollback fails it: no healthy target for it, the
   service back on the task definition of its last completed deployment, and
   SERVICE_DEPLOYMENT_FAILED then the rollback's IN_PROGRESS and COMPLETED; a service that

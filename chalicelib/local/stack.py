@@ -32,10 +32,14 @@ import boto3
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.domain.settings import PREFIX, Settings
+from chalicelib.local.alb import LocalLoadBalancer
+from chalicelib.local.dataplane import DataPlane, start_data_plane
 from chalicelib.local.eventbridge import scheduled_event
 from chalicelib.local.pump import QueuePump, Scheduler, TimeFactor, lambda_context
 from chalicelib.local.relay import BuildRecorder, EventRelay
+from chalicelib.local.settings import local_settings
 from chalicelib.local.strict import StrictAws
+from chalicelib.local.tasks import DockerLauncher, InProcessLauncher, Launcher, docker_available
 from chalicelib.tools.infra import BaseInfrastructure
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ REGION = "us-east-1"
 DEFAULT_PORT = 8000
 DEFAULT_AWS_PORT = 5000
 DEFAULT_STUB_PORT = 8001
+DEFAULT_ALB_PORT = 8080
 DEFAULT_WEBHOOK_SECRET = "branchenv-local-secret"
 DEFAULT_DOMAIN = "preview.localhost"
 DEFAULT_APP_NAME = "demo"
@@ -79,6 +84,8 @@ class StackOptions:
     image_source: str = "build"
     time_factor: int = DEFAULT_TIME_FACTOR
     load_balancers: int = 1
+    alb_port: int = DEFAULT_ALB_PORT
+    image: str | None = None  # run under Docker, where an engine answers `docker info`
 
 
 class LocalStack:
@@ -99,6 +106,9 @@ class LocalStack:
         self.relay: EventRelay | None = None
         self.strict: StrictAws | None = None
         self.standins: Any = None
+        self.alb_url = ""
+        self.data_plane: DataPlane | None = None
+        self.balancer: LocalLoadBalancer | None = None
         self.time = TimeFactor(self.options.time_factor)
         self.queue_visibility_seconds = 0
 
@@ -124,6 +134,7 @@ class LocalStack:
             self._start_moto()
             self._create_infrastructure()
             self._start_standins()
+            self._start_data_plane()
             self._install_runtime()
             self._start_app_server()
             self._start_pump_relay_scheduler()
@@ -183,7 +194,8 @@ class LocalStack:
 
         app_module = _app_module()
         assert self.infra is not None
-        self.settings = Settings.from_environ(self.environment())
+        assert self.balancer is not None
+        self.settings = local_settings(self.environment(), self.balancer.port)
         session = _fake_session()
         self.recorder = BuildRecorder()
         self.recorder.install(session.events)
@@ -192,9 +204,55 @@ class LocalStack:
         # Windows in AWS seconds on the compressed clock; the layer reads through the
         # stack's own (unhooked) clients.
         self.strict = StrictAws(clock=self.time.clock).install(app_clients, reads=self.clients)
+        assert self.data_plane is not None
+        self.data_plane.checker.install(app_clients)
         self.runtime = Runtime(self.settings, app_clients)
         app_module.use_runtime(self.runtime)
         self._stops.append(("app runtime", lambda: app_module.use_runtime(None)))
+
+    def _start_data_plane(self) -> None:
+        """The local load balancer, its health checks and the tasks ECS runs."""
+        assert self.clients is not None and self.infra is not None
+        _check_port_free(self.options.alb_port, "--alb-port")
+        parts = start_data_plane(
+            self.clients,
+            launcher=self._launcher(),
+            listener_arns=[item.listener_arn for item in self.infra.listeners()],
+            port=self.options.alb_port,
+            scale=lambda seconds: seconds / self.time.factor,
+            port_reachable=self._port_reachable,
+            repository_of=self._repository_of,
+        )
+        self.data_plane, self.balancer = parts.data_plane, parts.balancer
+        self.alb_url = parts.balancer.url
+        self._stops.extend(parts.stops)
+
+    def _launcher(self) -> Launcher:
+        image = self.options.image
+        if image and docker_available():
+            log.info("tasks run %s under Docker", image)
+            return DockerLauncher(image, self._secret_value)
+        if image:
+            log.warning("no Docker engine answers `docker info`: the built-in preview app runs")
+        return InProcessLauncher()
+
+    def _port_reachable(self, group: str, port: int) -> bool:
+        return self.strict.port_reachable(group, port) if self.strict is not None else True
+
+    def _repository_of(self, environment: Mapping[str, str]) -> str:
+        slug = environment.get("BRANCH_SLUG")
+        record = self.runtime.store.get(slug) if slug and self.runtime else None
+        return str(record.repository) if record is not None else ""
+
+    def _secret_value(self, value_from: str) -> str | None:
+        assert self.clients is not None
+        try:
+            answer = self.clients.client("secretsmanager").get_secret_value(SecretId=value_from)
+        except Exception as exc:
+            log.warning("tasks: the secret %s cannot be read (%s)", value_from, type(exc).__name__)
+            return None
+        value = answer.get("SecretString")
+        return str(value) if value is not None else None
 
     def environment(self) -> dict[str, str]:
         """The app's settings: the base infrastructure's outputs plus the local stand-ins."""
@@ -255,7 +313,7 @@ class LocalStack:
             build_seconds=options.build_seconds,
             branch_of=self._branch_of_build,
             failing_shas=self._failing_shas,
-            port_reachable=self.strict.port_reachable,
+            data_plane=self.data_plane,
         )
         relay.install(self.runtime.clients)
         relay.start()
@@ -340,6 +398,7 @@ class LocalStack:
         """What the stack serves, for people: name → URL."""
         return {
             "webhook": f"{self.app_url}/github/webhook",
+            "previews (local load balancer)": self.alb_url,
             "dashboard": f"{self.app_url}/",
             "api": f"{self.app_url}/api/environments",
             "aws (moto)": self.aws_url,
