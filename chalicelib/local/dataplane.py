@@ -19,7 +19,16 @@ from typing import Any, Literal
 
 from chalicelib.local.alb import LocalLoadBalancer
 from chalicelib.local.health import HealthChecker, PortReachable
-from chalicelib.local.tasks import Launcher, LocalTasks, Task, TaskFailed, TaskNetwork
+from chalicelib.local.tasks import (
+    DockerLauncher,
+    InProcessLauncher,
+    Launcher,
+    LocalTasks,
+    Task,
+    TaskFailed,
+    TaskNetwork,
+    docker_available,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +130,24 @@ def start_data_plane(
             stop()
         raise
     return Parts(DataPlane(tasks, checker), balancer, stops)
+
+
+def choose_launcher(image: str | None, clients: Any) -> Launcher:
+    """Docker for ``image`` where an engine answers ``docker info``, else the built-in app.
+    Secrets are read from the stand-in Secrets Manager, as ECS resolves ``valueFrom``."""
+    if image and docker_available():
+        log.info("tasks run %s under Docker", image)
+
+        def secret_value(value_from: str) -> str | None:
+            try:
+                answer = clients.client("secretsmanager").get_secret_value(SecretId=value_from)
+            except Exception as exc:
+                log.warning("tasks: secret %s unreadable (%s)", value_from, type(exc).__name__)
+                return None
+            value = answer.get("SecretString")
+            return str(value) if value is not None else None
+
+        return DockerLauncher(image, secret_value)
+    if image:
+        log.warning("no Docker engine answers `docker info`: tasks run the built-in preview app")
+    return InProcessLauncher()

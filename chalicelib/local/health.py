@@ -40,7 +40,7 @@ INITIAL = {
 }
 TIMEOUT = {"State": "unhealthy", "Reason": "Target.Timeout", "Description": "Request timed out"}
 GROUP = "branchenv_local_target_group"  # where the call's group waits for its answer
-MIN_SECONDS = 0.05  # the checker's floor, whatever the time factor
+MIN_SECONDS = 0.25  # the shortest interval and timeout, whatever the time factor
 
 
 @dataclass
@@ -72,6 +72,7 @@ class HealthChecker:
         self._targets: dict[Key, _Target] = {}
         self._groups: dict[str, dict[str, Any]] = {}  # ARN -> DescribeTargetGroups entry
         self._refreshed = 0.0
+        self._verdicts: dict[tuple[str, int], tuple[float, bool]] = {}  # port_reachable's
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="health-checks", daemon=True)
 
@@ -186,7 +187,7 @@ class HealthChecker:
         arn, address, port = key
         checked = str(group.get("HealthCheckPort") or "traffic-port")
         check_port = int(checked) if checked.isdigit() else port
-        if self._reachable is not None and not self._reachable(arn, check_port):
+        if not self._port_open(arn, check_port):
             return False, dict(TIMEOUT)
         where = self._network.resolve(address, check_port)
         if where is None:  # nothing listens at that address: the connection times out
@@ -215,6 +216,18 @@ class HealthChecker:
             "Reason": "Target.ResponseCodeMismatch",
             "Description": f"Health checks failed with these codes: [{code}]",
         }
+
+    def _port_open(self, arn: str, port: int) -> bool:
+        """port_reachable, asked again at most every ``refresh_seconds`` (it reads the
+        load balancers, rules and security groups from moto)."""
+        if self._reachable is None:
+            return True
+        now = time.monotonic()
+        known = self._verdicts.get((arn, port))
+        if known is None or now - known[0] >= self._refresh:
+            known = (now, self._reachable(arn, port))
+            self._verdicts[(arn, port)] = known
+        return known[1]
 
     def _record(
         self, key: Key, group: dict[str, Any], passed: bool, reason: dict[str, str] | None

@@ -33,13 +33,12 @@ import boto3
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.domain.settings import PREFIX, Settings
 from chalicelib.local.alb import LocalLoadBalancer
-from chalicelib.local.dataplane import DataPlane, start_data_plane
+from chalicelib.local.dataplane import DataPlane, choose_launcher, start_data_plane
 from chalicelib.local.eventbridge import scheduled_event
 from chalicelib.local.pump import QueuePump, Scheduler, TimeFactor, lambda_context
 from chalicelib.local.relay import BuildRecorder, EventRelay
 from chalicelib.local.settings import local_settings
 from chalicelib.local.strict import StrictAws
-from chalicelib.local.tasks import DockerLauncher, InProcessLauncher, Launcher, docker_available
 from chalicelib.tools.infra import BaseInfrastructure
 
 log = logging.getLogger(__name__)
@@ -216,7 +215,7 @@ class LocalStack:
         _check_port_free(self.options.alb_port, "--alb-port")
         parts = start_data_plane(
             self.clients,
-            launcher=self._launcher(),
+            launcher=choose_launcher(self.options.image, self.clients),
             listener_arns=[item.listener_arn for item in self.infra.listeners()],
             port=self.options.alb_port,
             scale=lambda seconds: seconds / self.time.factor,
@@ -227,15 +226,6 @@ class LocalStack:
         self.alb_url = parts.balancer.url
         self._stops.extend(parts.stops)
 
-    def _launcher(self) -> Launcher:
-        image = self.options.image
-        if image and docker_available():
-            log.info("tasks run %s under Docker", image)
-            return DockerLauncher(image, self._secret_value)
-        if image:
-            log.warning("no Docker engine answers `docker info`: the built-in preview app runs")
-        return InProcessLauncher()
-
     def _port_reachable(self, group: str, port: int) -> bool:
         return self.strict.port_reachable(group, port) if self.strict is not None else True
 
@@ -243,16 +233,6 @@ class LocalStack:
         slug = environment.get("BRANCH_SLUG")
         record = self.runtime.store.get(slug) if slug and self.runtime else None
         return str(record.repository) if record is not None else ""
-
-    def _secret_value(self, value_from: str) -> str | None:
-        assert self.clients is not None
-        try:
-            answer = self.clients.client("secretsmanager").get_secret_value(SecretId=value_from)
-        except Exception as exc:
-            log.warning("tasks: the secret %s cannot be read (%s)", value_from, type(exc).__name__)
-            return None
-        value = answer.get("SecretString")
-        return str(value) if value is not None else None
 
     def environment(self) -> dict[str, str]:
         """The app's settings: the base infrastructure's outputs plus the local stand-ins."""
