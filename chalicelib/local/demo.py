@@ -6,8 +6,8 @@ about each branch first, as GitHub itself would know it). Each step is printed w
 timing, the preview URLs, the first line each preview serves through the local load
 balancer (the deleted one's URL answers the listener's 404) and the Slack messages it
 caused; the story ends with an audit that nothing in AWS (moto) still belongs to the
-deleted branch. Any step that does not reach its expected state in time fails the demo. It must never touch anything but the
-local stack it was given.
+deleted branch. Any step that does not reach its expected state in time fails the demo.
+It must never touch anything but the local stack it was given.
 """
 
 from __future__ import annotations
