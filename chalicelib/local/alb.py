@@ -306,7 +306,7 @@ def _redirect(config: dict[str, Any], host: str, path: str, target: str, port: i
 def _error(status: int) -> Answer:
     title = ERROR_PAGES.get(status, str(status))
     page = (
-        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<html><head><title>{title}</title></head>\r\n<body>\r\n"
         f"<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n"
     )
     return status, [("Content-Type", "text/html")], page.encode()

@@ -115,6 +115,7 @@ class PreviewApp:
     """The built-in preview app, in-process on a free loopback port."""
 
     def __init__(self, spec: TaskSpec, *, health_path: str, repository: str) -> None:
+        self.spec = spec
         self.requests = 0  # requests other than health checks: "was this task reached?"
         self.health_checks = 0
         page = preview_page(spec, repository).encode()
@@ -313,7 +314,7 @@ class LocalTasks:
         on_deregister: Callable[[str, str, int], None] = lambda group, address, port: None,
     ) -> None:
         self._ecs, self._elbv2 = clients.client("ecs"), clients.client("elbv2")
-        self._launcher, self.network = launcher, network
+        self.launcher, self.network = launcher, network
         self._repository_of, self._on_deregister = repository_of, on_deregister
         self._lock = threading.Lock()
         self._tasks: list[Task] = []
@@ -331,7 +332,7 @@ class LocalTasks:
         health_path = self._health_path(groups)
         started: list[Task] = []
         for _ in range(int(service.get("desiredCount", 1))):
-            process = self._launcher.launch(
+            process = self.launcher.launch(
                 spec, health_path=health_path, repository=self._repository_of(spec.environment)
             )
             task = Task(

@@ -30,9 +30,11 @@ def _bindable(port: int) -> bool:
 
 def test_stop_frees_every_port_and_thread() -> None:
     before = set(threading.enumerate())
-    stack = LocalStack(StackOptions(port=0, aws_port=0, stub_port=0, app_name="shutdown"))
+    stack = LocalStack(
+        StackOptions(port=0, aws_port=0, stub_port=0, alb_port=0, app_name="shutdown")
+    )
     stack.start()
-    ports = [_port(stack.app_url), _port(stack.aws_url), _port(stack.stub_url)]
+    ports = [_port(u) for u in (stack.app_url, stack.aws_url, stack.stub_url, stack.alb_url)]
 
     stack.stop()
 
@@ -45,7 +47,9 @@ def test_a_busy_port_is_refused_with_the_flag_to_change() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind((LOOPBACK, busy))
         holder.listen()
-        stack = LocalStack(StackOptions(port=busy, aws_port=0, stub_port=0, app_name="busy"))
+        stack = LocalStack(
+            StackOptions(port=busy, aws_port=0, stub_port=0, alb_port=0, app_name="busy")
+        )
 
         with pytest.raises(StackError, match="--port"):
             stack.start()
