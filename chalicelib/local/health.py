@@ -86,11 +86,12 @@ class HealthChecker:
 
     def install(self, clients: Any) -> None:
         """DescribeTargetHealth on ``clients``' elbv2 client answers from these checks."""
-        events = clients.client("elbv2").meta.events
-        events.register(
-            "before-parameter-build.elasticloadbalancing.DescribeTargetHealth", _keep_group
+        client = clients.client("elbv2")
+        service = client.meta.service_model.service_id.hyphenize()  # elastic-load-balancing-v2
+        client.meta.events.register(
+            f"before-parameter-build.{service}.DescribeTargetHealth", _keep_group
         )
-        events.register("after-call.elasticloadbalancing.DescribeTargetHealth", self._show)
+        client.meta.events.register(f"after-call.{service}.DescribeTargetHealth", self._show)
 
     # --- what is known -----------------------------------------------------------------
 
