@@ -28,6 +28,12 @@ def _bindable(port: int) -> bool:
     return True
 
 
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((LOOPBACK, port)) == 0
+
+
 def test_stop_frees_every_port_and_thread() -> None:
     before = set(threading.enumerate())
     stack = LocalStack(
@@ -55,3 +61,30 @@ def test_a_busy_port_is_refused_with_the_flag_to_change() -> None:
             stack.start()
 
     assert set(t.name for t in threading.enumerate()) & {"pump", "event-relay"} == set()
+
+
+def test_stop_stops_every_preview_task_it_started() -> None:
+    from chalicelib.local.tasks import InProcessLauncher
+    from chalicelib.tools.commands.webhook import fake_sha
+    from tests.e2e.conftest import push, slug_of, stack_options, wait_for_environment
+
+    before = set(threading.enumerate())
+    stack = LocalStack(stack_options(app_name="tasks-stop"))
+    stack.start()
+    try:
+        push(stack, "feature/running", fake_sha("running"))
+        record = wait_for_environment(
+            stack, slug_of(stack, "feature/running"), lambda r: r.get("status") == "ready"
+        )
+        assert stack.data_plane is not None
+        launcher = stack.data_plane.tasks.launcher
+        assert isinstance(launcher, InProcessLauncher)
+        task_ports = [app.port for app in launcher.launched]
+    finally:
+        stack.stop()
+
+    assert record.get("status") == "ready"
+    # Nothing listens there any more (the port may sit in TIME_WAIT: the server closed
+    # its health-check connections first).
+    assert task_ports and not any(_listening(port) for port in task_ports)
+    assert set(threading.enumerate()) <= before
