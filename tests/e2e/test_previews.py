@@ -68,6 +68,24 @@ def test_a_pushed_branch_answers_at_its_url_with_its_commit(stack: LocalStack) -
     assert first_line == f"preview of {REPOSITORY} branch feature/preview at commit {sha}"
 
 
+def test_slack_and_github_are_given_the_url_with_the_port(stack: LocalStack) -> None:
+    sha = fake_sha("told")
+    record = _settle(stack, "feature/told", sha)
+
+    _, github = get_json(f"{stack.stub_url}/_local/github")
+    _, slack = get_json(f"{stack.stub_url}/_local/slack")
+
+    told = [
+        status["environment_url"]
+        for deployment in github["deployments"]
+        if deployment["sha"] == sha
+        for status in deployment["statuses"]
+        if status["state"] == "success"
+    ]
+    assert told == [record["url"]]
+    assert any(record["url"] in str(call) for call in slack["calls"])
+
+
 def test_the_page_names_variables_and_secrets_but_never_their_values(stack: LocalStack) -> None:
     record = _settle(stack, "feature/preview-page", fake_sha("page"))
     host = urllib.parse.urlsplit(record["url"]).netloc
