@@ -47,6 +47,7 @@ from chalicelib.local.tasks import TaskNetwork
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+SHUTDOWN_POLL_SECONDS = 0.05  # how soon serve_forever notices shutdown()
 CONNECT_TIMEOUT_SECONDS = 10.0  # ALB's connection timeout to a target
 IDLE_TIMEOUT_SECONDS = 60.0  # the load balancer's default idle timeout
 HOP_BY_HOP = frozenset(
@@ -184,7 +185,10 @@ class LocalLoadBalancer:
         self.port = int(self._server.server_address[1])
         self.url = f"http://{LOOPBACK}:{self.port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="local-alb", daemon=True
+            target=self._server.serve_forever,
+            args=(SHUTDOWN_POLL_SECONDS,),
+            name="local-alb",
+            daemon=True,
         )
 
     def start(self) -> None:

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+SHUTDOWN_POLL_SECONDS = 0.05  # how soon serve_forever notices shutdown()
 TASK_SUBNET = ipaddress.ip_network("10.0.10.0/24")
 DOCKER_TIMEOUT_SECONDS = 10.0
 
@@ -152,7 +153,10 @@ class PreviewApp:
         self._server.daemon_threads = True
         self.host, self.port = LOOPBACK, int(self._server.server_address[1])
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"preview-app-{self.port}", daemon=True
+            target=self._server.serve_forever,
+            args=(SHUTDOWN_POLL_SECONDS,),
+            name=f"preview-app-{self.port}",
+            daemon=True,
         )
         self._thread.start()
 
