@@ -251,7 +251,7 @@ class EventRelay:
                 continue
             self._seen_deployments.add(deployment)
             self._deploy(service, deployment)
-        self._follow_pending()
+        self._follow_pending({str(s["serviceArn"]) for s in services})
 
     def _deploy(self, service: Mapping[str, Any], deployment: Deployment) -> None:
         self._show(deployment, "IN_PROGRESS")
@@ -271,13 +271,16 @@ class EventRelay:
             return
         self._fail(deployment, failure)
 
-    def _follow_pending(self) -> None:
+    def _follow_pending(self, active: set[str]) -> None:
         """A deployment whose tasks all turned healthy completes (the service's older
         tasks stopped first, as ECS drains them); one with an unhealthy task fails."""
         plane = self._data_plane
         if plane is None:
             return
         for deployment, started in list(self._pending.items()):
+            if deployment.service_arn not in active:  # deleted meanwhile: tasks stopped
+                del self._pending[deployment]
+                continue
             verdict = plane.verdict(started)
             if verdict is None:
                 continue

@@ -29,6 +29,7 @@ import hashlib
 import html
 import ipaddress
 import logging
+import os
 import subprocess
 import threading
 from collections.abc import Callable, Mapping
@@ -261,8 +262,7 @@ class DockerLauncher:
 
 
 def _base_env() -> dict[str, str]:
-    import os
-
+    """What the docker CLI needs of this process's environment (nothing of branchenv's)."""
     return {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
 
 
