@@ -3,7 +3,9 @@
 One process, loopback only: a moto server standing in for AWS with the base
 infrastructure created in it, the Chalice app served over HTTP by Chalice's local server,
 the queue pump and scheduler playing Lambda, the event relay playing ECS and CodeBuild,
-and the Slack/GitHub stand-ins with the ``/_local`` controls. The app gets its settings
+the Slack/GitHub stand-ins with the ``/_local`` controls, and the data plane: a local load
+balancer on ``alb_port`` in front of preview tasks that really run (dataplane.py), whose
+port every preview URL carries (settings.py). The app gets its settings
 from :meth:`BaseInfrastructure.environment` plus local values, through
 ``app.use_runtime``: this module never sets ``os.environ``.
 
