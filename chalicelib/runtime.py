@@ -56,6 +56,7 @@ class Runtime:
             allowed_repositories=s.allowed_repositories,
             max_body_bytes=s.max_body_bytes,
             secrets=self.webhook_secrets,
+            preview_url=s.preview_url,
         )
 
     @functools.cached_property

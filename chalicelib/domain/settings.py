@@ -52,6 +52,7 @@ class Settings:
     task_role_arn: str | None = None
     aws_endpoint_url: str | None = None
     preview_scheme: str = "https"
+    preview_port: int | None = None  # in preview URLs; locally the load balancer's port
     container_port: int = DEFAULT_CONTAINER_PORT
     container_ports: tuple[int, int] = DEFAULT_CONTAINER_PORTS
     health_check_path: str = "/"
@@ -117,6 +118,7 @@ class Settings:
             task_role_arn=env.optional("TASK_ROLE_ARN"),
             aws_endpoint_url=env.optional("AWS_ENDPOINT_URL"),
             preview_scheme=env.choice("PREVIEW_SCHEME", ("https", "http"), "https"),
+            preview_port=env.integer("PREVIEW_PORT", 0, low=0, high=65535) or None,
             container_port=env.integer("CONTAINER_PORT", DEFAULT_CONTAINER_PORT, low=1, high=65535),
             container_ports=env.port_range("CONTAINER_PORTS", DEFAULT_CONTAINER_PORTS),
             health_check_path=env.path("HEALTH_CHECK_PATH", "/"),
@@ -165,7 +167,8 @@ class Settings:
 
     def preview_url(self, host: str) -> str:
         """The URL QA opens for a preview host."""
-        return f"{self.preview_scheme}://{host}"
+        port = f":{self.preview_port}" if self.preview_port else ""
+        return f"{self.preview_scheme}://{host}{port}"
 
 
 # Names of the variables read by Settings.from_environ, for the Terraform check that the

@@ -31,6 +31,9 @@ class IntakeConfig:
     allowed_repositories: frozenset[str]
     max_body_bytes: int
     secrets: Callable[[], Sequence[str]]
+    # The installation's preview URL for a host (Settings.preview_url), so the answer shows
+    # the URL everything else shows; without it, scheme://host.
+    preview_url: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,10 @@ def _enqueue(event: BranchEvent, config: IntakeConfig, queue: Queue) -> Answer:
             "accepted": True,
             "environment": names.slug,
             "desired": event.desired,
-            "url": f"{config.preview_scheme}://{names.host}",
+            "url": (
+                config.preview_url(names.host)
+                if config.preview_url
+                else f"{config.preview_scheme}://{names.host}"
+            ),
         },
     )

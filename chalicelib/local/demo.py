@@ -3,17 +3,21 @@
 Two branches are created, one is pushed again, one is deleted, all through signed
 webhooks over HTTP, exactly as GitHub would send them (and the GitHub stand-in is told
 about each branch first, as GitHub itself would know it). Each step is printed with its
-timing, the preview URLs and the Slack messages it caused; the story ends with an audit
-that nothing in AWS (moto) still belongs to the deleted branch. Any step that does not
-reach its expected state in time fails the demo. It must never touch anything but the
-local stack it was given.
+timing, the preview URLs, the first line each preview serves through the local load
+balancer (the deleted one's URL answers the listener's 404) and the Slack messages it
+caused; the story ends with an audit that nothing in AWS (moto) still belongs to the
+deleted branch. Any step that does not reach its expected state in time fails the demo.
+It must never touch anything but the local stack it was given.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,6 +122,19 @@ class Story:
             f"seen: {' -> '.join(seen)}{reason}"
         )
 
+    def open_preview(self, url: str, expected: int, wanted: str = "") -> str:
+        """Fetch ``url`` through the local load balancer until it answers ``expected``
+        (with ``wanted`` in its first line); print and return that first line."""
+        deadline = time.monotonic() + self.timeout
+        status, line = fetch_preview(url)
+        while (status != expected or wanted not in line) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status, line = fetch_preview(url)
+        self.detail(f"GET {url} -> {status}: {line[:110]}")
+        if status != expected or wanted not in line:
+            raise DemoFailed(f"{url} answered {status} ({line[:80]}), expected {expected}")
+        return line
+
     def slack_news(self) -> None:
         """Print the Slack calls made since the last look (posts and in-place updates)."""
         with urllib.request.urlopen(f"{self.stack.stub_url}/_local/slack") as answer:
@@ -145,6 +162,7 @@ def play(stack: LocalStack, out: TextIO, *, timeout: float = 30.0) -> None:
         record = story.wait_for(slug, SETTLED, lambda r: True)
         _expect_ready(record, slug, sha)
         story.detail(f"{slug}: ready at {record.get('url')} (sha {sha[:7]})")
+        story.open_preview(str(record.get("url")), 200, sha)
     story.slack_news()
 
     story.say(f"2. a new commit is pushed to {FIRST_BRANCH}")
@@ -152,11 +170,13 @@ def play(stack: LocalStack, out: TextIO, *, timeout: float = 30.0) -> None:
     record = story.wait_for(first, SETTLED, lambda r: r.get("sha") == third_sha)
     _expect_ready(record, first, third_sha)
     story.detail(f"{first}: ready again at {record.get('url')} (sha {third_sha[:7]})")
+    story.open_preview(str(record.get("url")), 200, third_sha)
     story.slack_news()
 
     story.say(f"3. {SECOND_BRANCH} is merged and deleted")
     story.delete(SECOND_BRANCH)
-    story.wait_for(second, GONE, lambda r: True)
+    gone = story.wait_for(second, GONE, lambda r: True)
+    story.open_preview(str(gone.get("url")), 404)
     story.slack_news()
 
     story.say(f"4. audit: nothing in AWS still belongs to {second}")
@@ -168,6 +188,23 @@ def play(stack: LocalStack, out: TextIO, *, timeout: float = 30.0) -> None:
     kinds = sorted({line.split(" ", 1)[0] for line in kept})
     story.detail(f"{first}: still live with {len(kept)} resources ({', '.join(kinds)})")
     story.say("the story is complete")
+
+
+def fetch_preview(url: str, timeout: float = 10.0) -> tuple[int, str]:
+    """GET ``url`` as a browser does on this machine (``*.localhost`` is loopback): its
+    status and the text of the first line it serves, tags left out."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection("127.0.0.1", parts.port or 80, timeout=timeout)
+    try:
+        connection.request("GET", parts.path or "/", headers={"Host": parts.netloc})
+        answer = connection.getresponse()
+        body = answer.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return 0, f"no answer ({type(exc).__name__})"
+    finally:
+        connection.close()
+    first = body.splitlines()[0] if body else ""
+    return answer.status, " ".join(re.sub(r"<[^>]*>", " ", first).split())
 
 
 def audit(stack: LocalStack, slug: str) -> list[str]:

@@ -5,12 +5,17 @@ deployment completes, no CodeBuild build runs. The relay watches moto and does w
 would, then delivers the EventBridge event AWS would send to the same Chalice handler:
 
 - ECS: when a managed service appears or gets a new task definition (a deployment
-  starts), it sends "ECS Deployment State Change" SERVICE_DEPLOYMENT_IN_PROGRESS, registers
-  a stand-in task (a private IP in the VPC, on the container port) in the service's target
-  group, so ELB reports a healthy target, and sends SERVICE_DEPLOYMENT_COMPLETED to
-  ``ecs_deployment``. A deployment whose task definition carries a ``COMMIT_SHA`` listed in
-  ``ecs.fail_shas`` (``PUT /_local/faults``), or whose container port the security groups
-  keep the load balancer from (the strict layer's ``port_reachable``), is failed the way
+  starts), it sends "ECS Deployment State Change" SERVICE_DEPLOYMENT_IN_PROGRESS. With a
+  :class:`~chalicelib.local.dataplane.DataPlane` (the local stack) the deployment's tasks
+  really run and are registered in the service's target group, and
+  SERVICE_DEPLOYMENT_COMPLETED is sent to ``ecs_deployment`` once the local load
+  balancer's health checks find them healthy (the older tasks stopped first); a task that
+  turns unhealthy fails the deployment as below. Without one, a stand-in target (a private
+  IP in the VPC, on the container port) is registered and the deployment completes at
+  once. A deployment whose task definition carries a ``COMMIT_SHA`` listed in
+  ``ecs.fail_shas`` (``PUT /_local/faults``), or, without a data plane, whose container
+  port the security groups keep the load balancer from (the strict layer's
+  ``port_reachable``), is failed the way
   ECS's deployment circuit breaker with rollback fails it: no healthy target for it, the
   service back on the task definition of its last completed deployment, and
   SERVICE_DEPLOYMENT_FAILED then the rollback's IN_PROGRESS and COMPLETED; a service that
@@ -40,6 +45,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.local.builds import BuildRecorder
+from chalicelib.local.dataplane import DataPlane
 from chalicelib.local.eventbridge import (
     ECS_DEPLOYMENT_COMPLETED,
     ECS_DEPLOYMENT_FAILED,
@@ -58,6 +65,7 @@ from chalicelib.local.shapes import (
     show_build,
     stand_in_address,
 )
+from chalicelib.local.tasks import Task
 
 __all__ = ["BuildRecorder", "EventRelay", "image_tags", "stand_in_address"]
 
@@ -94,61 +102,6 @@ class _Build:
     variables: dict[str, str] = field(compare=False)
 
 
-class BuildRecorder:
-    """Sees every StartBuild/StopBuild the app's boto3 clients make (botocore event hooks),
-    because moto keeps neither a build's environment variables nor its stopped state."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._started: list[tuple[str, str, str, dict[str, str]]] = []
-        self._stopped: set[str] = set()
-        self._ever_started: set[str] = set()
-
-    def install(self, events: Any) -> None:
-        """Register on a boto3 Session's ``events`` before any client is created."""
-        events.register("before-parameter-build.codebuild.*", self._remember_params)
-        events.register("after-call.codebuild.StartBuild", self._after_start)
-        events.register("after-call.codebuild.StopBuild", self._after_stop)
-
-    def take_started(self) -> list[tuple[str, str, str, dict[str, str]]]:
-        with self._lock:
-            started, self._started = self._started, []
-            return started
-
-    def was_started(self, build_arn: str) -> bool:
-        with self._lock:
-            return build_arn in self._ever_started
-
-    def was_stopped(self, build_arn: str) -> bool:
-        with self._lock:
-            return build_arn in self._stopped
-
-    def _remember_params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["branchenv_local_params"] = dict(params)
-
-    def _after_start(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        build = parsed.get("build")
-        if not isinstance(build, dict) or "arn" not in build:
-            return
-        params = context.get("branchenv_local_params", {})
-        variables = {
-            str(v.get("name")): str(v.get("value", ""))
-            for v in params.get("environmentVariablesOverride", [])
-        }
-        source = str(params.get("sourceVersion") or build.get("sourceVersion") or "")
-        with self._lock:
-            self._ever_started.add(str(build["arn"]))
-            self._started.append(
-                (build["arn"], str(build.get("projectName", "")), source, variables)
-            )
-
-    def _after_stop(self, parsed: dict[str, Any], **_: Any) -> None:
-        build = parsed.get("build")
-        if isinstance(build, dict) and "arn" in build:
-            with self._lock:
-                self._stopped.add(str(build["arn"]))
-
-
 class EventRelay:
     """Polls moto and emits the events ECS and CodeBuild would; one thread."""
 
@@ -167,6 +120,7 @@ class EventRelay:
         branch_of: BranchOfBuild | None = None,
         failing_shas: FailingShas | None = None,
         port_reachable: PortReachable | None = None,
+        data_plane: DataPlane | None = None,
     ) -> None:
         self._ecs = clients.client("ecs")
         self._elbv2 = clients.client("elbv2")
@@ -182,6 +136,8 @@ class EventRelay:
         self._branch_of = branch_of
         self._failing_shas = failing_shas
         self._port_reachable = port_reachable
+        self._data_plane = data_plane
+        self._pending: dict[Deployment, list[Task]] = {}  # started, not yet healthy
         self._seen_deployments: set[Deployment] = set()
         self._completed: dict[str, Deployment] = {}  # service ARN → last completed
         self._commits: dict[str, str | None] = {}  # task definition ARN → its COMMIT_SHA
@@ -286,26 +242,64 @@ class EventRelay:
     # --- ECS --------------------------------------------------------------------------------
 
     def _watch_services(self) -> None:
-        for service in self._managed_services():
+        services = self._managed_services()
+        if self._data_plane is not None:
+            self._data_plane.reconcile(services)
+        for service in services:
             deployment = primary_deployment(service)
             if deployment in self._seen_deployments:
                 continue
             self._seen_deployments.add(deployment)
             self._deploy(service, deployment)
+        self._follow_pending({str(s["serviceArn"]) for s in services})
 
     def _deploy(self, service: Mapping[str, Any], deployment: Deployment) -> None:
-        name = service["serviceName"]
         self._show(deployment, "IN_PROGRESS")
         self._emit_deployment(deployment, ECS_DEPLOYMENT_IN_PROGRESS)
         failure = self._failure(service)
+        if failure is None and self._data_plane is not None:
+            for older in [d for d in self._pending if d.service_arn == deployment.service_arn]:
+                self._data_plane.stop(self._pending.pop(older))  # superseded before healthy
+            started = self._data_plane.start(service)
+            if started is not None:
+                self._pending[deployment] = started  # completes once its tasks are healthy
+                return
+            failure = "its task failed to start"
         if failure is None:
             self._start_stand_in_task(service)
-            self._completed[deployment.service_arn] = deployment
-            self._show(deployment, "COMPLETED")
-            log.info("relay: ECS deployment of %s completed", name)
-            self._emit_deployment(deployment, ECS_DEPLOYMENT_COMPLETED)
+            self._complete(deployment)
             return
-        log.info("relay: ECS deployment of %s fails: %s", name, failure)
+        self._fail(deployment, failure)
+
+    def _follow_pending(self, active: set[str]) -> None:
+        """A deployment whose tasks all turned healthy completes (the service's older
+        tasks stopped first, as ECS drains them); one with an unhealthy task fails."""
+        plane = self._data_plane
+        if plane is None:
+            return
+        for deployment, started in list(self._pending.items()):
+            if deployment.service_arn not in active:  # deleted meanwhile: tasks stopped
+                del self._pending[deployment]
+                continue
+            verdict = plane.verdict(started)
+            if verdict is None:
+                continue
+            del self._pending[deployment]
+            if verdict == "healthy":
+                plane.keep_only(deployment.service_arn, started)
+                self._complete(deployment)
+            else:
+                plane.stop(started)
+                self._fail(deployment, "its task failed the load balancer's health checks")
+
+    def _complete(self, deployment: Deployment) -> None:
+        self._completed[deployment.service_arn] = deployment
+        self._show(deployment, "COMPLETED")
+        log.info("relay: ECS deployment of %s completed", deployment.service_arn.rsplit("/")[-1])
+        self._emit_deployment(deployment, ECS_DEPLOYMENT_COMPLETED)
+
+    def _fail(self, deployment: Deployment, failure: str) -> None:
+        log.info("relay: ECS deployment of %s fails: %s", deployment.service_arn, failure)
         last = self._completed.get(deployment.service_arn)
         if last is None or last.task_definition == deployment.task_definition:
             self._show(deployment, "FAILED", CIRCUIT_BREAKER_REASON)

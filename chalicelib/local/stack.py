@@ -3,7 +3,9 @@
 One process, loopback only: a moto server standing in for AWS with the base
 infrastructure created in it, the Chalice app served over HTTP by Chalice's local server,
 the queue pump and scheduler playing Lambda, the event relay playing ECS and CodeBuild,
-and the Slack/GitHub stand-ins with the ``/_local`` controls. The app gets its settings
+the Slack/GitHub stand-ins with the ``/_local`` controls, and the data plane: a local load
+balancer on ``alb_port`` in front of preview tasks that really run (dataplane.py), whose
+port every preview URL carries (settings.py). The app gets its settings
 from :meth:`BaseInfrastructure.environment` plus local values, through
 ``app.use_runtime``: this module never sets ``os.environ``.
 
@@ -32,6 +34,8 @@ import boto3
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.domain.settings import PREFIX, Settings
+from chalicelib.local.alb import LocalLoadBalancer
+from chalicelib.local.dataplane import DataPlane, choose_launcher, start_data_plane
 from chalicelib.local.eventbridge import scheduled_event
 from chalicelib.local.pump import QueuePump, Scheduler, TimeFactor, lambda_context
 from chalicelib.local.relay import BuildRecorder, EventRelay
@@ -45,6 +49,7 @@ REGION = "us-east-1"
 DEFAULT_PORT = 8000
 DEFAULT_AWS_PORT = 5000
 DEFAULT_STUB_PORT = 8001
+DEFAULT_ALB_PORT = 8080
 DEFAULT_WEBHOOK_SECRET = "branchenv-local-secret"
 DEFAULT_DOMAIN = "preview.localhost"
 DEFAULT_APP_NAME = "demo"
@@ -79,6 +84,8 @@ class StackOptions:
     image_source: str = "build"
     time_factor: int = DEFAULT_TIME_FACTOR
     load_balancers: int = 1
+    alb_port: int = DEFAULT_ALB_PORT
+    image: str | None = None  # run under Docker, where an engine answers `docker info`
 
 
 class LocalStack:
@@ -99,6 +106,9 @@ class LocalStack:
         self.relay: EventRelay | None = None
         self.strict: StrictAws | None = None
         self.standins: Any = None
+        self.alb_url = ""
+        self.data_plane: DataPlane | None = None
+        self.balancer: LocalLoadBalancer | None = None
         self.time = TimeFactor(self.options.time_factor)
         self.queue_visibility_seconds = 0
 
@@ -124,6 +134,7 @@ class LocalStack:
             self._start_moto()
             self._create_infrastructure()
             self._start_standins()
+            self._start_data_plane()
             self._install_runtime()
             self._start_app_server()
             self._start_pump_relay_scheduler()
@@ -183,6 +194,7 @@ class LocalStack:
 
         app_module = _app_module()
         assert self.infra is not None
+        assert self.balancer is not None
         self.settings = Settings.from_environ(self.environment())
         session = _fake_session()
         self.recorder = BuildRecorder()
@@ -192,9 +204,36 @@ class LocalStack:
         # Windows in AWS seconds on the compressed clock; the layer reads through the
         # stack's own (unhooked) clients.
         self.strict = StrictAws(clock=self.time.clock).install(app_clients, reads=self.clients)
+        assert self.data_plane is not None
+        self.data_plane.checker.install(app_clients)
         self.runtime = Runtime(self.settings, app_clients)
         app_module.use_runtime(self.runtime)
         self._stops.append(("app runtime", lambda: app_module.use_runtime(None)))
+
+    def _start_data_plane(self) -> None:
+        """The local load balancer, its health checks and the tasks ECS runs."""
+        assert self.clients is not None and self.infra is not None
+        _check_port_free(self.options.alb_port, "--alb-port")
+        parts = start_data_plane(
+            self.clients,
+            launcher=choose_launcher(self.options.image, self.clients),
+            listener_arns=[item.listener_arn for item in self.infra.listeners()],
+            port=self.options.alb_port,
+            scale=lambda seconds: seconds / self.time.factor,
+            port_reachable=self._port_reachable,
+            repository_of=self._repository_of,
+        )
+        self.data_plane, self.balancer = parts.data_plane, parts.balancer
+        self.alb_url = parts.balancer.url
+        self._stops.extend(parts.stops)
+
+    def _port_reachable(self, group: str, port: int) -> bool:
+        return self.strict.port_reachable(group, port) if self.strict is not None else True
+
+    def _repository_of(self, environment: Mapping[str, str]) -> str:
+        slug = environment.get("BRANCH_SLUG")
+        record = self.runtime.store.get(slug) if slug and self.runtime else None
+        return str(record.repository) if record is not None else ""
 
     def environment(self) -> dict[str, str]:
         """The app's settings: the base infrastructure's outputs plus the local stand-ins."""
@@ -204,6 +243,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL": self.aws_url,
             "WEBHOOK_SECRET": self.options.webhook_secret,
             "PREVIEW_SCHEME": "http",
+            "PREVIEW_PORT": str(self.balancer.port) if self.balancer else "",
             "IMAGE_SOURCE": self.options.image_source,
             "GITHUB_API_URL": self.standins.github_api_url,
             "SLACK_API_URL": self.standins.slack_api_url,
@@ -255,7 +295,7 @@ class LocalStack:
             build_seconds=options.build_seconds,
             branch_of=self._branch_of_build,
             failing_shas=self._failing_shas,
-            port_reachable=self.strict.port_reachable,
+            data_plane=self.data_plane,
         )
         relay.install(self.runtime.clients)
         relay.start()
@@ -340,6 +380,7 @@ class LocalStack:
         """What the stack serves, for people: name → URL."""
         return {
             "webhook": f"{self.app_url}/github/webhook",
+            "previews (local load balancer)": self.alb_url,
             "dashboard": f"{self.app_url}/",
             "api": f"{self.app_url}/api/environments",
             "aws (moto)": self.aws_url,

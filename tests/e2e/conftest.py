@@ -34,6 +34,7 @@ def stack_options(**changes: Any) -> StackOptions:
         port=0,
         aws_port=0,
         stub_port=0,
+        alb_port=0,
         webhook_secret=SECRET,
         app_name="e2e",
         build_seconds=0.3,

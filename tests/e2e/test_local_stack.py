@@ -32,7 +32,7 @@ def test_signed_push_is_accepted_with_the_preview_url(stack: LocalStack) -> None
 
     slug = slug_of(stack, "feature/accepted")
     assert reply.status == 202
-    assert reply.json()["url"] == f"http://{slug}.preview.localhost"
+    assert reply.json()["url"] == f"http://{slug}.preview.localhost:{stack.balancer.port}"
 
 
 def test_pushed_branch_becomes_ready_with_its_url(stack: LocalStack) -> None:
@@ -43,7 +43,7 @@ def test_pushed_branch_becomes_ready_with_its_url(stack: LocalStack) -> None:
     record = wait_for_environment(stack, slug, _settled)
 
     assert record["status"] == "ready", record.get("reason")
-    assert record["url"] == f"http://{slug}.preview.localhost"
+    assert record["url"] == f"http://{slug}.preview.localhost:{stack.balancer.port}"
     assert record["sha"] == sha
 
 

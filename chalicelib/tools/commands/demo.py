@@ -49,9 +49,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _play(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    print("branchenv demo: starting the local stack (moto, app, stand-ins) on free ports")
+    print("branchenv demo: starting the local stack (moto, app, stand-ins, load balancer)")
     options = StackOptions(
-        port=0, aws_port=0, stub_port=0, build_seconds=0.5, time_factor=DEMO_TIME_FACTOR
+        port=0,
+        aws_port=0,
+        stub_port=0,
+        alb_port=0,
+        build_seconds=0.5,
+        time_factor=DEMO_TIME_FACTOR,
     )
     stack = LocalStack(options)
     try:

@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Any
 
 from chalicelib.local.stack import (
+    DEFAULT_ALB_PORT,
     DEFAULT_APP_NAME,
     DEFAULT_AWS_PORT,
     DEFAULT_DOMAIN,
@@ -66,6 +67,13 @@ def register(subparsers: Any) -> None:
         help="load balancers in the local base infrastructure, each with a listener the "
         "worker spreads previews over (default %(default)s)",
     )
+    parser.add_argument(
+        "--image",
+        default=None,
+        help="where a Docker engine answers `docker info`, every preview task runs this "
+        "image (your application's) with its task definition's environment and port; "
+        "otherwise, and by default, a built-in preview app",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request and step")
     parser.set_defaults(func=run)
 
@@ -82,6 +90,12 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         help="Slack/GitHub stand-ins and /_local controls port (%(default)s)",
     )
     parser.add_argument(
+        "--alb-port",
+        type=int,
+        default=DEFAULT_ALB_PORT,
+        help="the local load balancer: previews at http://<slug>.<domain>:PORT (%(default)s)",
+    )
+    parser.add_argument(
         "--webhook-secret",
         default=DEFAULT_WEBHOOK_SECRET,
         help="secret webhooks are signed with (default %(default)s)",
@@ -95,7 +109,7 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> StackOptions:
-    for flag in ("port", "aws_port", "stub_port"):
+    for flag in ("port", "aws_port", "stub_port", "alb_port"):
         value = getattr(args, flag)
         if not 0 <= value <= 65535:
             raise CommandError(f"--{flag.replace('_', '-')} must be a port number, got {value}")
@@ -120,6 +134,8 @@ def options_from(args: argparse.Namespace) -> StackOptions:
         reap_seconds=getattr(args, "reap_seconds", 60.0),
         time_factor=time_factor,
         load_balancers=load_balancers,
+        alb_port=args.alb_port,
+        image=getattr(args, "image", None),
     )
 
 
@@ -161,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
 
 def banner(stack: LocalStack) -> str:
     options = stack.options
+    port = stack.balancer.port if stack.balancer is not None else options.alb_port
     lines = ["branchenv is running locally (Ctrl-C to stop):"]
     lines += [f"  {name:<32} {url}" for name, url in stack.urls().items()]
     secret = (
@@ -179,6 +196,7 @@ def banner(stack: LocalStack) -> str:
         f"  branchenv webhook send --event push --branch feature/login "
         f"--url {stack.app_url}/github/webhook --stub-url {stack.stub_url}",
         f"  curl {stack.app_url}/api/environments",
+        f"  open the preview it lists: http://<slug>.{options.domain}:{port}/",
     ]
     return "\n".join(lines)
 
