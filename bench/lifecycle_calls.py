@@ -1,7 +1,17 @@
-"""Prints the AWS calls each stage of a branch's life makes, per operation (moto)."""
+"""Prints the AWS calls each stage of a branch's life makes, per operation (moto).
+
+``--image-source build`` (the default, as issue 13 counts) or ``ci``. Counted are the
+calls branchenv's handlers make (webhook intake, worker, AWS event handlers: a call with a
+frame of chalicelib/handlers/ on its stack), not those of the stand-ins (CodeBuild pushing
+the image, ECS registering a healthy target, Lambda's SQS event source receiving and
+deleting the messages it hands the worker) nor the test harness's own reads.
+
+    .venv/bin/python bench/lifecycle_calls.py [--image-source build|ci]
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections import Counter
@@ -19,10 +29,21 @@ from moto import mock_aws  # noqa: E402
 
 from chalicelib.aws.clients import ClientFactory  # noqa: E402
 from chalicelib.local.bootstrap import create_base_infrastructure  # noqa: E402
-from tests.conftest import settings_for  # noqa: E402
+from tests.conftest import load_event, settings_for  # noqa: E402
 from tests.integration.harness import World, sha_of  # noqa: E402
 
 SERVICES = ("dynamodb", "ecs", "elbv2", "route53", "ecr", "sqs", "codebuild", "events")
+HANDLERS = str(ROOT / "chalicelib" / "handlers")
+
+
+def _in_a_handler() -> bool:
+    """Whether branchenv's own code (one of its handlers) is making the call."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(HANDLERS):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 class CallCounter:
@@ -36,40 +57,67 @@ class CallCounter:
             )
 
     def _count(self, prefix: str, model: Any) -> None:
-        self.calls[f"{prefix}:{model.name}"] += 1
+        if _in_a_handler():
+            self.calls[f"{prefix}:{model.name}"] += 1
 
-    def measure(self, label: str, action: Callable[[], None]) -> None:
+    def measure(self, label: str, action: Callable[[], None]) -> int:
         self.calls.clear()
         action()
         total = sum(self.calls.values())
         detail = ", ".join(f"{op} {n}" for op, n in sorted(self.calls.items()))
         print(f"{label:<28} {total:>3} calls: {detail}")
+        return total
+
+
+def build_succeeded(world: World, branch: str, sha: str) -> None:
+    """CodeBuild pushed the image (what buildspec.yml does) and EventBridge says so."""
+    world.push_image(sha)
+    event: dict[str, Any] = load_event("aws/codebuild.build-succeeded")
+    detail = event["detail"]
+    detail["project-name"] = world.settings.codebuild_project
+    info = detail["additional-information"]
+    info["source-version"] = sha
+    for variable in info["environment"]["environment-variables"]:
+        if variable["name"] == "BRANCHENV_ENV":
+            variable["value"] = world.names(branch).slug
+    world.aws_event(event)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image-source", choices=("build", "ci"), default="build")
+    mode = parser.parse_args().image_source
     with mock_aws():
         clients = ClientFactory("us-east-1")
         infra = create_base_infrastructure(
             clients, app_name="bench", preview_domain="preview.example.com", region="us-east-1"
         )
-        world = World(settings_for(infra), clients)
+        world = World(settings_for(infra, image_source=mode), clients)
         counter = CallCounter(clients)
         branch = "feature/bench"
-        world.push_image(sha_of(1))
-        world.push_image(sha_of(2))
-        world.deliver(world.push("warm-up", sha_of(1)))  # caches the ECR repository URI
-        print("AWS calls per stage (SQS calls of the intake and the queue itself not shown):")
-        counter.measure("create event", lambda: world.deliver(world.create(branch)))
+        world.push_image(sha_of(9))
+        world.deliver(world.push("warm-up", sha_of(9)))  # caches the ECR repository URI
+        print(f"AWS calls per stage, image source {mode!r} (the stand-ins' calls not counted):")
+        life = counter.measure("create event", lambda: world.deliver(world.create(branch)))
+        for n, sha in enumerate((sha_of(1), sha_of(2)), start=1):
+            if mode == "ci":
+                world.push_image(sha)
+            push = world.push(branch, sha)
+            life += counter.measure(f"push {n}", lambda: world.deliver(push))  # noqa: B023
+            if mode == "build":
+                life += counter.measure(
+                    "build succeeded",
+                    lambda: build_succeeded(world, branch, sha),  # noqa: B023
+                )
+            life += counter.measure(
+                "deployment completed", lambda: world.deployment_completed(branch)
+            )
         counter.measure(
-            "first push (image in ECR)", lambda: world.deliver(world.push(branch, sha_of(1)))
+            "same push redelivered (not in life)",
+            lambda: world.deliver(world.push(branch, sha_of(2), at=world.env(branch).ordering)),  # type: ignore[union-attr]
         )
-        counter.measure("deployment completed", lambda: world.deployment_completed(branch))
-        counter.measure(
-            "same push redelivered",
-            lambda: world.deliver(world.push(branch, sha_of(1), at=world.env(branch).ordering)),
-        )  # type: ignore[union-attr]
-        counter.measure("second push", lambda: world.deliver(world.push(branch, sha_of(2))))
-        counter.measure("delete event", lambda: world.deliver(world.delete(branch)))
+        life += counter.measure("delete event", lambda: world.deliver(world.delete(branch)))
+        print(f"{'whole life':<28} {life:>3} calls (create, two pushes, delete)")
 
 
 if __name__ == "__main__":

@@ -24,11 +24,12 @@ data "aws_iam_policy_document" "lambda" {
   statement {
     sid = "EnvironmentStore"
     actions = [
-      "dynamodb:BatchGetItem", # how many rules each listener holds, in one read
+      "dynamodb:BatchGetItem", # how many rules each listener of the pool holds, in one read
+      "dynamodb:DeleteItem",   # a released priority claim
       "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:Scan",
-      "dynamodb:UpdateItem", # a priority claim is one entry of its listener's claims map
+      "dynamodb:UpdateItem", # the count of claims beside each listener
     ]
     resources = [aws_dynamodb_table.environments.arn]
   }

@@ -10,6 +10,7 @@ in tests too, on a manual clock that the tests (and tests/integration/harness.py
 from __future__ import annotations
 
 import json
+import threading
 import weakref
 from collections.abc import Iterator
 from dataclasses import replace
@@ -63,6 +64,41 @@ def aws() -> Iterator[None]:
 # (about 0.1-0.3 s a service), and every test's clients come from it. Each ClientFactory
 # still makes its own clients, with their own event hooks.
 SESSION = botocore.session.get_session()
+
+
+class OneRequestAtATime:
+    """moto's in-process backends are not thread-safe ("Moto is not known to be thread
+    safe": getmoto/moto#5881, documented by getmoto/moto#7166): two threads serialising
+    and changing one backend's dicts fail with "dictionary changed size during iteration".
+    AWS itself serves concurrent requests, so tests that run workers in threads
+    (tests/reliability/test_parallel_workers.py) let moto answer one request at a time:
+    taken in ``before-send`` (first, before moto's own handler answers), given back in
+    ``response-received``, which botocore emits after every send, failed ones included.
+    A request whose release never comes (an error while parsing) holds it at most
+    ``LONGEST_HOLD`` seconds, so a test is slowed, never hung."""
+
+    LONGEST_HOLD = 10.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held = threading.local()
+
+    def install(self, session: Any) -> None:
+        events = session.get_component("event_emitter")
+        events.register_first("before-send", self._take, unique_id="one-request-take")
+        events.register_last("response-received", self._give, unique_id="one-request-give")
+
+    def _take(self, **_: Any) -> None:
+        if not getattr(self._held, "yes", False):
+            self._held.yes = self._lock.acquire(timeout=self.LONGEST_HOLD)
+
+    def _give(self, **_: Any) -> None:
+        if getattr(self._held, "yes", False):
+            self._held.yes = False
+            self._lock.release()
+
+
+OneRequestAtATime().install(SESSION)
 
 
 # AWS's windows are "a short while"; in tests one backoff (2 s) outlasts them, so every

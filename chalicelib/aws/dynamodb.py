@@ -3,10 +3,11 @@
 Single table, string partition key ``pk``:
 - ``env#<slug>``: one environment; ``version`` for optimistic concurrency, ``body`` the
   record as JSON, ``expires_at`` the TTL attribute once the environment is deleted;
-- ``claims#<listener arn>``: the listener-rule priorities claimed on one listener, a map
-  ``claims`` of priority → slug; claiming and releasing are conditional updates of one map
-  entry, and the map's size is how many rules branchenv holds on that listener (read in one
-  BatchGetItem to place a new environment where there is most room);
+- ``priority#<listener arn>#<n>``: a listener-rule priority claim, ``slug`` its holder
+  (claimed and released by conditional writes of that item alone);
+- ``rules#<listener arn>``: ``held``, how many claims that listener has, kept beside each
+  claim and release, read for the whole pool in one BatchGetItem to place a new
+  environment where there is most room (a hint: it never decides who holds a priority);
 - ``marker#<name>``: a small record of the installation's own (chalicelib/aws/markers.py,
   e.g. which dead letters were already announced), never returned by the store's scans.
 """
@@ -30,7 +31,8 @@ from chalicelib.domain.environments import (
 )
 
 ENV_PREFIX = "env#"
-CLAIMS_PREFIX = "claims#"
+CLAIM_PREFIX = "priority#"
+COUNT_PREFIX = "rules#"
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem (the API's limit)
 
 
@@ -83,81 +85,76 @@ class DynamoEnvironmentStore(EnvironmentStore):
             yield _environment(item)
 
     def claim_priority(self, listener_arn: str, priority: int, slug: str) -> bool:
-        for _ in range(2):
-            try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": CLAIMS_PREFIX + listener_arn}},
-                    UpdateExpression="SET claims.#p = :slug",
-                    ConditionExpression="attribute_not_exists(claims.#p) OR claims.#p = :slug",
-                    ExpressionAttributeNames={"#p": str(priority)},
-                    ExpressionAttributeValues={":slug": {"S": slug}},
-                )
-                return True
-            except ClientError as exc:
-                code = exc.response["Error"]["Code"]
-                if code == "ConditionalCheckFailedException":
-                    return False
-                if code != "ValidationException":
-                    raise StoreError(str(translate(exc, "UpdateItem"))) from exc
-                # The listener has no claims item yet ("The document path provided in the
-                # update expression is invalid for update"): make it, then claim.
-                self._create_claims_item(listener_arn)
-            except BotoCoreError as exc:
-                raise StoreError(str(translate(exc, "UpdateItem"))) from exc
-        raise StoreError(f"could not claim priority {priority} on {listener_arn}")
-
-    def _create_claims_item(self, listener_arn: str) -> None:
         try:
-            self._client.put_item(
+            answer = self._client.put_item(
                 TableName=self._table,
                 Item={
-                    "pk": {"S": CLAIMS_PREFIX + listener_arn},
+                    "pk": {"S": _claim_key(listener_arn, priority)},
+                    "slug": {"S": slug},
                     "listener_arn": {"S": listener_arn},
-                    "claims": {"M": {}},
+                    "priority": {"N": str(priority)},
                 },
-                ConditionExpression="attribute_not_exists(pk)",
+                ConditionExpression="attribute_not_exists(pk) OR slug = :slug",
+                ExpressionAttributeValues={":slug": {"S": slug}},
+                ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise StoreError(str(translate(exc, "PutItem"))) from exc
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise StoreError(str(translate(exc, "PutItem"))) from exc
         except BotoCoreError as exc:
             raise StoreError(str(translate(exc, "PutItem"))) from exc
+        if not answer.get("Attributes"):  # a new claim, not this slug's own again
+            self._count(listener_arn, +1)
+        return True
 
     def release_priority(self, listener_arn: str, priority: int, slug: str) -> None:
         try:
-            self._client.update_item(
+            answer = self._client.delete_item(
                 TableName=self._table,
-                Key={"pk": {"S": CLAIMS_PREFIX + listener_arn}},
-                UpdateExpression="REMOVE claims.#p",
-                ConditionExpression="claims.#p = :slug",
-                ExpressionAttributeNames={"#p": str(priority)},
+                Key={"pk": {"S": _claim_key(listener_arn, priority)}},
+                ConditionExpression="slug = :slug",
                 ExpressionAttributeValues={":slug": {"S": slug}},
+                ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return  # gone, or another environment holds it now: not ours to release
-            raise StoreError(str(translate(exc, "UpdateItem"))) from exc
+            raise StoreError(str(translate(exc, "DeleteItem"))) from exc
         except BotoCoreError as exc:
-            raise StoreError(str(translate(exc, "UpdateItem"))) from exc
+            raise StoreError(str(translate(exc, "DeleteItem"))) from exc
+        if answer.get("Attributes"):
+            self._count(listener_arn, -1)
+
+    def _count(self, listener_arn: str, change: int) -> None:
+        """Keep the listener's count of claims: a hint for placement only (an interruption
+        between a claim and its count leaves it one off, which costs nothing but balance)."""
+        self._call(
+            "UpdateItem",
+            self._client.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": COUNT_PREFIX + listener_arn}},
+            UpdateExpression="ADD held :change",
+            ExpressionAttributeValues={":change": {"N": str(change)}},
+        )
 
     def priority_claims(self) -> Iterator[tuple[str, int, str]]:
-        for item in self._scan_prefix(CLAIMS_PREFIX):
-            yield from _claims_of(item)
+        for item in self._scan_prefix(CLAIM_PREFIX):
+            yield _claim_of(item)
 
     def occupancy(self, listener_arns: Sequence[str]) -> dict[str, int]:
         counts = dict.fromkeys(listener_arns, 0)
         for start in range(0, len(listener_arns), BATCH_GET_LIMIT):
             batch = listener_arns[start : start + BATCH_GET_LIMIT]
-            keys = [{"pk": {"S": CLAIMS_PREFIX + arn}} for arn in batch]
+            keys = [{"pk": {"S": COUNT_PREFIX + arn}} for arn in batch]
             request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
             while request:
                 answer = self._call(
                     "BatchGetItem", self._client.batch_get_item, RequestItems=request
                 )
                 for item in answer.get("Responses", {}).get(self._table, []):
-                    listener = item["pk"]["S"].removeprefix(CLAIMS_PREFIX)
-                    counts[listener] = len(item.get("claims", {}).get("M", {}))
+                    listener = item["pk"]["S"].removeprefix(COUNT_PREFIX)
+                    counts[listener] = max(0, int(item.get("held", {}).get("N", "0")))
                 request = answer.get("UnprocessedKeys") or {}
         return counts
 
@@ -169,8 +166,8 @@ class DynamoEnvironmentStore(EnvironmentStore):
             key = item["pk"]["S"]
             if key.startswith(ENV_PREFIX):
                 envs.append(_environment(item))
-            elif key.startswith(CLAIMS_PREFIX):
-                claims.extend(_claims_of(item))
+            elif key.startswith(CLAIM_PREFIX):
+                claims.append(_claim_of(item))
         return Snapshot(tuple(envs), tuple(claims))
 
     def _scan_prefix(self, prefix: str) -> Iterator[dict[str, Any]]:
@@ -194,10 +191,12 @@ class DynamoEnvironmentStore(EnvironmentStore):
         return result
 
 
-def _claims_of(item: dict[str, Any]) -> Iterator[tuple[str, int, str]]:
-    listener = item["pk"]["S"].removeprefix(CLAIMS_PREFIX)
-    for priority, holder in item.get("claims", {}).get("M", {}).items():
-        yield listener, int(priority), holder["S"]
+def _claim_key(listener_arn: str, priority: int) -> str:
+    return f"{CLAIM_PREFIX}{listener_arn}#{priority}"
+
+
+def _claim_of(item: dict[str, Any]) -> tuple[str, int, str]:
+    return item["listener_arn"]["S"], int(item["priority"]["N"]), item["slug"]["S"]
 
 
 def _environment(item: dict[str, Any]) -> Environment:

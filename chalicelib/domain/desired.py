@@ -179,6 +179,10 @@ def _updated(
             created_at=now,
             updated_at=now,
             triggered_at=now if decision.sha else None,
+            # A new record knows what converge made for it: nothing yet. Whatever a lost
+            # record's environment left behind is met by the first write (a CREATE that
+            # finds a record, a name taken), which makes the next run observe everything.
+            known=True,
         )
     if decision.desired == "absent":
         if env.desired == "absent":

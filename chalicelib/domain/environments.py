@@ -90,8 +90,8 @@ class Environment:
     ttl_hours: float | None = None
     kept: bool | None = None
     # What AWS holds, as the last clean converge run left it (chalicelib/engine/converge/
-    # recorded.py): ``known`` False means look in AWS (never written, or a run that changes
-    # AWS has started and not finished).
+    # recorded.py): ``known`` False means look in AWS (never written, or a run that changed
+    # AWS stopped on an error).
     known: bool = False
     dns_target: str | None = None  # the load balancer the DNS alias points at
     health_check_path: str | None = None  # of the target group, as converge set it

@@ -130,3 +130,31 @@ def test_a_push_without_an_image_waits_in_building(world: World) -> None:
     world.push_image(sha_of(3))
     world.deliver(world.push(BRANCH, sha_of(3)))
     assert world.env(BRANCH).status == Status.DEPLOYING  # type: ignore[union-attr]
+
+
+def test_a_branch_whose_record_was_lost_takes_back_what_it_had_and_leaks_nothing(
+    world: World,
+) -> None:
+    """The record is gone (deleted by hand) while everything converge made is there; the
+    next push makes a new record that knows of nothing. Converge's first write meets what
+    is there (the DNS record, the rule's priority, the service's name) and observes
+    everything, so nothing is made twice and the delete leaves nothing."""
+    world.make_ready(BRANCH, sha_of(1))
+    before = {(r.kind, r.identifier) for r in world.leftovers(BRANCH)}
+    world.clients.client("dynamodb").delete_item(
+        TableName=world.settings.table_name, Key={"pk": {"S": f"env#{world.names(BRANCH).slug}"}}
+    )
+
+    world.push_image(sha_of(2))
+    world.deliver(world.push(BRANCH, sha_of(2)))
+    world.deployment_completed(BRANCH)
+
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.READY and env.deployed_sha == sha_of(2)
+    after = world.leftovers(BRANCH)
+    assert sorted(r.kind for r in after) == sorted(
+        [*FULL, "task_definition"]  # the new commit's revision beside the old one
+    )
+    assert {(r.kind, r.identifier) for r in after if r.kind != "task_definition"} <= before
+    world.deliver(world.delete(BRANCH))
+    assert world.leftovers() == []

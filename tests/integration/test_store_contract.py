@@ -77,3 +77,30 @@ def test_a_priority_is_held_by_one_environment_until_it_lets_go(store: Environme
     store.release_priority("arn:l", 7, "a")  # already gone is fine
     assert store.claim_priority("arn:l", 7, "b")
     assert sorted(store.priority_claims()) == [("arn:l", 7, "b"), ("arn:other", 7, "b")]
+
+
+def test_occupancy_counts_each_listeners_claims_once(store: EnvironmentStore) -> None:
+    assert store.claim_priority("arn:l", 1, "a")
+    assert store.claim_priority("arn:l", 1, "a")  # its own again: not counted twice
+    assert store.claim_priority("arn:l", 2, "b")
+    assert not store.claim_priority("arn:l", 2, "c")  # refused: not counted
+    assert store.claim_priority("arn:other", 1, "c")
+    store.release_priority("arn:l", 2, "c")  # not c's: nothing released, nothing counted
+    store.release_priority("arn:l", 1, "a")
+    store.release_priority("arn:l", 1, "a")  # already gone
+
+    assert store.occupancy(["arn:l", "arn:other", "arn:none"]) == {
+        "arn:l": 1,
+        "arn:other": 1,
+        "arn:none": 0,
+    }
+
+
+def test_a_snapshot_holds_every_record_and_claim(store: EnvironmentStore) -> None:
+    store.put(Environment(slug="a", repository="o/r", branch="a", desired="present"))
+    assert store.claim_priority("arn:l", 3, "a")
+
+    snapshot = store.snapshot()
+
+    assert [env.slug for env in snapshot.environments] == ["a"]
+    assert snapshot.claims == (("arn:l", 3, "a"),)

@@ -103,8 +103,13 @@ def test_a_failed_call_inside_converge_leaves_the_message_for_a_retry(
 ) -> None:
     faults = FaultInjector(world.clients)
     world.push_image(sha_of(1))
+    world.deliver(world.push("probe", sha_of(1)))  # the ECR repository URI is now cached
+    faults.reset()
+    world.deliver(world.push("probe-2", sha_of(1)))
+    # A call of converge's own, in a gateway: registering the task definition.
+    register = faults.calls.index("RegisterTaskDefinition") + 1
     enqueue(world, world.push(BRANCH, sha_of(1)))
-    faults.reset(fail_at=8, kind=kind, when="before")
+    faults.reset(fail_at=register, kind=kind, when="before")
 
     with pytest.raises(AwsError) as failure:
         world.drain()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.aws.errors import Conflict, NotFound
 from chalicelib.domain.environments import (
     ConcurrentUpdate,
     Environment,
@@ -146,21 +147,42 @@ class Converger:
         if env is None:
             return None
         target = self._target(env)
-        if can_trust(env) and not observe_all:
-            observed = self.observe_from_record(env, target)
-        else:
-            observed = self.observe(env, target)
+        trusted = can_trust(env) and not observe_all
+        observed = self.observe_from_record(env, target) if trusted else self.observe(env, target)
         the_plan = plan(env, observed, target, signal, leftovers)
         log.info("converge %s (%s): %s", slug, env.desired, the_plan.describe())
         progress = progress_from(self._start(env, the_plan), observed, target)
         runner = self._step_runner()
+        changing = False
         try:
             for step in the_plan.steps:
+                changing = changing or step.changes_aws
                 runner.execute(step, progress, target)
         except NoRoom as full:
             return self._undo_for_lack_of_room(runner, progress, target, str(full))
+        except (Conflict, NotFound) as surprise:
+            if not trusted:
+                raise
+            # AWS contradicts the record (a name taken, something recorded is gone): look
+            # at everything and plan again, now, rather than after a failed delivery.
+            log.info("%s: AWS differs from the record (%s); observing all", slug, surprise)
+            self._forget_holdings(progress.env)
+            return self.converge(slug, signal, leftovers, observe_all=True)
+        except BaseException:
+            if changing and progress.env.known:
+                self._forget_holdings(progress.env)
+            raise
         env = self._finish(progress, the_plan, target, signal, observed)
         return ConvergeResult(env, the_plan)
+
+    def _forget_holdings(self, env: Environment) -> None:
+        """A run that changed AWS stopped half-way: the record may no longer say what AWS
+        holds, so the next run observes every kind. Should this write fail too, or the run
+        be cut off with no exception (a Lambda timeout), the record stays trusted: every
+        step is safe to repeat from it, and a repeat that meets what the cut-off run made
+        (a CREATE of a DNS record that is there, a service name taken, a priority held by
+        our own rule) adopts it or stops with an error, which lands here again."""
+        self._put(replace(env, known=False))
 
     def give_up(self, slug: str, reason: str) -> Environment | None:
         """Stop waiting: a wait outlasted its budget (the worker's backoff chain). The
@@ -237,21 +259,13 @@ class Converger:
 
     def _start(self, env: Environment, the_plan: Plan) -> Environment:
         started = env
-        if env.known and any(step.changes_aws for step in the_plan.steps):
-            # From here until _finish the record may not say what AWS holds: an interrupted
-            # run leaves it not known, so the next run observes every kind in AWS.
-            env = replace(env, known=False)
         waiting = the_plan.status in (Status.BUILDING, Status.PENDING)
         if env.desired == "absent" and the_plan.steps and env.status != Status.DELETING:
             # The reason it goes (branch gone, idle past its TTL) stays while it goes.
             env = env.with_status(Status.DELETING, reason=env.reason, now=self.clock())
         elif env.desired == "present" and waiting and env.status != the_plan.status:
             env = env.with_status(the_plan.status, now=self.clock())
-        if env is started:
-            return env
-        if env.status == started.status:
-            return self._put(env)  # only the record's own bookkeeping: nothing to notify
-        return self._save(env)
+        return env if env is started else self._save(env)
 
     def _finish(
         self,

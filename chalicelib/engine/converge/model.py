@@ -210,11 +210,38 @@ class ReleasePriority(Step):
     priority: int
 
 
+# Every step type: the executor's match over this union is checked complete by mypy
+# (chalicelib/engine/converge/runners.py, StepRunner.execute).
+AnyStep = (
+    UpsertDns
+    | ClaimPriority
+    | CreateTargetGroup
+    | SetHealthCheckPath
+    | CreateRule
+    | StopBuild
+    | StartBuild
+    | RetagImage
+    | TagBranchImage
+    | RegisterTaskDefinition
+    | CreateService
+    | UpdateService
+    | AwaitHealthyTarget
+    | DeleteDns
+    | DeleteDnsByHost
+    | DeleteRule
+    | DeleteService
+    | DeleteTargetGroup
+    | DeregisterTaskDefinitions
+    | RemoveBranchTag
+    | ReleasePriority
+)
+
+
 @dataclass(frozen=True)
 class Plan:
     """The steps to run, then the status the environment has once they have run."""
 
-    steps: tuple[Step, ...]
+    steps: tuple[AnyStep, ...]
     status: Status
     reason: str | None = None
     log_url: str | None = None

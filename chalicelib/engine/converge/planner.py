@@ -21,6 +21,7 @@ from chalicelib.domain.names import EnvironmentNames
 from chalicelib.engine.converge.model import (
     OWNERSHIP_KEYS,
     SPEC_TAG,
+    AnyStep,
     AwaitHealthyTarget,
     ClaimPriority,
     CreateRule,
@@ -41,7 +42,6 @@ from chalicelib.engine.converge.model import (
     SetHealthCheckPath,
     Signal,
     StartBuild,
-    Step,
     StopBuild,
     TagBranchImage,
     Target,
@@ -71,8 +71,8 @@ def plan(
 
 
 def _leftover_steps(
-    leftovers: Sequence[ManagedResource], planned: Sequence[Step], names: EnvironmentNames
-) -> list[Step]:
+    leftovers: Sequence[ManagedResource], planned: Sequence[AnyStep], names: EnvironmentNames
+) -> list[AnyStep]:
     """Delete steps for tagged resources that the normal observation did not see (older
     generations, records of a lost environment), in the safe order, without repeats."""
     order = (
@@ -87,7 +87,7 @@ def _leftover_steps(
     seen = {_step_key(step) for step in planned}
     if any(isinstance(step, DeleteDns) for step in planned):
         seen.add(_step_key(DeleteDnsByHost(names.host)))
-    steps: list[Step] = []
+    steps: list[AnyStep] = []
     for kind in order:
         for resource in leftovers:
             step = _leftover_step(resource) if resource.kind == kind else None
@@ -98,13 +98,13 @@ def _leftover_steps(
     return steps
 
 
-def _step_key(step: Step) -> tuple[str, str]:
+def _step_key(step: AnyStep) -> tuple[str, str]:
     """What a step acts on: its type and its whole subject (every field), so two leftover
     claims on one listener are two steps, not one."""
     return type(step).__name__, repr(sorted(step.__dict__.items()))
 
 
-def _leftover_step(resource: ManagedResource) -> Step | None:
+def _leftover_step(resource: ManagedResource) -> AnyStep | None:
     ident = resource.identifier
     if resource.kind == "dns_record":
         return DeleteDnsByHost(ident)
@@ -139,7 +139,7 @@ def _plan_present(
     owner_problem = _foreign_resource(observed, names)
     if owner_problem:
         return Plan((), Status.FAILED, owner_problem)
-    steps: list[Step] = []
+    steps: list[AnyStep] = []
     # DNS takes longest to settle, so it goes first, even before there is an image.
     if observed.dns is None or observed.dns.alb_dns_name.rstrip(".").lower() != (
         target.listener.dns_name.rstrip(".").lower()
@@ -184,7 +184,7 @@ def _plan_image(
     observed: Observed,
     target: Target,
     signal: Signal | None,
-    steps: list[Step],
+    steps: list[AnyStep],
 ) -> Plan:
     """No image for the sha yet: build it, or wait for CI to push it."""
     sha = env.desired_sha
@@ -218,7 +218,7 @@ def _plan_service(
     observed: Observed,
     target: Target,
     signal: Signal | None,
-    steps: list[Step],
+    steps: list[AnyStep],
 ) -> Plan:
     service = observed.service
     new_revision = any(isinstance(s, RegisterTaskDefinition) for s in steps)
@@ -268,7 +268,7 @@ def _plan_service(
     return Plan(tuple(steps), Status.DEPLOYING)
 
 
-def _health_check_path(observed: Observed, path: str | None) -> list[Step]:
+def _health_check_path(observed: Observed, path: str | None) -> list[AnyStep]:
     group = observed.target_group
     if group is None or path is None or group.health_check_path in (None, path):
         return []
@@ -290,17 +290,17 @@ def plan_absent(env: Environment, observed: Observed, target: Target) -> Plan:
     """The steps that remove what this environment owns (the teardown of a branch)."""
     names = target.names
     ours = names.tags()
-    steps: list[Step] = []
+    steps: list[AnyStep] = []
     if observed.dns is not None and observed.dns.owner == names.dns_owner:
         steps.append(DeleteDns(observed.dns))
-    if observed.rule is not None and _is_ours(observed.rule.tags, ours):
+    if observed.rule is not None and is_ours(observed.rule.tags, ours):
         steps.append(DeleteRule(observed.rule.arn))
     service = observed.service
-    if service is not None and service.status == "ACTIVE" and _is_ours(service.tags, ours):
+    if service is not None and service.status == "ACTIVE" and is_ours(service.tags, ours):
         steps.append(DeleteService(service.name, scale_down_first=service.desired_count > 0))
-    if observed.target_group is not None and _is_ours(observed.target_group.tags, ours):
+    if observed.target_group is not None and is_ours(observed.target_group.tags, ours):
         steps.append(DeleteTargetGroup(observed.target_group.arn))
-    if observed.task_definition is not None and _is_ours(observed.task_definition.tags, ours):
+    if observed.task_definition is not None and is_ours(observed.task_definition.tags, ours):
         steps.append(DeregisterTaskDefinitions(names.task_family))
     if observed.branch_image is not None:
         steps.append(RemoveBranchTag(names.branch_tag))
@@ -310,7 +310,7 @@ def plan_absent(env: Environment, observed: Observed, target: Target) -> Plan:
     return Plan(tuple(steps), Status.DELETED, env.reason)
 
 
-def _is_ours(tags: dict[str, str], ours: dict[str, str]) -> bool:
+def is_ours(tags: dict[str, str], ours: dict[str, str]) -> bool:
     return all(tags.get(key) == ours[key] for key in OWNERSHIP_KEYS)
 
 
@@ -322,18 +322,18 @@ def _foreign_resource(observed: Observed, names: EnvironmentNames) -> str | None
             f"a DNS record for {names.host} already exists and branchenv did not make it; "
             "remove it or rename the branch"
         )
-    if observed.target_group is not None and not _is_ours(observed.target_group.tags, ours):
+    if observed.target_group is not None and not is_ours(observed.target_group.tags, ours):
         return (
             f"a target group named {names.target_group} exists without branchenv's tags; "
             "remove it or rename the branch"
         )
-    if observed.rule is not None and not _is_ours(observed.rule.tags, ours):
+    if observed.rule is not None and not is_ours(observed.rule.tags, ours):
         return (
             f"a listener rule for {names.host} exists without branchenv's tags; "
             "remove it or rename the branch"
         )
     service = observed.service
-    if service is not None and service.status != "INACTIVE" and not _is_ours(service.tags, ours):
+    if service is not None and service.status != "INACTIVE" and not is_ours(service.tags, ours):
         return (
             f"an ECS service named {service.name} exists without branchenv's tags; "
             "remove it or rename the branch"

@@ -1,16 +1,19 @@
 """Observation from the record: what converge made and wrote down is trusted.
 
 A converge run that finishes cleanly writes into the environment's record what AWS now
-holds for it (:func:`holdings_after`) and marks the record ``known``; a run that is about
-to change AWS first marks it not known (the converger's ``_start``), so a run interrupted
-after any AWS call leaves a record that is not trusted. The next converge then reads every
-kind in AWS by name and tag, as it does for a record that never knew (written before
-converge kept its holdings), for a teardown, for a dry run and on the reaper's sweep (where
-drift made outside branchenv is repaired).
+holds for it (:func:`holdings_after`) and marks the record ``known``; a run that changed
+AWS and then stopped on an error marks it not known (``Converger._forget_holdings``). The
+next converge then reads every kind in AWS by name and tag, as it does for a record that
+never knew (written before converge kept its holdings), for a dry run and on the
+reaper's sweep (where drift made outside branchenv is found and repaired). A run
+cut off without an error (a Lambda timeout) leaves the record trusted: every step is safe
+to repeat from it, and a repeat that meets what the cut-off run made (a CREATE of a DNS
+record that is there, a service name taken, a priority held by our own rule) either adopts
+it or stops with an error, which marks the record not known.
 
-From a known record, :func:`observed_from_record` rebuilds the planner's
-:class:`~chalicelib.engine.converge.model.Observed` for the DNS record, the target group, the
-rule and the task definition without an AWS call; the images are trusted only when the
+From a known record (a teardown's included), :func:`observed_from_record` rebuilds the
+planner's :class:`~chalicelib.engine.converge.model.Observed` for the DNS record, the target
+group, the rule and the task definition without an AWS call; the images are trusted only when the
 record says the desired commit's were verified; the service is always read (its rollout
 is what the next decision depends on), and so is a build converge waits for.
 """
@@ -63,8 +66,10 @@ RECORDED_IMAGE = "(verified by converge; see the record)"
 
 
 def can_trust(env: Environment) -> bool:
-    """Whether the next converge may plan from the record instead of observing AWS."""
-    return env.known and env.desired == "present"
+    """Whether the next converge may plan from the record instead of observing AWS. A
+    teardown planned from it removes what the record names; anything it did not know of
+    is still tagged as the environment's, and the reaper's sweep removes it."""
+    return env.known
 
 
 def observed_from_record(
@@ -94,11 +99,13 @@ def observed_from_record(
         spec_tags = {**tags, SPEC_TAG: env.task_spec}
         family = names.task_family
         definition = TaskDefinition(env.task_definition_arn, family, revision, "", {}, spec_tags)
-    sha = env.desired_sha
+    sha = env.desired_sha if env.desired == "present" else None
     images: dict[str, Image] = {}
-    if sha and env.image_sha == sha:
-        recorded = Image(sha, RECORDED_IMAGE, "", "")
-        images = {sha: recorded, names.branch_tag: recorded}
+    if env.image_sha and (sha is None or env.image_sha == sha):
+        recorded = Image(env.image_sha, RECORDED_IMAGE, "", "")
+        images = {env.image_sha: recorded, names.branch_tag: recorded}
+    elif env.desired == "absent":
+        images = read_images([names.branch_tag])
     elif sha:
         wanted = [sha, names.branch_tag] + ([target.source_tag] if target.source_tag else [])
         images = read_images(wanted)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from chalicelib.aws.elbv2 import LoadBalancerFull, PriorityInUse
 from chalicelib.aws.errors import Conflict, NotFound
@@ -22,6 +22,7 @@ from chalicelib.domain.settings import Listener, Settings
 from chalicelib.engine.converge.model import (
     OWNERSHIP_KEYS,
     SPEC_TAG,
+    AnyStep,
     AwaitHealthyTarget,
     ClaimPriority,
     CreateRule,
@@ -42,18 +43,18 @@ from chalicelib.engine.converge.model import (
     RetryLater,
     SetHealthCheckPath,
     StartBuild,
-    Step,
     StopBuild,
     TagBranchImage,
     Target,
     UpdateService,
     UpsertDns,
 )
+from chalicelib.engine.converge.planner import is_ours
 from chalicelib.engine.taskdef import render_service
 
 if TYPE_CHECKING:
     from chalicelib.aws.codebuild import Builds
-    from chalicelib.aws.ecr import Images
+    from chalicelib.aws.ecr import Image, Images
     from chalicelib.aws.ecs import Containers
     from chalicelib.aws.elbv2 import LoadBalancing
     from chalicelib.aws.route53 import Dns
@@ -75,6 +76,7 @@ class Progress:
     rule_arn: str | None = None
     task_definition_arn: str | None = None
     service_name: str | None = None
+    sha_image: Image | None = None  # the desired commit's image, as observed in ECR
 
 
 class StepRunner:
@@ -106,10 +108,54 @@ class StepRunner:
         self.builds = builds
         self._put = put
 
-    def execute(self, step: Step, progress: Progress, target: Target) -> None:
-        """Run one step, dispatched by its type's name."""
-        handler = getattr(self, f"_run_{type(step).__name__}")
-        handler(step, progress, target)
+    def execute(self, step: AnyStep, progress: Progress, target: Target) -> None:
+        """Run one step: a match over every step type, which mypy proves complete
+        (``assert_never``), so a new step type without its runner does not type-check."""
+        match step:
+            case UpsertDns():
+                self._run_UpsertDns(step, progress, target)
+            case ClaimPriority():
+                self._run_ClaimPriority(step, progress, target)
+            case CreateTargetGroup():
+                self._run_CreateTargetGroup(step, progress, target)
+            case SetHealthCheckPath():
+                self._run_SetHealthCheckPath(step, progress, target)
+            case CreateRule():
+                self._run_CreateRule(step, progress, target)
+            case StopBuild():
+                self._run_StopBuild(step, progress, target)
+            case StartBuild():
+                self._run_StartBuild(step, progress, target)
+            case RetagImage():
+                self._run_RetagImage(step, progress, target)
+            case TagBranchImage():
+                self._run_TagBranchImage(step, progress, target)
+            case RegisterTaskDefinition():
+                self._run_RegisterTaskDefinition(step, progress, target)
+            case CreateService():
+                self._run_CreateService(step, progress, target)
+            case UpdateService():
+                self._run_UpdateService(step, progress, target)
+            case AwaitHealthyTarget():
+                self._run_AwaitHealthyTarget(step, progress, target)
+            case DeleteDns():
+                self._run_DeleteDns(step, progress, target)
+            case DeleteDnsByHost():
+                self._run_DeleteDnsByHost(step, progress, target)
+            case DeleteRule():
+                self._run_DeleteRule(step, progress, target)
+            case DeleteService():
+                self._run_DeleteService(step, progress, target)
+            case DeleteTargetGroup():
+                self._run_DeleteTargetGroup(step, progress, target)
+            case DeregisterTaskDefinitions():
+                self._run_DeregisterTaskDefinitions(step, progress, target)
+            case RemoveBranchTag():
+                self._run_RemoveBranchTag(step, progress, target)
+            case ReleasePriority():
+                self._run_ReleasePriority(step, progress, target)
+            case _:
+                assert_never(step)
 
     def _persist_progress(self, progress: Progress, **changes: Any) -> None:
         progress.env = self._put(replace(progress.env, **changes))
@@ -212,6 +258,11 @@ class StepRunner:
                     tags=target.names.tags(),
                 )
             except PriorityInUse:
+                existing = self.load_balancing.find_rule(listener_arn, host)
+                if existing is not None and is_ours(existing.tags, target.names.tags()):
+                    # Ours, from a run the record does not know of (a lost record): adopt it.
+                    progress.priority, progress.rule_arn = existing.priority, existing.arn
+                    return
                 # A rule branchenv did not claim holds this priority: claim another.
                 tried.append(progress.priority)
                 self.store.release_priority(listener_arn, progress.priority, target.names.slug)
@@ -250,7 +301,7 @@ class StepRunner:
     def _run_TagBranchImage(self, step: TagBranchImage, progress: Progress, target: Target) -> None:
         sha = progress.env.desired_sha
         assert sha is not None
-        image = self.images.find_images([sha]).get(sha)
+        image = progress.sha_image or self.images.find_images([sha]).get(sha)
         if image is None:
             raise RetryLater(f"image {sha[:12]} disappeared from ECR")
         self.images.put_tag(image, step.tag)
@@ -385,6 +436,7 @@ def _no_room_reason(load_balancers: int, codes: Sequence[str]) -> str:
 def progress_from(env: Environment, observed: Observed, target: Target) -> Progress:
     """Start from what the record and AWS already hold."""
     td = observed.task_definition
+    image = observed.sha_image if observed.sha_image and observed.sha_image.manifest else None
     return Progress(
         env=env,
         listener_arn=env.listener_arn,
@@ -393,4 +445,5 @@ def progress_from(env: Environment, observed: Observed, target: Target) -> Progr
         rule_arn=observed.rule.arn if observed.rule else None,
         task_definition_arn=td.arn if td and td.tags.get(SPEC_TAG) == target.spec else None,
         service_name=observed.service.name if observed.service else env.service_name,
+        sha_image=image,  # never one rebuilt from the record: that has no manifest
     )
