@@ -168,8 +168,17 @@ class StepRunner:
         try:
             self.dns.create_alias(step.host, step.alb_dns_name, step.alb_zone_id, owner)
         except AlreadyExists as exc:
-            # A record appeared at the host since converge looked (someone's, or ours from
-            # a run interrupted after its CREATE): look again before deciding.
+            there = self.dns.find_alias(step.host)
+            if there is None or there.owner == owner:
+                # Ours (from a run cut off after its CREATE, or half of a pair left by a
+                # delete that did not finish), or nothing to be seen at the name after all
+                # (every record type sorts at or after "A", so the listing would show one;
+                # moto answers so after a batch it applied only in part): point it where it
+                # belongs.
+                self.dns.upsert_alias(step.host, step.alb_dns_name, step.alb_zone_id, owner)
+                return
+            # Someone's record appeared at the host since converge looked: the next run
+            # observes it and stops the preview rather than write over it.
             raise RetryLater(f"a DNS record appeared at {step.host}; looking again") from exc
 
     def _run_ClaimPriority(self, step: ClaimPriority, progress: Progress, target: Target) -> None:
