@@ -258,14 +258,12 @@ class Converger:
         return self.targets.repo_config(env)
 
     def _start(self, env: Environment, the_plan: Plan) -> Environment:
-        started = env
-        waiting = the_plan.status in (Status.BUILDING, Status.PENDING)
+        """A teardown is shown ``deleting`` before its first step (it may wait on AWS);
+        every other status is written once, by :meth:`_finish`."""
         if env.desired == "absent" and the_plan.steps and env.status != Status.DELETING:
             # The reason it goes (branch gone, idle past its TTL) stays while it goes.
-            env = env.with_status(Status.DELETING, reason=env.reason, now=self.clock())
-        elif env.desired == "present" and waiting and env.status != the_plan.status:
-            env = env.with_status(the_plan.status, now=self.clock())
-        return env if env is started else self._save(env)
+            return self._save(env.with_status(Status.DELETING, reason=env.reason, now=self.clock()))
+        return env
 
     def _finish(
         self,
