@@ -19,6 +19,7 @@ The package, by responsibility (each module depends only on those above it):
 - :mod:`.targets`: the target builder (branchenv.yml at the sha, rendering, policy,
   placement on the pool's listener with most room);
 - :mod:`.recorded`: observation from the record, and what a finished run writes into it;
+- :mod:`.progress`: what a run has found or made so far;
 - :mod:`.converger`: the Converger (observe, plan, run, finish and save).
 
 Importers use this package's names; they are re-exported here.

@@ -33,8 +33,9 @@ from chalicelib.engine.converge.model import (
     Target,
 )
 from chalicelib.engine.converge.planner import plan, plan_absent
+from chalicelib.engine.converge.progress import Progress, progress_from
 from chalicelib.engine.converge.recorded import can_trust, holdings_after, observed_from_record
-from chalicelib.engine.converge.runners import Progress, StepRunner, progress_from
+from chalicelib.engine.converge.runners import StepRunner
 from chalicelib.engine.converge.targets import ConfigSource, TargetBuilder
 from chalicelib.engine.policy import OperatorPolicy
 from chalicelib.engine.repoconfig import (

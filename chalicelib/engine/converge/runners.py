@@ -1,16 +1,16 @@
 """The step runners: how each planned :class:`~chalicelib.engine.converge.model.Step` changes AWS.
 
 :class:`StepRunner` executes one step at a time for the
-:class:`~chalicelib.engine.converge.converger.Converger`, tracking what the run has found or made
-in a :class:`Progress`. Claiming listener rule priorities (and moving to another load
-balancer of the pool when one is full) lives here too.
+:class:`~chalicelib.engine.converge.converger.Converger`, tracking what the run has found or
+made in a :class:`~chalicelib.engine.converge.progress.Progress`. Claiming listener rule
+priorities (and moving to another load balancer of the pool when one is full) lives here.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, assert_never
 
 from chalicelib.aws.elbv2 import LoadBalancerFull, PriorityInUse
@@ -35,7 +35,6 @@ from chalicelib.engine.converge.model import (
     DeleteTargetGroup,
     DeregisterTaskDefinitions,
     NoRoom,
-    Observed,
     RegisterTaskDefinition,
     ReleasePriority,
     RemoveBranchTag,
@@ -50,11 +49,12 @@ from chalicelib.engine.converge.model import (
     UpsertDns,
 )
 from chalicelib.engine.converge.planner import is_ours
+from chalicelib.engine.converge.progress import Progress
 from chalicelib.engine.taskdef import render_service
 
 if TYPE_CHECKING:
     from chalicelib.aws.codebuild import Builds
-    from chalicelib.aws.ecr import Image, Images
+    from chalicelib.aws.ecr import Images
     from chalicelib.aws.ecs import Containers
     from chalicelib.aws.elbv2 import LoadBalancing
     from chalicelib.aws.route53 import Dns
@@ -65,22 +65,9 @@ MAX_PRIORITY = 50_000
 PRIORITY_ATTEMPTS = 20
 
 
-@dataclass
-class Progress:
-    """What the executor has learnt so far in this run (ARNs of what it found or made)."""
-
-    env: Environment
-    listener_arn: str | None = None
-    priority: int | None = None
-    target_group_arn: str | None = None
-    rule_arn: str | None = None
-    task_definition_arn: str | None = None
-    service_name: str | None = None
-    sha_image: Image | None = None  # the desired commit's image, as observed in ECR
-
-
 class StepRunner:
-    """Runs the steps of a plan against AWS, one ``_run_<Step>`` method per step type.
+    """Runs the steps of a plan against AWS: one ``_run_<Step>`` method per step type,
+    chosen by the match in :meth:`execute`.
 
     Every runner looks before it acts and tolerates "already done" / "already gone";
     what it learns goes into the run's :class:`Progress`, and what an interrupted run
@@ -439,20 +426,4 @@ def _no_room_reason(load_balancers: int, codes: Sequence[str]) -> str:
         f"installation are full (ELB answered {which}: at most 100 target groups per load "
         "balancer, and 100 rules by default). Delete preview branches you no longer need, "
         "or add a load balancer to BRANCHENV_LISTENERS, then push again"
-    )
-
-
-def progress_from(env: Environment, observed: Observed, target: Target) -> Progress:
-    """Start from what the record and AWS already hold."""
-    td = observed.task_definition
-    image = observed.sha_image if observed.sha_image and observed.sha_image.manifest else None
-    return Progress(
-        env=env,
-        listener_arn=env.listener_arn,
-        priority=env.priority,
-        target_group_arn=observed.target_group.arn if observed.target_group else None,
-        rule_arn=observed.rule.arn if observed.rule else None,
-        task_definition_arn=td.arn if td and td.tags.get(SPEC_TAG) == target.spec else None,
-        service_name=observed.service.name if observed.service else env.service_name,
-        sha_image=image,  # never one rebuilt from the record: that has no manifest
     )

@@ -1,0 +1,44 @@
+"""What one converge run has learnt so far: the ARNs of what it found or made.
+
+The executor (chalicelib/engine/converge/runners.py) fills a :class:`Progress` as its
+steps run; the converger starts it from the record and the observation
+(:func:`progress_from`) and writes it into the record when the run ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.aws.ecr import Image
+from chalicelib.domain.environments import Environment
+from chalicelib.engine.converge.model import SPEC_TAG, Observed, Target
+
+
+@dataclass
+class Progress:
+    """What the executor has learnt so far in this run (ARNs of what it found or made)."""
+
+    env: Environment
+    listener_arn: str | None = None
+    priority: int | None = None
+    target_group_arn: str | None = None
+    rule_arn: str | None = None
+    task_definition_arn: str | None = None
+    service_name: str | None = None
+    sha_image: Image | None = None  # the desired commit's image, as observed in ECR
+
+
+def progress_from(env: Environment, observed: Observed, target: Target) -> Progress:
+    """Start from what the record and AWS already hold."""
+    td = observed.task_definition
+    image = observed.sha_image if observed.sha_image and observed.sha_image.manifest else None
+    return Progress(
+        env=env,
+        listener_arn=env.listener_arn,
+        priority=env.priority,
+        target_group_arn=observed.target_group.arn if observed.target_group else None,
+        rule_arn=observed.rule.arn if observed.rule else None,
+        task_definition_arn=td.arn if td and td.tags.get(SPEC_TAG) == target.spec else None,
+        service_name=observed.service.name if observed.service else env.service_name,
+        sha_image=image,  # never one rebuilt from the record: that has no manifest
+    )
