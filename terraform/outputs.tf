@@ -128,7 +128,7 @@ output "dashboard_key_arn" {
 # With dashboard_auth = "iam": the resource to allow execute-api:Invoke on for the people who
 # may read the dashboard (API Gateway developer guide, "Control access to a REST API with IAM
 # permissions": arn:...:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD>/<path>).
-# "api" is the stage Chalice deploys (aws_api_gateway_deployment.rest_api.stage_name).
+# "api" is the stage Chalice deploys (aws_api_gateway_stage.rest_api, one_provider.py).
 output "dashboard_execute_api_arn" {
   description = "ARN pattern of the dashboard's methods (GET on the API's stage): allow execute-api:Invoke on it to whoever may read the dashboard when dashboard_auth is \"iam\"."
   value       = "arn:${local.partition}:execute-api:${local.region}:${local.account_id}:${module.chalice.RestAPIId}/api/GET/*"
