@@ -186,16 +186,22 @@ def test_destroy_leaves_no_resource(applied: Applied) -> None:
 
 
 def _gone(endpoint: str, arn: str) -> bool:
-    """Deleted as AWS deletes it: a secret is scheduled for deletion (kept for its recovery
-    window, Secrets Manager API reference, "DeleteSecret"), a cluster is INACTIVE (ECS API
-    reference, "DeleteCluster": INACTIVE clusters stay describable for a while)."""
+    """Deleted as AWS deletes it, though still described: a secret scheduled for deletion
+    (kept for its recovery window, Secrets Manager API reference, "DeleteSecret"), an
+    INACTIVE cluster or service (ECS API reference, "DeleteCluster", "DeleteService"), an
+    INACTIVE task definition revision ("DeregisterTaskDefinition")."""
     service = arn.split(":")[2]
+    client = boto3.client(service, region_name=REGION, endpoint_url=endpoint, **FAKE_CREDENTIALS)
     if service == "secretsmanager":
-        client = boto3.client(service, region_name=REGION, endpoint_url=endpoint)
         return "DeletedDate" in client.describe_secret(SecretId=arn)
     if service == "ecs" and ":cluster/" in arn:
-        client = boto3.client(service, region_name=REGION, endpoint_url=endpoint)
-        return all(
-            c["status"] == "INACTIVE" for c in client.describe_clusters(clusters=[arn])["clusters"]
-        )
+        clusters = client.describe_clusters(clusters=[arn])["clusters"]
+        return all(c["status"] == "INACTIVE" for c in clusters)
+    if service == "ecs" and ":service/" in arn:
+        cluster = arn.split("/")[-2]
+        services = client.describe_services(cluster=cluster, services=[arn])["services"]
+        return all(s["status"] in ("INACTIVE", "DRAINING") for s in services)
+    if service == "ecs" and ":task-definition/" in arn:
+        described = client.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        return described["status"] in ("INACTIVE", "DELETE_IN_PROGRESS")
     return False
