@@ -86,7 +86,6 @@ def base_inventory(clients: ClientFactory, app: str) -> Inventory:
         listeners = elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"]
         tags = elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"][0]["Tags"]
         found.setdefault("load_balancer", {})[balancer["LoadBalancerName"]] = {
-            "scheme": balancer.get("Scheme"),
             "type": balancer["Type"],
             # What a host no rule matches gets, on the listener the previews' rules go to.
             "not_found": [
