@@ -222,8 +222,9 @@ def test_the_cache_tag_is_derived_from_the_branch_tag() -> None:
 def test_the_lifecycle_policy_keeps_cache_tags_and_no_preview_runs_them() -> None:
     ecr = (TERRAFORM / "ecr.tf").read_text()
     assert 'tagPrefixList = ["branch-", "cache-"]' in ecr
-    names = (ROOT / "chalicelib" / "domain" / "names.py").read_text()
-    assert "cache-" not in names  # services run the sha tag; no name points at a cache
+    # No preview runs a cache: a service's image is always the sha tag (taskdef.py).
+    taskdef = (ROOT / "chalicelib" / "engine" / "taskdef.py").read_text()
+    assert "cache-" not in taskdef
 
 
 @pytest.mark.skipif(

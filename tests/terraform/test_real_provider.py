@@ -57,7 +57,6 @@ LOCAL_LEAVES_OUT = {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
     ),
-    "task-execution": ("secretsmanager:GetSecretValue", "ssm:GetParameters"),
 }
 APP = "shop"  # terraform/examples/complete/example.tfvars
 DOMAIN = "preview.example.com"
@@ -184,8 +183,7 @@ def test_the_local_stack_builds_what_terraform_builds(applied: Applied) -> None:
     assert set(terraform["role"]) - set(local["role"]) == {f"{APP}-lambda"}
     del terraform["role"][f"{APP}-lambda"]
     # IAM actions the local stack leaves out, each for a reason: nothing enforces IAM on
-    # the stand-in CodeBuild (relay.py pushes the image itself), and previews' secrets are
-    # read by the real ECS agent only.
+    # the stand-in CodeBuild (relay.py pushes the image itself).
     for role, extra in LOCAL_LEAVES_OUT.items():
         wanted = terraform["role"][f"{APP}-{role}"]["actions"]
         assert set(extra) <= set(wanted), (role, wanted)
