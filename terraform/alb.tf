@@ -1,17 +1,41 @@
-# --- the preview load balancer: HTTPS with a wildcard certificate, a helpful 404 ----------
+# --- the preview load balancers: HTTPS with a wildcard certificate, a helpful 404 ---------
 #
-# The worker adds one host-header rule per environment to the HTTPS listener
-# (BRANCHENV_LISTENERS); anything no rule matches gets the 404 below.
+# var.load_balancer_count load balancers (an ALB takes at most 100 target groups, not
+# adjustable, and 100 rules per listener by default: Elastic Load Balancing user guide,
+# "Quotas for your Application Load Balancers"), each with its HTTPS listener. The worker
+# adds one host-header rule per environment to one of the listeners (BRANCHENV_LISTENERS,
+# every listener of the pool); anything no rule matches gets the 404 below. The first is
+# named <app>-previews, the others <app>-previews-<n> (as the local stack names them).
 
 locals {
   not_found_body = "No preview environment here: push a branch to create one (branchenv)."
+  load_balancer_names = [
+    for n in range(1, var.load_balancer_count + 1) :
+    n == 1 ? local.names.load_balancer : "${local.names.load_balancer}-${n}"
+  ]
+}
+
+moved {
+  from = aws_lb.previews
+  to   = aws_lb.previews[0]
+}
+
+moved {
+  from = aws_lb_listener.https
+  to   = aws_lb_listener.https[0]
+}
+
+moved {
+  from = aws_lb_listener.http
+  to   = aws_lb_listener.http[0]
 }
 
 resource "aws_lb" "previews" {
   #checkov:skip=CKV_AWS_91:Access logs need an S3 bucket with its own policy and lifecycle; previews are short-lived test copies. Add a bucket and access_logs if your organisation requires them.
   #checkov:skip=CKV2_AWS_28:A WAF web ACL costs at least 5 USD a month plus rules; previews are test copies. Attach one if your organisation requires it.
   #checkov:skip=CKV_AWS_150:Deletion protection is the deletion_protection variable, off by default so that `branchenv destroy-all` can remove the installation.
-  name                       = local.names.load_balancer
+  count                      = var.load_balancer_count
+  name                       = local.load_balancer_names[count.index]
   load_balancer_type         = "application"
   internal                   = false
   subnets                    = var.public_subnet_ids
@@ -19,6 +43,13 @@ resource "aws_lb" "previews" {
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection
   tags                       = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(local.load_balancer_names[count.index]) <= 32
+      error_message = "Load balancer names are at most 32 characters: with load_balancer_count above 1, app_name must leave room for -previews-<n>."
+    }
+  }
 }
 
 resource "aws_acm_certificate" "previews" {
@@ -50,7 +81,8 @@ resource "aws_acm_certificate_validation" "previews" {
 }
 
 resource "aws_lb_listener" "https" {
-  load_balancer_arn = aws_lb.previews.arn
+  count             = var.load_balancer_count
+  load_balancer_arn = aws_lb.previews[count.index].arn
   port              = 443
   protocol          = "HTTPS"
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -69,7 +101,8 @@ resource "aws_lb_listener" "https" {
 }
 
 resource "aws_lb_listener" "http" {
-  load_balancer_arn = aws_lb.previews.arn
+  count             = var.load_balancer_count
+  load_balancer_arn = aws_lb.previews[count.index].arn
   port              = 80
   protocol          = "HTTP"
   tags              = local.tags

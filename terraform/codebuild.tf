@@ -106,12 +106,18 @@ resource "aws_codebuild_project" "images" {
   environment {
     type            = "LINUX_CONTAINER"
     image           = "aws/codebuild/standard:7.0"
-    compute_type    = "BUILD_GENERAL1_SMALL"
+    compute_type    = var.build_compute_type
     privileged_mode = true
 
     environment_variable {
       name  = "ECR_REPOSITORY_URL"
       value = aws_ecr_repository.previews.repository_url
+    }
+
+    # The build cache a branch falls back to before its own exists (buildspec.yml).
+    environment_variable {
+      name  = "IMAGE_DEFAULT_CACHE_TAG"
+      value = "cache-${var.build_cache_fallback_branch}"
     }
   }
 

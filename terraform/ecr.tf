@@ -4,6 +4,8 @@
 # runs now; chalicelib/domain/names.py branch_tag). Lifecycle: untagged images go after a day,
 # branch-* images stay while their branch lives (the worker deletes the tag with the
 # environment), and an image only a sha points at goes after image_retention_days.
+# cache-<slug> tags are BuildKit's registry caches (buildspec.yml): kept like branch-* tags,
+# never deployed.
 
 resource "aws_ecr_repository" "previews" {
   #checkov:skip=CKV_AWS_51:Tags must be mutable: branch-<slug> moves to each new commit of the branch.
@@ -39,10 +41,10 @@ resource "aws_ecr_lifecycle_policy" "previews" {
       },
       {
         rulePriority = 2
-        description  = "Keep the images live branches point at"
+        description  = "Keep the images live branches point at, and their build caches"
         selection = {
           tagStatus     = "tagged"
-          tagPrefixList = ["branch-"]
+          tagPrefixList = ["branch-", "cache-"]
           countType     = "imageCountMoreThan"
           countNumber   = 10000
         }

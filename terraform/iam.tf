@@ -15,7 +15,9 @@ locals {
   }
   preview_services      = "${local.arn_prefix.ecs}:service/${local.names.cluster}/*"
   preview_target_groups = "${local.arn_prefix.elb}:targetgroup/be-*/*"
-  preview_rules         = "${local.arn_prefix.elb}:listener-rule/${aws_lb.previews.arn_suffix}/*"
+  # Every load balancer of the pool (alb.tf): <app>-previews and <app>-previews-<n>.
+  preview_rules     = "${local.arn_prefix.elb}:listener-rule/app/${local.names.load_balancer}*/*"
+  preview_listeners = "${local.arn_prefix.elb}:listener/app/${local.names.load_balancer}*/*"
 }
 
 data "aws_iam_policy_document" "lambda" {
@@ -197,7 +199,7 @@ data "aws_iam_policy_document" "lambda" {
   statement {
     sid       = "CreateTaggedRoutes"
     actions   = ["elasticloadbalancing:CreateRule", "elasticloadbalancing:CreateTargetGroup"]
-    resources = [local.preview_target_groups, local.preview_rules, aws_lb_listener.https.arn]
+    resources = [local.preview_target_groups, local.preview_rules, local.preview_listeners]
     condition {
       test     = "StringEquals"
       variable = "aws:RequestTag/branchenv:managed"

@@ -10,22 +10,25 @@
 # pins (see terraform/chalice/README.md).
 
 locals {
+  # The listener pool, one entry per load balancer (alb.tf), in BRANCHENV_LISTENERS' shape.
+  listeners = [for i, listener in aws_lb_listener.https : {
+    listener_arn = listener.arn
+    dns_name     = aws_lb.previews[i].dns_name
+    zone_id      = aws_lb.previews[i].zone_id
+  }]
+
   # Every variable chalicelib/domain/settings.py reads that this installation sets; tests/terraform
   # checks it covers REQUIRED_VARIABLES and BaseInfrastructure.environment(). AWS_REGION is
   # set by Lambda itself.
   lambda_environment = {
-    BRANCHENV_APP_NAME        = var.app_name
-    BRANCHENV_QUEUE_URL       = aws_sqs_queue.work.url
-    BRANCHENV_TABLE           = aws_dynamodb_table.environments.name
-    BRANCHENV_CLUSTER         = aws_ecs_cluster.previews.name
-    BRANCHENV_VPC_ID          = var.vpc_id
-    BRANCHENV_SUBNETS         = join(",", var.private_subnet_ids)
-    BRANCHENV_SECURITY_GROUPS = aws_security_group.tasks.id
-    BRANCHENV_LISTENERS = jsonencode([{
-      listener_arn = aws_lb_listener.https.arn
-      dns_name     = aws_lb.previews.dns_name
-      zone_id      = aws_lb.previews.zone_id
-    }])
+    BRANCHENV_APP_NAME             = var.app_name
+    BRANCHENV_QUEUE_URL            = aws_sqs_queue.work.url
+    BRANCHENV_TABLE                = aws_dynamodb_table.environments.name
+    BRANCHENV_CLUSTER              = aws_ecs_cluster.previews.name
+    BRANCHENV_VPC_ID               = var.vpc_id
+    BRANCHENV_SUBNETS              = join(",", var.private_subnet_ids)
+    BRANCHENV_SECURITY_GROUPS      = aws_security_group.tasks.id
+    BRANCHENV_LISTENERS            = jsonencode(local.listeners)
     BRANCHENV_HOSTED_ZONE_ID       = var.hosted_zone_id
     BRANCHENV_PREVIEW_DOMAIN       = var.preview_domain
     BRANCHENV_ECR_REPOSITORY       = aws_ecr_repository.previews.name

@@ -34,18 +34,23 @@ output "cluster_name" {
 }
 
 output "listener_arn" {
-  description = "HTTPS listener the worker adds one host-header rule to per preview."
-  value       = aws_lb_listener.https.arn
+  description = "HTTPS listener of the first load balancer (the listeners output has the whole pool)."
+  value       = aws_lb_listener.https[0].arn
 }
 
 output "alb_dns_name" {
   description = "DNS name of the preview load balancer (the target of every preview's alias record)."
-  value       = aws_lb.previews.dns_name
+  value       = aws_lb.previews[0].dns_name
 }
 
 output "alb_zone_id" {
   description = "Route53 zone ID of the load balancer, for alias records."
-  value       = aws_lb.previews.zone_id
+  value       = aws_lb.previews[0].zone_id
+}
+
+output "listeners" {
+  description = "The listener pool (BRANCHENV_LISTENERS): one {listener_arn, dns_name, zone_id} per load balancer; the worker adds one host-header rule per preview to one of them."
+  value       = local.listeners
 }
 
 output "hosted_zone_id" {
@@ -128,7 +133,7 @@ output "dashboard_key_arn" {
 # With dashboard_auth = "iam": the resource to allow execute-api:Invoke on for the people who
 # may read the dashboard (API Gateway developer guide, "Control access to a REST API with IAM
 # permissions": arn:...:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD>/<path>).
-# "api" is the stage Chalice deploys (aws_api_gateway_deployment.rest_api.stage_name).
+# "api" is the stage Chalice deploys (aws_api_gateway_stage.rest_api, one_provider.py).
 output "dashboard_execute_api_arn" {
   description = "ARN pattern of the dashboard's methods (GET on the API's stage): allow execute-api:Invoke on it to whoever may read the dashboard when dashboard_auth is \"iam\"."
   value       = "arn:${local.partition}:execute-api:${local.region}:${local.account_id}:${module.chalice.RestAPIId}/api/GET/*"

@@ -286,3 +286,36 @@ variable "lambda_log_retention_days" {
   description = "Days CloudWatch keeps the Lambda functions' logs."
   default     = 30
 }
+
+variable "build_compute_type" {
+  type        = string
+  description = "CodeBuild compute size of image builds (CodeBuild user guide, \"Build environment compute modes and types\"): BUILD_GENERAL1_SMALL (3 GB, 2 vCPU), _MEDIUM (7 GB, 4 vCPU), _LARGE (15 GB, 8 vCPU), ..."
+  default     = "BUILD_GENERAL1_SMALL"
+
+  validation {
+    condition     = can(regex("^BUILD_GENERAL1_(SMALL|MEDIUM|LARGE|XLARGE|2XLARGE)$", var.build_compute_type))
+    error_message = "build_compute_type must be BUILD_GENERAL1_SMALL, _MEDIUM, _LARGE, _XLARGE or _2XLARGE."
+  }
+}
+
+variable "build_cache_fallback_branch" {
+  type        = string
+  description = "Slug of the branch whose build cache (ECR tag cache-<slug>) a branch's first build reads before it has its own; write it from your default branch's CI with the same docker buildx --cache-to (README, \"Cached image builds\")."
+  default     = "main"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", var.build_cache_fallback_branch))
+    error_message = "build_cache_fallback_branch must be a DNS label (the branch's slug): a-z, 0-9 and '-'."
+  }
+}
+
+variable "load_balancer_count" {
+  type        = number
+  description = "Load balancers in the preview pool. Each takes at most 100 previews (ELB: 100 target groups per load balancer, not adjustable; 100 rules per listener by default); add one before the live previews reach 100 per load balancer. Each extra one costs about 23.73 USD a month idle (README, \"What it costs\")."
+  default     = 1
+
+  validation {
+    condition     = var.load_balancer_count >= 1 && var.load_balancer_count <= 20 && floor(var.load_balancer_count) == var.load_balancer_count
+    error_message = "load_balancer_count must be a whole number from 1 to 20."
+  }
+}

@@ -4,8 +4,8 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # 5.27 added aws_lambda_function.logging_config. Below 6: the Chalice package
-      # (./chalice) uses aws_api_gateway_deployment.stage_name, which provider 6 removed.
+      # 5.27 added aws_lambda_function.logging_config. Below 6: tests/terraform runs 5.x
+      # for real, and provider 6 deprecates data.aws_region's name, which ./chalice uses.
       version = ">= 5.27, < 6.0"
     }
   }

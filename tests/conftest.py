@@ -110,13 +110,14 @@ _STRICT: weakref.WeakKeyDictionary[ClientFactory, tuple[StrictAws, ManualClock]]
 )
 
 
-def strict(clients: ClientFactory, **rules: Any) -> StrictAws:
+def strict(clients: ClientFactory, endpoint_url: str | None = None, **rules: Any) -> StrictAws:
     """Put the strict-AWS layer on ``clients`` (rules as StrictAws takes them), on a manual
-    clock that :func:`strict_clock_of` finds again; its own reads share the run's session."""
+    clock that :func:`strict_clock_of` finds again; its own reads share the run's session
+    and go to ``endpoint_url`` (a moto server; None: moto in-process)."""
     from chalicelib.local.strict import READS_CONFIG, ManualClock, StrictAws
 
     clock = ManualClock()
-    reads = ClientFactory(REGION, config=READS_CONFIG, session=SESSION)
+    reads = ClientFactory(REGION, endpoint_url, config=READS_CONFIG, session=SESSION)
     windows = {**TEST_WINDOWS, **rules}
     layer = StrictAws(clock=clock.now, **windows).install(clients, reads=reads)
     _STRICT[clients] = (layer, clock)

@@ -123,9 +123,10 @@ def test_the_override_replaces_the_api_body_chalice_generated(
 ) -> None:
     assert SWAGGER_LOCAL in template["locals"]
     assert set(override["locals"]) == {SWAGGER_LOCAL}  # an override can add no local
-    stage = template["resource"]["aws_api_gateway_deployment"]["rest_api"]
-    # The stage is redeployed when the mode changes: its description hashes the body.
-    assert SWAGGER_LOCAL in stage["stage_description"]
+    deployment = template["resource"]["aws_api_gateway_deployment"]["rest_api"]
+    # The API is redeployed when the mode changes: its trigger hashes the body.
+    assert SWAGGER_LOCAL in deployment["triggers"]["redeployment"]
+    stage = template["resource"]["aws_api_gateway_stage"]["rest_api"]
     assert stage["stage_name"] == "api"  # terraform/outputs.tf dashboard_execute_api_arn
 
 

@@ -27,13 +27,12 @@ PLACEHOLDER_QUEUE = "branchenv-work.fifo"
 API_HANDLER = "api_handler"
 
 # Chalice's template pins Terraform < 1.4 and the AWS provider < 5; the override replaces
-# both, as terraform/versions.tf does: 5.27 added logging_config, and provider 6 removed
-# aws_api_gateway_deployment's stage_name, which the package uses.
+# both, as terraform/versions.tf does (5.27 added logging_config). hashicorp/null is gone:
+# package.py removes the template's null_data_source (one_provider.py).
 TERRAFORM_PINS: dict[str, Any] = {
     "required_version": ">= 1.5",
     "required_providers": {
         "aws": {"source": "hashicorp/aws", "version": ">= 5.27, < 6.0"},
-        "null": {"source": "hashicorp/null", "version": ">= 3.0, < 4.0"},
     },
 }
 

@@ -3,7 +3,8 @@
 :func:`stage_project` copies what the Lambda runs into a build folder with the Lambda's
 requirements (:func:`lambda_requirements`), and :func:`package_app` runs ``chalice package
 --pkg-format terraform`` there, writing ``chalice.tf.json`` (:data:`GENERATED_TEMPLATE`)
-and ``deployment.zip`` into the output folder. Needs no AWS call.
+and ``deployment.zip`` into the output folder; the template is then rewritten to need only
+the AWS provider (:mod:`chalicelib.tools.deploy.one_provider`). Needs no AWS call.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.tools.deploy.errors import DeployError, last_error_line
+from chalicelib.tools.deploy.one_provider import one_provider_template
 
 STAGE = "prod"
 GENERATED_TEMPLATE = "chalice.tf.json"
@@ -85,5 +87,8 @@ def package_app(
     done = run(command, cwd=staging, env=environ, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise DeployError(f"chalice package failed: {last_error_line(done.stderr or done.stdout)}")
-    template: dict[str, Any] = json.loads((out / GENERATED_TEMPLATE).read_text())
+    generated = json.loads((out / GENERATED_TEMPLATE).read_text())
+    # One provider (hashicorp/aws) and no deprecated attribute: see one_provider.py.
+    template = one_provider_template(generated)
+    (out / GENERATED_TEMPLATE).write_text(json.dumps(template, indent=2) + "\n")
     return template
