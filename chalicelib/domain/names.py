@@ -120,6 +120,12 @@ class EnvironmentNames:
         return f"branch-{self.slug}"
 
     @property
+    def cache_tag(self) -> str:
+        """The ECR tag of this branch's BuildKit layer cache (terraform/buildspec.yml
+        derives it from the branch tag); never deployed, removed with the branch."""
+        return f"cache-{self.slug}"
+
+    @property
     def queue_group_id(self) -> str:
         """SQS FIFO MessageGroupId (at most 128 characters): one group per environment, so
         its webhooks and its AWS events are handled in order; the slug alone, so an AWS

@@ -14,6 +14,7 @@ from chalicelib.handlers.worker import backoff_seconds
 from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import load_event, settings_for
 from tests.integration.harness import World, sha_of
+from tests.integration.images import push_test_image
 
 BRANCH = "feature/login"
 
@@ -256,3 +257,23 @@ def test_events_about_resources_that_are_not_ours_are_ignored(
     event["resources"] = ["arn:aws:ecs:us-east-1:123456789012:service/demo/hand-made"]
 
     assert world.aws_event(event) == []
+
+
+def test_a_deleted_branch_takes_its_build_cache_and_leaves_the_default_branchs(
+    infra: BaseInfrastructure, clients: ClientFactory
+) -> None:
+    world = world_with(infra, clients, image_source="build")
+    ecr = clients.client("ecr")
+    world.deliver(world.push(BRANCH, sha_of(1)))
+    world.push_image(sha_of(1))  # what the buildspec pushes: the image, and its layer cache
+    push_test_image(ecr, infra.ecr_repository_name, world.names(BRANCH).cache_tag, seed="c1")
+    push_test_image(ecr, infra.ecr_repository_name, "cache-main", seed="c0")  # main's CI
+    world.aws_event(codebuild_event(world, "aws/codebuild.build-succeeded", sha_of(1)))
+
+    world.deliver(world.delete(BRANCH))
+
+    listed = ecr.list_images(repositoryName=infra.ecr_repository_name)["imageIds"]
+    tags = {image.get("imageTag") for image in listed}
+    assert world.names(BRANCH).cache_tag not in tags
+    assert "cache-main" in tags
+    assert world.leftovers() == []

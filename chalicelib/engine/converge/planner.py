@@ -304,6 +304,8 @@ def plan_absent(env: Environment, observed: Observed, target: Target) -> Plan:
         steps.append(DeregisterTaskDefinitions(names.task_family))
     if observed.branch_image is not None:
         steps.append(RemoveBranchTag(names.branch_tag))
+    if target.image_source == "build":  # the build's layer cache (gone already is fine)
+        steps.append(RemoveBranchTag(names.cache_tag))
     if env.priority is not None and env.listener_arn is not None:
         steps.append(ReleasePriority(env.listener_arn, env.priority))
     # The reason it went (set by the reaper: branch gone, idle past its TTL) is kept.
