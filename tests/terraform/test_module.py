@@ -227,15 +227,6 @@ def test_the_lifecycle_policy_keeps_cache_tags_and_no_preview_runs_them() -> Non
     assert "cache-" not in taskdef
 
 
-@pytest.mark.skipif(
-    shutil.which("docker") is None
-    or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0,
-    reason="no Docker engine answers here: the BuildKit cache test needs one",
-)
-def test_a_second_build_of_an_unchanged_dockerfile_reuses_every_layer() -> None:
-    pytest.skip("not written yet: needs a Docker engine and a local registry to develop it")
-
-
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 def test_terraform_files_are_formatted() -> None:
     result = subprocess.run(
