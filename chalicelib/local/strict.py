@@ -131,6 +131,7 @@ class StrictAws:
             "DeleteRule": self._delete_rule,
             "DeleteTargetGroup": self._delete_target_group,
             "CreateService": self._create_service,
+            "UpdateService": self._update_service,
             "ChangeResourceRecordSets": self._change_records,
         }.get(model.name)
         refused = check(context.get(PARAMS, {}), context) if check else None
@@ -289,6 +290,13 @@ class StrictAws:
                     "load balancer."
                 )
         return None
+
+    def _update_service(self, params: dict[str, Any], _: dict[str, Any]) -> Refusal | None:
+        # "You can't update a service that's inactive": API_UpdateService, ServiceNotActive
+        key = (_cluster_name(params.get("cluster")), str(params.get("service")))
+        with self._lock:
+            gone = key in self._deleted
+        return ("ServiceNotActiveException", "Service was not ACTIVE.") if gone else None
 
     def _services(self, operation: str, parsed: dict[str, Any]) -> None:
         """A deleted service stays DRAINING for a while, then INACTIVE; ListServices shows

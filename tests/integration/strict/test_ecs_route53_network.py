@@ -72,6 +72,24 @@ def test_a_deleted_service_drains_and_its_name_cannot_be_reused_meanwhile(
     assert arn in ecs.list_services(cluster=cluster)["serviceArns"]
 
 
+def test_a_deleted_service_cannot_be_updated_while_moto_alone_updates_it(
+    strict: Callable[..., Strict], base: BaseInfrastructure, listener: str
+) -> None:
+    aws, name = strict(draining_seconds=300), fresh("web")
+    ecs, cluster = aws.client("ecs"), base.cluster_name
+    group = target_group(aws, base)
+    rule(aws, listener, 1, group)
+    aws.clock.advance(15)
+    service(aws, base, name, group)
+    ecs.delete_service(cluster=cluster, service=name, force=True)
+
+    plain_of().client("ecs").update_service(cluster=cluster, service=name, desiredCount=0)
+    with pytest.raises(ClientError) as exc:
+        ecs.update_service(cluster=cluster, service=name, desiredCount=1)
+
+    assert refused(exc) == ("ServiceNotActiveException", "Service was not ACTIVE.", 400)
+
+
 # --- rule 6: Route53 throttles above its request rate ------------------------------------------
 
 
