@@ -45,9 +45,18 @@ class Builds:
         self._project = project
 
     def start(
-        self, *, sha: str, repository_uri: str, sha_tag: str, branch_tag: str, slug: str
+        self,
+        *,
+        sha: str,
+        repository_uri: str,
+        sha_tag: str,
+        branch_tag: str,
+        slug: str,
+        idempotency_token: str | None = None,
     ) -> Build:
-        """Build the repository at ``sha`` and push ``sha_tag`` and ``branch_tag``."""
+        """Build the repository at ``sha`` and push ``sha_tag`` and ``branch_tag``. A
+        repeat with the same ``idempotency_token`` within five minutes starts no second
+        build: CodeBuild answers with the first (API reference, StartBuild)."""
         variables = {
             "IMAGE_REPOSITORY_URI": repository_uri,
             "IMAGE_SHA_TAG": sha_tag,
@@ -61,6 +70,7 @@ class Builds:
                 environmentVariablesOverride=[
                     {"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()
                 ],
+                **({"idempotencyToken": idempotency_token} if idempotency_token else {}),
             )
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, "StartBuild", not_found=("ResourceNotFoundException",)) from exc

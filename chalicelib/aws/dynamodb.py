@@ -15,6 +15,7 @@ Single table, string partition key ``pk``:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -34,6 +35,7 @@ ENV_PREFIX = "env#"
 CLAIM_PREFIX = "priority#"
 COUNT_PREFIX = "rules#"
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem (the API's limit)
+TRANSACTION_LIMIT = 100  # items per TransactWriteItems (the API's limit)
 
 
 class DynamoEnvironmentStore(EnvironmentStore):
@@ -54,6 +56,111 @@ class DynamoEnvironmentStore(EnvironmentStore):
         return _environment(item) if item else None
 
     def put(self, env: Environment) -> Environment:
+        written, item, condition = self._conditional_item(env)
+        try:
+            self._client.put_item(TableName=self._table, Item=item, **condition)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate(f"{env.slug}: version {env.version} is stale") from exc
+            raise StoreError(str(translate(exc, "PutItem"))) from exc
+        except BotoCoreError as exc:
+            raise StoreError(str(translate(exc, "PutItem"))) from exc
+        return written
+
+    def put_claiming(
+        self, env: Environment, listener_arn: str, priority: int
+    ) -> Environment | None:
+        """One TransactWriteItems: the new claim, its listener's count and the record. A
+        claim already there (this slug's own, from an interrupted run, or another's) falls
+        back to the claim alone, then the record."""
+        written, record = self._record_write(env)
+        claim = {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "pk": {"S": _claim_key(listener_arn, priority)},
+                    "slug": {"S": env.slug},
+                    "listener_arn": {"S": listener_arn},
+                    "priority": {"N": str(priority)},
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        failed = self._transact([claim, self._count_change(listener_arn, +1), record])
+        if failed is None:
+            return written
+        if failed == 2:
+            raise ConcurrentUpdate(f"{env.slug}: version {env.version} is stale")
+        return super().put_claiming(env, listener_arn, priority)
+
+    def put_releasing(self, env: Environment, claims: Sequence[tuple[str, int]]) -> Environment:
+        """One TransactWriteItems: each claim deleted (if this slug holds it), its count, and
+        the record. A claim gone already or held by another falls back to releasing one at a
+        time, then the record."""
+        unique = sorted(set(claims))
+        # One count item per listener: a transaction may touch an item only once.
+        per_listener = Counter(listener_arn for listener_arn, _ in unique)
+        if not unique or len(unique) + len(per_listener) + 1 > TRANSACTION_LIMIT:
+            return super().put_releasing(env, unique)
+        written, record = self._record_write(env)
+        items: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": _claim_key(listener_arn, priority)}},
+                    "ConditionExpression": "slug = :slug",
+                    "ExpressionAttributeValues": {":slug": {"S": env.slug}},
+                }
+            }
+            for listener_arn, priority in unique
+        ]
+        items += [self._count_change(arn, -held) for arn, held in sorted(per_listener.items())]
+        failed = self._transact([*items, record])
+        if failed is None:
+            return written
+        if failed == len(items):
+            raise ConcurrentUpdate(f"{env.slug}: version {env.version} is stale")
+        return super().put_releasing(env, claims)
+
+    def _record_write(self, env: Environment) -> tuple[Environment, dict[str, Any]]:
+        """The record's conditional Put as a transaction item, and the record it writes."""
+        written, item, condition = self._conditional_item(env)
+        return written, {"Put": {"TableName": self._table, "Item": item, **condition}}
+
+    def _count_change(self, listener_arn: str, change: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": COUNT_PREFIX + listener_arn}},
+                "UpdateExpression": "ADD held :change",
+                "ExpressionAttributeValues": {":change": {"N": str(change)}},
+            }
+        }
+
+    def _transact(self, items: list[dict[str, Any]]) -> int | None:
+        """Run the items as one transaction: None when it committed, else the index of the
+        first item whose condition failed (DynamoDB API reference, TransactWriteItems:
+        CancellationReasons are in request order)."""
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise StoreError(str(translate(exc, "TransactWriteItems"))) from exc
+            reasons = exc.response.get("CancellationReasons") or []
+            for index, reason in enumerate(reasons):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    return index
+            raise StoreError(str(translate(exc, "TransactWriteItems"))) from exc
+        except BotoCoreError as exc:
+            raise StoreError(str(translate(exc, "TransactWriteItems"))) from exc
+        return None
+
+    @staticmethod
+    def _conditional_item(
+        env: Environment,
+    ) -> tuple[Environment, dict[str, Any], dict[str, Any]]:
+        """The record's item at the next version, and the condition that the stored one
+        is still ``env.version`` (or absent, for a new record)."""
         written = replace(env, version=env.version + 1)
         item: dict[str, Any] = {
             "pk": {"S": ENV_PREFIX + env.slug},
@@ -70,15 +177,7 @@ class DynamoEnvironmentStore(EnvironmentStore):
                 "ConditionExpression": "version = :v",
                 "ExpressionAttributeValues": {":v": {"N": str(env.version)}},
             }
-        try:
-            self._client.put_item(TableName=self._table, Item=item, **condition)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConcurrentUpdate(f"{env.slug}: version {env.version} is stale") from exc
-            raise StoreError(str(translate(exc, "PutItem"))) from exc
-        except BotoCoreError as exc:
-            raise StoreError(str(translate(exc, "PutItem"))) from exc
-        return written
+        return written, item, condition
 
     def scan(self) -> Iterator[Environment]:
         for item in self._scan_prefix(ENV_PREFIX):

@@ -104,15 +104,23 @@ class Images:
 
     def remove_tag(self, tag: str) -> None:
         """Remove ``tag`` (the image itself goes only if this was its last tag); gone is fine."""
+        self.remove_tags((tag,))
+
+    def remove_tags(self, tags: Sequence[str]) -> None:
+        """Remove ``tags`` in one call (BatchDeleteImage takes up to 100 image ids); an
+        image goes only with its last tag, and a tag gone already is fine."""
+        if not tags:
+            return
         answer = self._call(
             "BatchDeleteImage",
             self._client.batch_delete_image,
             repositoryName=self._repository,
-            imageIds=[{"imageTag": tag}],
+            imageIds=[{"imageTag": tag} for tag in tags],
         )
         for failure in answer.get("failures", []):
             code = str(failure.get("failureCode", ""))
             if code != "ImageNotFound":
+                tag = failure.get("imageId", {}).get("imageTag", "?")
                 reason = failure.get("failureReason", "")
                 message = f"BatchDeleteImage failed for tag {tag}: {code}: {reason}"
                 raise AwsError(message, code=code, operation="BatchDeleteImage")

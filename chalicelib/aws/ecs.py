@@ -88,6 +88,14 @@ class Service:
     deployments: tuple[Deployment, ...] = ()
     container_port: int | None = None  # of its (first) load balancer, as ECS registers targets
 
+    @property
+    def primary_deployment_id(self) -> str | None:
+        """The newest deployment's id (the one a Create/UpdateService call just started)."""
+        for deployment in self.deployments:
+            if deployment.status == "PRIMARY":
+                return deployment.id
+        return None
+
     def failed_deployment_of(self, task_definition_arn: str) -> Deployment | None:
         """The deployment of ``task_definition_arn`` that ECS marked FAILED, if it still
         lists one (after a circuit-breaker rollback it stays listed until it drains)."""
@@ -182,11 +190,18 @@ class Containers:
             )
         return found
 
-    def deregister_owned_task_definitions(self, family: str, owner: Mapping[str, str]) -> list[str]:
+    def deregister_owned_task_definitions(
+        self, family: str, owner: Mapping[str, str] | None
+    ) -> list[str]:
         """Deregister the ACTIVE revisions of exactly ``family`` whose tags hold every key
-        and value of ``owner``; a revision someone else registered there is left alone."""
+        and value of ``owner``; a revision someone else registered there is left alone.
+        ``owner`` None: every ACTIVE revision, none described (the caller knows it made
+        the family)."""
         arns = []
         for arn in self._active_revisions(family):
+            if owner is None:
+                arns.append(arn)
+                continue
             described = self._describe_task_definition(arn)
             tags = _task_definition(*described).tags if described else {}
             if all(tags.get(key) == value for key, value in owner.items()):

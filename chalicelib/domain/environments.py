@@ -97,6 +97,9 @@ class Environment:
     health_check_path: str | None = None  # of the target group, as converge set it
     image_sha: str | None = None  # the commit whose image and branch tag converge verified
     task_spec: str | None = None  # the spec fingerprint of task_definition_arn
+    # The container port the live service's load balancer maps (None: no live service known).
+    service_port: int | None = None
+    deployment_id: str | None = None  # the ECS deployment converge's last rollout started
     created_at: float = 0.0
     updated_at: float = 0.0
     triggered_at: float | None = None
@@ -168,6 +171,26 @@ class EnvironmentStore(ABC):
     def release_priority(self, listener_arn: str, priority: int, slug: str) -> None:
         """Give the claim up, only if ``slug`` holds it; tolerate it being gone."""
 
+    def put_claiming(
+        self, env: Environment, listener_arn: str, priority: int
+    ) -> Environment | None:
+        """Claim ``priority`` on ``listener_arn`` for ``env.slug`` and write ``env`` (which
+        names the claim) as one change: None, with nothing written, if another environment
+        holds the priority; ConcurrentUpdate, with nothing claimed, if ``env`` is stale.
+        This fallback claims first (a claim the record does not name yet is found again by
+        the same slug); a store with transactions does both at once."""
+        if not self.claim_priority(listener_arn, priority, env.slug):
+            return None
+        return self.put(env)
+
+    def put_releasing(self, env: Environment, claims: Sequence[tuple[str, int]]) -> Environment:
+        """Give up ``claims`` (each only if ``env.slug`` holds it) and write ``env``, which
+        no longer names them, as one change. This fallback releases first: a record that
+        still names a released claim releases it again, harmlessly."""
+        for listener_arn, priority in claims:
+            self.release_priority(listener_arn, priority, env.slug)
+        return self.put(env)
+
     @abstractmethod
     def priority_claims(self) -> Iterator[tuple[str, int, str]]:
         """Every claim as (listener_arn, priority, slug)."""
@@ -201,13 +224,34 @@ class InMemoryEnvironmentStore(EnvironmentStore):
 
     def put(self, env: Environment) -> Environment:
         with self._lock:
-            stored = self._records.get(env.slug)
-            stored_version = stored["version"] if stored else 0
-            if stored_version != env.version:
-                raise ConcurrentUpdate(f"{env.slug}: version {env.version} is stale")
-            written = replace(env, version=env.version + 1)
-            self._records[env.slug] = json.loads(json.dumps(written.to_json()))
+            return self._put_locked(env)
+
+    def put_claiming(
+        self, env: Environment, listener_arn: str, priority: int
+    ) -> Environment | None:
+        with self._lock:
+            holder = self._claims.get((listener_arn, priority), env.slug)
+            if holder != env.slug:
+                return None
+            written = self._put_locked(env)
+            self._claims[(listener_arn, priority)] = env.slug
             return written
+
+    def put_releasing(self, env: Environment, claims: Sequence[tuple[str, int]]) -> Environment:
+        with self._lock:
+            written = self._put_locked(env)
+            for key in claims:
+                if self._claims.get(key) == env.slug:
+                    del self._claims[key]
+            return written
+
+    def _put_locked(self, env: Environment) -> Environment:
+        stored = self._records.get(env.slug)
+        if (stored["version"] if stored else 0) != env.version:
+            raise ConcurrentUpdate(f"{env.slug}: version {env.version} is stale")
+        written = replace(env, version=env.version + 1)
+        self._records[env.slug] = json.loads(json.dumps(written.to_json()))
+        return written
 
     def scan(self) -> Iterator[Environment]:
         with self._lock:

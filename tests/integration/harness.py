@@ -141,8 +141,15 @@ class World:
     def deployment_completed(self, branch: str) -> None:
         """ECS finished the rollout: a healthy target, then the EventBridge event."""
         self.register_healthy_target(branch)
-        self._completed[branch] = self.service(branch)["taskDefinition"]
-        self.aws_event(self.ecs_event("aws/ecs.deployment-completed", branch))
+        service = self.service(branch)
+        self._completed[branch] = service["taskDefinition"]
+        event = self.ecs_event("aws/ecs.deployment-completed", branch)
+        # About the rollout that completed: the service's PRIMARY deployment, as ECS says.
+        primary = [d["id"] for d in service.get("deployments", []) if d["status"] == "PRIMARY"]
+        if primary:
+            event["detail"]["deploymentId"] = primary[0]
+            event["detail"]["reason"] = f"ECS deployment {primary[0]} completed."
+        self.aws_event(event)
 
     def make_ready(self, branch: str, sha: str) -> None:
         """CI pushed the image, GitHub the commit, and ECS completed the rollout."""

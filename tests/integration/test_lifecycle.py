@@ -158,3 +158,27 @@ def test_a_branch_whose_record_was_lost_takes_back_what_it_had_and_leaks_nothing
     assert {(r.kind, r.identifier) for r in after if r.kind != "task_definition"} <= before
     world.deliver(world.delete(BRANCH))
     assert world.leftovers() == []
+
+
+def test_a_push_after_the_service_was_deleted_by_hand_brings_a_new_one(world: World) -> None:
+    """The record trusts the service converge made; it was deleted by hand meanwhile. The
+    push's UpdateService is refused (ServiceNotActiveException, as AWS answers for a
+    deleted service: the strict layer plays it, moto alone updates it), so converge looks
+    at everything at once and creates the next generation."""
+    world.make_ready(BRANCH, sha_of(1))
+    env = world.env(BRANCH)
+    assert env is not None and env.known and env.service_name is not None
+    old_name = env.service_name
+    world.clients.client("ecs").delete_service(
+        cluster=world.settings.cluster, service=old_name, force=True
+    )
+
+    world.push_image(sha_of(2))
+    world.deliver(world.push(BRANCH, sha_of(2)))
+    world.deployment_completed(BRANCH)
+
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.READY and env.deployed_sha == sha_of(2)
+    assert env.service_name not in (None, old_name)
+    world.deliver(world.delete(BRANCH))
+    assert world.leftovers() == []

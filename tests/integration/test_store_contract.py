@@ -104,3 +104,41 @@ def test_a_snapshot_holds_every_record_and_claim(store: EnvironmentStore) -> Non
 
     assert [env.slug for env in snapshot.environments] == ["a"]
     assert snapshot.claims == (("arn:l", 3, "a"),)
+
+
+def test_a_claim_and_the_record_naming_it_are_written_as_one(store: EnvironmentStore) -> None:
+    first = store.put(ENV)
+    assert store.claim_priority("arn:l", 7, "someone-else")
+
+    assert store.put_claiming(replace(first, priority=7), "arn:l", 7) is None
+    assert store.get(ENV.slug) == first  # refused: nothing written
+
+    written = store.put_claiming(replace(first, listener_arn="arn:l", priority=8), "arn:l", 8)
+    assert written is not None and written.version == 2
+    assert store.get(ENV.slug) == written
+    with pytest.raises(ConcurrentUpdate):
+        store.put_claiming(replace(first, priority=9), "arn:l", 9)  # from a stale read
+    assert ("arn:l", 9, ENV.slug) not in set(store.priority_claims())  # nothing claimed
+    again = store.put_claiming(written, "arn:l", 8)  # its own claim, from a retried run
+    assert again is not None and again.version == 3
+    assert store.occupancy(["arn:l"]) == {"arn:l": 2}
+
+
+def test_claims_are_released_with_the_record_that_no_longer_names_them(
+    store: EnvironmentStore,
+) -> None:
+    first = store.put(replace(ENV, listener_arn="arn:l", priority=1))
+    assert store.claim_priority("arn:l", 1, ENV.slug)
+    assert store.claim_priority("arn:l", 2, ENV.slug)
+    assert store.claim_priority("arn:l", 3, "someone-else")
+
+    with pytest.raises(ConcurrentUpdate):
+        store.put_releasing(replace(ENV, priority=None), [("arn:l", 1)])  # stale: version 0
+    assert ("arn:l", 1, ENV.slug) in set(store.priority_claims())
+
+    released = store.put_releasing(replace(first, priority=None), [("arn:l", 1), ("arn:l", 2)])
+    assert store.get(ENV.slug) == released and released.priority is None
+    assert sorted(store.priority_claims()) == [("arn:l", 3, "someone-else")]
+    store.put_releasing(released, [("arn:l", 3), ("arn:l", 1)])  # not its own / gone already
+    assert sorted(store.priority_claims()) == [("arn:l", 3, "someone-else")]
+    assert store.occupancy(["arn:l"]) == {"arn:l": 1}

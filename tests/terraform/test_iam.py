@@ -69,6 +69,18 @@ NO_RESOURCE_LEVEL = {
     "tag:GetResources",
 }
 
+# Operations IAM authorises through the actions of their parts, with no action of their
+# own: "Permissions for Put, Update, Delete, and Get actions are governed by the permissions
+# used for the underlying PutItem, UpdateItem, DeleteItem, and GetItem operations"
+# (DynamoDB developer guide, "Using IAM with DynamoDB transactions").
+AUTHORISED_BY_PARTS = {
+    "dynamodb:TransactWriteItems": (
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ),
+}
+
 _BOTOCORE = botocore.session.get_session()
 
 
@@ -153,7 +165,9 @@ def actions_of(module: str, source: str) -> set[Call]:
             operation = operations.get(name.removeprefix("get_paginator:"), "")
         if not operation:
             raise AssertionError(f"chalicelib/aws/{module}.py uses {name}, not a {service} API")
-        calls.add(Call(module, f"{prefix}:{operation}"))
+        action = f"{prefix}:{operation}"
+        for part in AUTHORISED_BY_PARTS.get(action, (action,)):
+            calls.add(Call(module, part))
     return calls
 
 

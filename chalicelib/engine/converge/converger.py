@@ -149,7 +149,9 @@ class Converger:
             return None
         target = self._target(env)
         trusted = can_trust(env) and not observe_all
-        observed = self.observe_from_record(env, target) if trusted else self.observe(env, target)
+        observed = (
+            self.observe_from_record(env, target, signal) if trusted else self.observe(env, target)
+        )
         the_plan = plan(env, observed, target, signal, leftovers)
         log.info("converge %s (%s): %s", slug, env.desired, the_plan.describe())
         progress = progress_from(self._start(env, the_plan), observed, target)
@@ -211,12 +213,15 @@ class Converger:
             runner.execute(step, progress, target)
         return ConvergeResult(self._finish(progress, the_plan, target, None), the_plan)
 
-    def observe_from_record(self, env: Environment, target: Target) -> Observed:
+    def observe_from_record(
+        self, env: Environment, target: Target, signal: Signal | None = None
+    ) -> Observed:
         """What the record says AWS holds, with only the reads the next decision needs."""
         builds = self.builds
         return observed_from_record(
             env,
             target,
+            signal,
             read_service=self.containers.find_service,
             read_images=self.images.find_images,
             read_build=builds.get if builds is not None else lambda _: None,
@@ -282,6 +287,7 @@ class Converger:
             rule_arn=progress.rule_arn,
             service_name=progress.service_name,
             task_definition_arn=progress.task_definition_arn,
+            deployment_id=progress.deployment_id,
         )
         if env.desired == "present":  # the file was read at the desired sha
             env = replace(env, ttl_hours=target.ttl_hours, kept=target.kept)
@@ -299,6 +305,10 @@ class Converger:
         env = replace(env, **holdings)
         now = self.clock()
         status, reason, log_url = the_plan.status, the_plan.reason, the_plan.log_url
+        if status != Status.BUILDING and env.build_id is not None:
+            # The build is over (its image is there, or it failed, or the branch went):
+            # the next push has no build to look at or to stop.
+            env = replace(env, build_id=None)
         if status == Status.DELETED:
             env = replace(
                 env,
@@ -307,6 +317,8 @@ class Converger:
                 target_group_arn=None,
                 rule_arn=None,
                 task_definition_arn=None,
+                service_port=None,
+                deployment_id=None,
                 expires_at=int(now + self.settings.history_days * 86400),
             )
         if status == Status.READY and env.desired_sha:
@@ -331,15 +343,17 @@ class Converger:
         changed = (status, reason) != (env.status, env.reason) or env != progress.env
         if status != env.status or reason != env.reason:
             env = replace(env, status=status, reason=reason, log_url=log_url, updated_at=now)
-        return self._save(env) if changed else env
+        if changed or progress.releases:
+            return self._save(env, releases=progress.releases)
+        return env
 
-    def _save(self, env: Environment) -> Environment:
-        """Notify, then persist ``env`` with what was notified, in one write. Notifiers are
-        idempotent (they compare with what they last sent), so a write lost to a race
-        costs no duplicate message."""
+    def _save(self, env: Environment, releases: Sequence[tuple[str, int]] = ()) -> Environment:
+        """Notify, then persist ``env`` with what was notified (and give up ``releases``) in
+        one write. Notifiers are idempotent (they compare with what they last sent), so a
+        write lost to a race costs no duplicate message."""
         if self.notifier is not None:
             env = replace(env, notifications=self.notifier.environment_changed(env).notifications)
-        return self._put(env)
+        return self._put(env, releases)
 
     def _step_runner(self) -> StepRunner:
         """A runner over this converger's clients as they are now (tests swap some in)."""
@@ -354,9 +368,9 @@ class Converger:
             put=self._put,
         )
 
-    def _put(self, env: Environment) -> Environment:
+    def _put(self, env: Environment, releases: Sequence[tuple[str, int]] = ()) -> Environment:
         try:
-            return self.store.put(env)
+            return self._write(env, releases)
         except ConcurrentUpdate:
             # A webhook changed the desired state meanwhile: keep its desired fields and
             # this run's progress; the worker converges again for the newer event.
@@ -373,7 +387,10 @@ class Converger:
                 triggered_at=latest.triggered_at,
                 version=latest.version,
             )
-            return self.store.put(merged)
+            return self._write(merged, releases)
+
+    def _write(self, env: Environment, releases: Sequence[tuple[str, int]]) -> Environment:
+        return self.store.put_releasing(env, releases) if releases else self.store.put(env)
 
 
 def _new_spot_interruption(signal: Signal | None, env: Environment) -> bool:

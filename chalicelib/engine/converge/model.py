@@ -55,6 +55,9 @@ class Observed:
     service: Service | None = None
     source_image: Image | None = None
     build: Build | None = None
+    # Built from the environment's record (chalicelib/engine/converge/recorded.py) rather
+    # than read from AWS: what converge made is taken as it recorded it.
+    recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,10 @@ class DeleteRule(Step):
 
 @dataclass(frozen=True)
 class DeleteService(Step):
+    """Deleted with ``force``: ECS stops its tasks itself, no scale-down call first (ECS
+    API reference, DeleteService: ``force`` deletes a service not scaled down to zero)."""
+
     name: str
-    scale_down_first: bool
 
 
 @dataclass(frozen=True)
@@ -197,11 +202,16 @@ class DeleteTargetGroup(Step):
 @dataclass(frozen=True)
 class DeregisterTaskDefinitions(Step):
     family: str
+    # False when the record says converge registered this family: every ACTIVE revision
+    # is deregistered without reading its tags first.
+    check_tags: bool = True
 
 
 @dataclass(frozen=True)
-class RemoveBranchTag(Step):
-    tag: str
+class RemoveImageTags(Step):
+    """Untag in one call; an image goes once its last tag does."""
+
+    tags: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -232,7 +242,7 @@ AnyStep = (
     | DeleteService
     | DeleteTargetGroup
     | DeregisterTaskDefinitions
-    | RemoveBranchTag
+    | RemoveImageTags
     | ReleasePriority
 )
 

@@ -37,7 +37,7 @@ from chalicelib.engine.converge.model import (
     Plan,
     RegisterTaskDefinition,
     ReleasePriority,
-    RemoveBranchTag,
+    RemoveImageTags,
     RetagImage,
     SetHealthCheckPath,
     Signal,
@@ -48,6 +48,7 @@ from chalicelib.engine.converge.model import (
     UpdateService,
     UpsertDns,
 )
+from chalicelib.engine.converge.recorded import completes_recorded_rollout
 
 if TYPE_CHECKING:
     from chalicelib.aws.inventory import ManagedResource
@@ -111,13 +112,13 @@ def _leftover_step(resource: ManagedResource) -> AnyStep | None:
     if resource.kind == "listener_rule":
         return DeleteRule(ident)
     if resource.kind == "service":
-        return DeleteService(ident.rsplit("/", 1)[-1], scale_down_first=True)
+        return DeleteService(ident.rsplit("/", 1)[-1])
     if resource.kind == "target_group":
         return DeleteTargetGroup(ident)
     if resource.kind == "task_definition":
         return DeregisterTaskDefinitions(ident.rsplit("/", 1)[-1].rsplit(":", 1)[0])
     if resource.kind == "image_tag":
-        return RemoveBranchTag(ident)
+        return RemoveImageTags((ident,))
     if resource.kind == "priority_claim":
         listener_arn, _, priority = ident.rpartition("#")
         return ReleasePriority(listener_arn, int(priority))
@@ -260,6 +261,10 @@ def _plan_service(
         return Plan(tuple(steps), Status.DEPLOYING)
     if env.status == Status.READY and env.deployed_sha == env.desired_sha:
         return Plan(tuple(steps), Status.READY)
+    if completes_recorded_rollout(env, signal):
+        # ECS completed the rollout converge started: its tasks passed the load
+        # balancer's health check (ECS counts a task healthy only then).
+        return Plan(tuple(steps), Status.READY)
     if (
         signal and signal.kind == SignalKind.DEPLOYMENT_COMPLETED
     ) or service.rollout_state == "COMPLETED":
@@ -297,15 +302,17 @@ def plan_absent(env: Environment, observed: Observed, target: Target) -> Plan:
         steps.append(DeleteRule(observed.rule.arn))
     service = observed.service
     if service is not None and service.status == "ACTIVE" and is_ours(service.tags, ours):
-        steps.append(DeleteService(service.name, scale_down_first=service.desired_count > 0))
+        steps.append(DeleteService(service.name))
     if observed.target_group is not None and is_ours(observed.target_group.tags, ours):
         steps.append(DeleteTargetGroup(observed.target_group.arn))
     if observed.task_definition is not None and is_ours(observed.task_definition.tags, ours):
-        steps.append(DeregisterTaskDefinitions(names.task_family))
-    if observed.branch_image is not None:
-        steps.append(RemoveBranchTag(names.branch_tag))
+        family = names.task_family
+        steps.append(DeregisterTaskDefinitions(family, check_tags=not observed.recorded))
+    tags = [names.branch_tag] if observed.branch_image is not None else []
     if target.image_source == "build":  # the build's layer cache (gone already is fine)
-        steps.append(RemoveBranchTag(names.cache_tag))
+        tags.append(names.cache_tag)
+    if tags:
+        steps.append(RemoveImageTags(tuple(tags)))
     if env.priority is not None and env.listener_arn is not None:
         steps.append(ReleasePriority(env.listener_arn, env.priority))
     # The reason it went (set by the reaper: branch gone, idle past its TTL) is kept.

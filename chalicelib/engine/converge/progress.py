@@ -7,7 +7,7 @@ steps run; the converger starts it from the record and the observation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.aws.ecr import Image
 from chalicelib.domain.environments import Environment
@@ -26,6 +26,10 @@ class Progress:
     task_definition_arn: str | None = None
     service_name: str | None = None
     sha_image: Image | None = None  # the desired commit's image, as observed in ECR
+    deployment_id: str | None = None  # of the rollout this run started (Create/UpdateService)
+    # Claims to give up with the run's last write (the store's put_releasing): released and
+    # recorded as one change, so no interruption leaves a claim the record does not name.
+    releases: list[tuple[str, int]] = field(default_factory=list)
 
 
 def progress_from(env: Environment, observed: Observed, target: Target) -> Progress:
@@ -41,4 +45,5 @@ def progress_from(env: Environment, observed: Observed, target: Target) -> Progr
         task_definition_arn=td.arn if td and td.tags.get(SPEC_TAG) == target.spec else None,
         service_name=observed.service.name if observed.service else env.service_name,
         sha_image=image,  # never one rebuilt from the record: that has no manifest
+        deployment_id=env.deployment_id,
     )

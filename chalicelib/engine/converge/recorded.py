@@ -29,8 +29,10 @@ from chalicelib.aws.ecs import Service, TaskDefinition
 from chalicelib.aws.elbv2 import Rule, TargetGroup
 from chalicelib.aws.route53 import AliasRecord
 from chalicelib.domain.environments import Environment, Status
+from chalicelib.domain.messages import SignalKind
 from chalicelib.engine.converge.model import (
     SPEC_TAG,
+    CreateService,
     CreateTargetGroup,
     DeleteDns,
     DeleteDnsByHost,
@@ -41,11 +43,13 @@ from chalicelib.engine.converge.model import (
     Observed,
     Plan,
     ReleasePriority,
-    RemoveBranchTag,
+    RemoveImageTags,
     RetagImage,
     SetHealthCheckPath,
+    Signal,
     TagBranchImage,
     Target,
+    UpdateService,
     UpsertDns,
 )
 
@@ -56,7 +60,7 @@ TEARDOWN_STEPS = (
     DeleteService,
     DeleteTargetGroup,
     DeregisterTaskDefinitions,
-    RemoveBranchTag,
+    RemoveImageTags,
     ReleasePriority,
 )
 # The statuses after which the record says all that AWS holds: a failed run (foreign
@@ -75,6 +79,7 @@ def can_trust(env: Environment) -> bool:
 def observed_from_record(
     env: Environment,
     target: Target,
+    signal: Signal | None,
     *,
     read_service: Callable[[str], Service | None],
     read_images: Callable[[list[str]], dict[str, Image]],
@@ -102,16 +107,32 @@ def observed_from_record(
     sha = env.desired_sha if env.desired == "present" else None
     images: dict[str, Image] = {}
     if env.image_sha and (sha is None or env.image_sha == sha):
-        recorded = Image(env.image_sha, RECORDED_IMAGE, "", "")
-        images = {env.image_sha: recorded, names.branch_tag: recorded}
+        images = _recorded_images(env.image_sha, names.branch_tag)
     elif env.desired == "absent":
         images = read_images([names.branch_tag])
+    elif (
+        sha
+        and signal is not None
+        and signal.kind == SignalKind.BUILD_SUCCEEDED
+        and (signal.sha == sha and target.image_source == "build")
+    ):
+        # CodeBuild's word: the build of this sha succeeded, and buildspec.yml's build
+        # phase pushes the sha tag and the branch tag, or fails the build.
+        images = _recorded_images(sha, names.branch_tag)
     elif sha:
         wanted = [sha, names.branch_tag] + ([target.source_tag] if target.source_tag else [])
         images = read_images(wanted)
     build = None
     if sha and sha not in images and env.build_id and target.image_source == "build":
         build = read_build(env.build_id)
+    source = images.get(target.source_tag) if target.source_tag else None
+    service = None
+    if env.service_name:
+        waits_for_image = sha is not None and sha not in images and source is None
+        if _service_does_not_matter(env, target, signal, waits_for_image):
+            service = _recorded_service(env, target)
+        else:
+            service = read_service(env.service_name)
     return Observed(
         dns=dns,
         target_group=group,
@@ -119,9 +140,64 @@ def observed_from_record(
         sha_image=images.get(sha) if sha else None,
         branch_image=images.get(names.branch_tag),
         task_definition=definition,
-        service=read_service(env.service_name) if env.service_name else None,
-        source_image=images.get(target.source_tag) if target.source_tag else None,
+        service=service,
+        source_image=source,
         build=build,
+        recorded=True,
+    )
+
+
+def _recorded_images(sha: str, branch_tag: str) -> dict[str, Image]:
+    recorded = Image(sha, RECORDED_IMAGE, "", "")
+    return {sha: recorded, branch_tag: recorded}
+
+
+def _service_does_not_matter(
+    env: Environment, target: Target, signal: Signal | None, waits_for_image: bool
+) -> bool:
+    """Whether the next decision holds whatever the service's rollout is, so the record's
+    word about it is enough: a teardown (it deletes the service by name, gone already is
+    fine), a commit whose image is not there yet (nothing is deployed), a new task spec
+    (the service is updated whatever it runs, and an update of a service that is gone
+    answers NotFound, which makes converge observe everything), or ECS saying that the
+    rollout converge started completed (ECS counts a task healthy only once the load
+    balancer does: ECS developer guide, "Optimize load balancer health check parameters")."""
+    if env.desired == "absent" or waits_for_image:
+        return True
+    if env.service_port is None or env.service_port != target.container_port:
+        return False
+    if target.spec is not None and target.spec != env.task_spec:
+        return True
+    return completes_recorded_rollout(env, signal)
+
+
+def completes_recorded_rollout(env: Environment, signal: Signal | None) -> bool:
+    """Whether ``signal`` is ECS's SERVICE_DEPLOYMENT_COMPLETED for the rollout that
+    converge started last (its deployment id is in the record)."""
+    return (
+        signal is not None
+        and signal.kind == SignalKind.DEPLOYMENT_COMPLETED
+        and env.deployment_id is not None
+        and signal.deployment_id == env.deployment_id
+    )
+
+
+def _recorded_service(env: Environment, target: Target) -> Service:
+    """The service as the record has it: ACTIVE, this environment's, running the recorded
+    task definition at the desired count, its last rollout completed only if a signal
+    said so (see :func:`completes_recorded_rollout`)."""
+    assert env.service_name is not None
+    return Service(
+        name=env.service_name,
+        arn="",
+        status="ACTIVE",
+        desired_count=target.desired_count,
+        task_definition_arn=env.task_definition_arn or "",
+        tags=target.names.tags(),
+        rollout_state=None,
+        rollout_reason=None,
+        events=(),
+        container_port=env.service_port,
     )
 
 
@@ -162,6 +238,12 @@ def holdings_after(
             branch_there = True
     if env.desired_sha and sha_there and branch_there:
         image_sha = env.desired_sha
+    # The port of a live service this run found or made; None says "read the service"
+    # (one that is draining or gone, say after a teardown, is never the record's to use).
+    service = observed.service
+    port = service.container_port if service and service.status == "ACTIVE" else None
+    if _has(steps, CreateService) or _has(steps, UpdateService):
+        port = target.container_port
     return {
         "known": True,
         "dns_target": dns_target,
@@ -171,6 +253,7 @@ def holdings_after(
         "target_group_arn": target_group_arn,
         "rule_arn": rule_arn,
         "task_definition_arn": task_definition_arn,
+        "service_port": port,
     }
 
 

@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, assert_never
 
 from chalicelib.aws.elbv2 import LoadBalancerFull, PriorityInUse
-from chalicelib.aws.errors import Conflict, NotFound
+from chalicelib.aws.errors import Conflict
 from chalicelib.aws.route53 import AlreadyExists
-from chalicelib.domain.environments import Environment, EnvironmentStore
+from chalicelib.domain.environments import ConcurrentUpdate, Environment, EnvironmentStore
 from chalicelib.domain.names import short_hash
 from chalicelib.domain.settings import Listener, Settings
 from chalicelib.engine.converge.model import (
@@ -37,7 +37,7 @@ from chalicelib.engine.converge.model import (
     NoRoom,
     RegisterTaskDefinition,
     ReleasePriority,
-    RemoveBranchTag,
+    RemoveImageTags,
     RetagImage,
     RetryLater,
     SetHealthCheckPath,
@@ -137,8 +137,8 @@ class StepRunner:
                 self._run_DeleteTargetGroup(step, progress, target)
             case DeregisterTaskDefinitions():
                 self._run_DeregisterTaskDefinitions(step, progress, target)
-            case RemoveBranchTag():
-                self._run_RemoveBranchTag(step, progress, target)
+            case RemoveImageTags():
+                self._run_RemoveImageTags(step, progress, target)
             case ReleasePriority():
                 self._run_ReleasePriority(step, progress, target)
             case _:
@@ -169,19 +169,32 @@ class StepRunner:
             raise RetryLater(f"a DNS record appeared at {step.host}; looking again") from exc
 
     def _run_ClaimPriority(self, step: ClaimPriority, progress: Progress, target: Target) -> None:
-        priority = self._claim(step.listener_arn, target.names.slug, skip=())
-        progress.listener_arn, progress.priority = step.listener_arn, priority
-        # Recorded at once, so an interrupted run finds its claim instead of leaking it.
-        self._persist_progress(progress, listener_arn=step.listener_arn, priority=priority)
+        self._claim(progress, step.listener_arn, skip=())
 
-    def _claim(self, listener_arn: str, slug: str, skip: Sequence[int]) -> int:
+    def _claim(self, progress: Progress, listener_arn: str, skip: Sequence[int]) -> int:
+        """Claim a free priority on ``listener_arn`` and record it in the same write (the
+        store's ``put_claiming``), so an interrupted run finds its claim, never leaks it."""
+        slug = progress.env.slug
         start = int(short_hash(slug), 16) % MAX_PRIORITY
         for offset in range(MAX_PRIORITY):
             candidate = (start + offset) % MAX_PRIORITY + 1
             if candidate in skip:
                 continue
-            if self.store.claim_priority(listener_arn, candidate, slug):
-                return candidate
+            naming = replace(progress.env, listener_arn=listener_arn, priority=candidate)
+            try:
+                written = self.store.put_claiming(naming, listener_arn, candidate)
+            except ConcurrentUpdate:
+                # A webhook wrote the record meanwhile: claim alone, then the converger's
+                # write that keeps the webhook's desired state.
+                if not self.store.claim_priority(listener_arn, candidate, slug):
+                    continue
+                self._persist_progress(progress, listener_arn=listener_arn, priority=candidate)
+            else:
+                if written is None:
+                    continue
+                progress.env = written
+            progress.listener_arn, progress.priority = listener_arn, candidate
+            return candidate
         raise Conflict(f"no free listener rule priority on {listener_arn}")
 
     def _run_CreateTargetGroup(
@@ -231,9 +244,7 @@ class StepRunner:
         old_listener, old_priority = progress.listener_arn, progress.priority
         # Claimed and recorded first, released after: an interrupted run leaves a claim
         # the record names (found again), never a record naming no claim.
-        priority = self._claim(listener.listener_arn, slug, skip=())
-        progress.listener_arn, progress.priority = listener.listener_arn, priority
-        self._persist_progress(progress, listener_arn=listener.listener_arn, priority=priority)
+        self._claim(progress, listener.listener_arn, skip=())
         if old_listener is not None and old_priority is not None:
             self.store.release_priority(old_listener, old_priority, slug)
         names = target.names
@@ -262,9 +273,7 @@ class StepRunner:
                 # A rule branchenv did not claim holds this priority: claim another.
                 tried.append(progress.priority)
                 self.store.release_priority(listener_arn, progress.priority, target.names.slug)
-                priority = self._claim(listener_arn, target.names.slug, skip=tried)
-                progress.priority = priority
-                self._persist_progress(progress, priority=priority)
+                self._claim(progress, listener_arn, skip=tried)
                 continue
             progress.rule_arn = rule.arn
             return
@@ -284,9 +293,12 @@ class StepRunner:
             sha_tag=step.sha,
             branch_tag=names.branch_tag,
             slug=names.slug,
+            idempotency_token=build_token(progress.env, step.sha),
         )
-        # Recorded at once, so a retry waits for this build instead of starting another.
-        self._persist_progress(progress, build_id=build.id, log_url=build.log_url)
+        # Written with the run's status at its end (StartBuild is a plan's last step): a
+        # run cut off before that write starts the same build again within CodeBuild's
+        # five minutes of idempotency, and gets this build back.
+        progress.env = replace(progress.env, build_id=build.id, log_url=build.log_url)
 
     def _run_RetagImage(self, step: RetagImage, progress: Progress, target: Target) -> None:
         source = self.images.find_images([step.source_tag]).get(step.source_tag)
@@ -321,9 +333,13 @@ class StepRunner:
     def _run_CreateService(self, step: CreateService, progress: Progress, target: Target) -> None:
         names = target.names
         name = names.service(step.generation)
-        # Recorded before the create call, so an interrupted run looks for this name.
         progress.service_name = name
-        self._persist_progress(progress, generation=step.generation, service_name=name)
+        if step.generation != progress.env.generation:
+            # A re-created branch's next generation, a name the record does not lead to:
+            # recorded before the create call, so an interrupted run looks for this name.
+            # (Within a generation a repeated create is safe: ECS answers a CreateService
+            # identical to an existing service with that service.)
+            self._persist_progress(progress, generation=step.generation, service_name=name)
         td_arn = self._current_task_definition(progress, target)
         assert progress.target_group_arn is not None
         assert target.context is not None
@@ -334,11 +350,12 @@ class StepRunner:
             target_group_arn=progress.target_group_arn,
         )
         try:
-            self.containers.create_service(request)
+            created = self.containers.create_service(request)
         except Conflict as exc:
             # The new rule has not reached ECS yet, or the old service of this name still
             # drains: both pass within a short while.
             raise RetryLater(f"ECS cannot create {name} yet: {exc}") from exc
+        progress.deployment_id = created.primary_deployment_id
 
     def _run_UpdateService(self, step: UpdateService, progress: Progress, target: Target) -> None:
         td_arn = self._current_task_definition(progress, target)
@@ -351,13 +368,14 @@ class StepRunner:
                     "containerPort": step.container_port,
                 }
             ]
-        self.containers.update_service(
+        updated = self.containers.update_service(
             step.name,
             task_definition_arn=td_arn,
             desired_count=target.desired_count,
             load_balancers=balancers,
         )
         progress.service_name = step.name
+        progress.deployment_id = updated.primary_deployment_id
 
     def _run_AwaitHealthyTarget(
         self, step: AwaitHealthyTarget, progress: Progress, target: Target
@@ -381,11 +399,6 @@ class StepRunner:
         progress.rule_arn = None
 
     def _run_DeleteService(self, step: DeleteService, progress: Progress, target: Target) -> None:
-        if step.scale_down_first:
-            try:
-                self.containers.update_service(step.name, desired_count=0)
-            except NotFound:
-                return  # deleted since it was observed
         self.containers.delete_service(step.name)
 
     def _run_DeleteTargetGroup(
@@ -401,21 +414,28 @@ class StepRunner:
         self, step: DeregisterTaskDefinitions, progress: Progress, target: Target
     ) -> None:
         ours = target.names.tags()
-        owner = {key: ours[key] for key in OWNERSHIP_KEYS}
+        owner = {key: ours[key] for key in OWNERSHIP_KEYS} if step.check_tags else None
         self.containers.deregister_owned_task_definitions(step.family, owner)
         progress.task_definition_arn = None
 
-    def _run_RemoveBranchTag(
-        self, step: RemoveBranchTag, progress: Progress, target: Target
+    def _run_RemoveImageTags(
+        self, step: RemoveImageTags, progress: Progress, target: Target
     ) -> None:
-        self.images.remove_tag(step.tag)
+        self.images.remove_tags(step.tags)
 
     def _run_ReleasePriority(
         self, step: ReleasePriority, progress: Progress, target: Target
     ) -> None:
-        self.store.release_priority(step.listener_arn, step.priority, target.names.slug)
-        progress.priority = None
-        progress.listener_arn = None
+        progress.releases.append((step.listener_arn, step.priority))
+        if (step.listener_arn, step.priority) == (progress.listener_arn, progress.priority):
+            progress.priority = None
+            progress.listener_arn = None
+
+
+def build_token(env: Environment, sha: str) -> str:
+    """StartBuild's idempotency token: one per push of ``sha`` to the branch (a redelivery
+    or a retry of the same push repeats it; pushing the sha again later does not)."""
+    return short_hash(f"{env.slug}:{sha}:{env.triggered_at}", 32)
 
 
 def _no_room_reason(load_balancers: int, codes: Sequence[str]) -> str:
