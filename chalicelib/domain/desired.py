@@ -87,6 +87,36 @@ def apply_event(
 ) -> Environment | None:
     """Record the desired state ``event`` asks for; return the record to converge, or None
     when the event changes nothing that needs converging."""
+    desire = desire_of(
+        store, event, names, clock=clock, truth=truth, history_days=history_days, defer=False
+    )
+    return desire.env if desire is not None else None
+
+
+@dataclass(frozen=True)
+class Desire:
+    """The record to converge after an event, and whether it is written yet."""
+
+    env: Environment
+    written: bool
+
+
+def desire_of(
+    store: EnvironmentStore,
+    event: BranchEvent,
+    names: EnvironmentNames,
+    *,
+    clock: Callable[[], float],
+    truth: BranchTruth | None = None,
+    history_days: int = 14,
+    defer: bool,
+) -> Desire | None:
+    """:func:`apply_event`, and with ``defer``, for a record converge knows (``known``),
+    the new desired state is returned unwritten (its ``version`` still the stored one):
+    the caller converges at once and converge's own first write carries it, one write
+    less per event. The work queue hands one environment's messages over one at a time
+    (an SQS FIFO message group), and a converge that stops before writing leaves the
+    message to be delivered again."""
     head = _ask_truth(truth, event)
     for _ in range(MAX_ATTEMPTS):
         env = store.get(names.slug)
@@ -115,9 +145,11 @@ def apply_event(
         if env is not None and _same_desire(env, updated):
             # A redelivery, or a retry after a converge that stopped half-way: nothing to
             # record, but converge again so the work gets finished.
-            return env
+            return Desire(env, written=True)
+        if defer and env is not None and env.known:
+            return Desire(updated, written=False)
         try:
-            return store.put(updated)
+            return Desire(store.put(updated), written=True)
         except ConcurrentUpdate:
             continue
     raise ConcurrentUpdate(f"{names.slug}: too many concurrent updates")

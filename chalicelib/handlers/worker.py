@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.aws.errors import AwsError
-from chalicelib.domain.desired import apply_event
+from chalicelib.domain.desired import desire_of
 from chalicelib.domain.environments import Status
 from chalicelib.domain.messages import (
     BranchEvent,
@@ -180,17 +180,21 @@ def _slug_of(message: Message, runtime: Runtime) -> str:
 def handle_branch_event(event: BranchEvent, runtime: Runtime) -> None:
     s = runtime.settings
     names = names_for(s.app_name, event.repository, event.branch, s.preview_domain)
-    env = apply_event(
+    desire = desire_of(
         runtime.store,
         event,
         names,
         clock=time.time,
         truth=runtime.branch_truth,
         history_days=s.history_days,
+        defer=True,  # converge writes it with its own first write
     )
-    if env is None or (env.desired == "absent" and env.status == Status.DELETED):
+    if desire is None:
         return
-    runtime.converger.converge(env.slug, env=env)
+    env = desire.env
+    if env.desired == "absent" and env.status == Status.DELETED:
+        return
+    runtime.converger.converge(env.slug, env=env, unsaved=not desire.written)
 
 
 def handle_converge_request(request: ConvergeRequest, runtime: Runtime) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.elbv2 import LoadBalancing
@@ -35,4 +36,39 @@ def test_twenty_branches_created_concurrently_get_distinct_priorities_and_slugs(
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(world.deliver, [world.delete(branch) for branch in BRANCHES]))
+    assert world.leftovers() == []
+
+
+def test_a_write_during_a_push_converge_never_loses_the_pushed_commit(
+    settings: Settings, clients: ClientFactory
+) -> None:
+    """A push's desired state is carried by converge's own write (desire_of). Another
+    writer (the reaper noting something, say) writes the record while that converge runs:
+    the push's commit still ends up desired, and deployed."""
+    world = World(settings, clients)
+    branch = "feature/raced"
+    world.make_ready(branch, sha_of(1))
+    world.push_image(sha_of(2))
+    store = world.runtime.store
+    raced: list[int] = []
+
+    def another_writer(model: object, **_: object) -> None:
+        if getattr(model, "name", "") == "RegisterTaskDefinition" and not raced:
+            current = world.env(branch)
+            assert current is not None and current.desired_sha == sha_of(1)  # not written yet
+            raced.append(store.put(replace(current, reason="noted by another writer")).version)
+
+    ecs = clients.client("ecs")
+    ecs.meta.events.register("before-call.ecs.RegisterTaskDefinition", another_writer)
+    try:
+        world.deliver(world.push(branch, sha_of(2)))
+    finally:
+        ecs.meta.events.unregister("before-call.ecs.RegisterTaskDefinition", another_writer)
+    world.deployment_completed(branch)
+
+    env = world.env(branch)
+    assert raced and env is not None
+    assert env.desired_sha == sha_of(2) and env.deployed_sha == sha_of(2)
+    assert env.status == Status.READY
+    world.deliver(world.delete(branch))
     assert world.leftovers() == []

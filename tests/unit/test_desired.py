@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib.domain.desired import GitHubAnswer, apply_event, decide
+from chalicelib.domain.desired import GitHubAnswer, apply_event, decide, desire_of
 from chalicelib.domain.environments import Environment, InMemoryEnvironmentStore, Status
 from chalicelib.domain.messages import BranchEvent
 from chalicelib.domain.names import names_for
@@ -143,3 +143,33 @@ def test_an_event_of_another_repository_for_a_taken_slug_is_ignored() -> None:
     store.put(recorded(repository="someone/else"))
 
     assert apply_event(store, event(at=300.0), NAMES, clock=lambda: 1.0) is None
+
+
+def test_a_push_to_a_known_record_is_handed_to_converge_unwritten() -> None:
+    store = InMemoryEnvironmentStore()
+    stored = store.put(recorded(known=True))
+
+    desire = desire_of(store, event(sha=SHA_B, at=300.0), NAMES, clock=lambda: 5.0, defer=True)
+
+    assert desire is not None and not desire.written
+    assert desire.env.desired_sha == SHA_B and desire.env.status == Status.PENDING
+    assert desire.env.version == stored.version  # converge's first write carries it
+    assert store.get(NAMES.slug) == stored
+
+
+def test_a_record_converge_does_not_know_is_written_before_converging() -> None:
+    store = InMemoryEnvironmentStore()
+    store.put(recorded(known=False))
+
+    desire = desire_of(store, event(sha=SHA_B, at=300.0), NAMES, clock=lambda: 5.0, defer=True)
+    new = desire_of(
+        store,
+        replace(event(at=1.0), branch="fresh"),
+        names_for("shop", REPO, "fresh", "p.io"),
+        clock=lambda: 5.0,
+        defer=True,
+    )
+
+    assert desire is not None and desire.written
+    assert store.get(NAMES.slug) == desire.env
+    assert new is not None and new.written  # a new record is written: nothing known yet

@@ -138,12 +138,15 @@ class Converger:
         leftovers: Sequence[ManagedResource] = (),
         *,
         env: Environment | None = None,
+        unsaved: bool = False,
         observe_all: bool = False,
     ) -> ConvergeResult | None:
         """Make AWS match the desired state of ``slug``; None if there is no such record.
-        ``env`` is the record the caller has just read or written (saves a read). What a
-        known record says converge made is trusted (chalicelib/engine/converge/recorded.py)
-        unless ``observe_all`` (the reaper's sweep, where drift is repaired)."""
+        ``env`` is the record the caller has just read or written (saves a read), or with
+        ``unsaved`` a desired state not written yet, which this run's first write carries
+        (chalicelib/domain/desired.py, ``desire_of``). What a known record says converge
+        made is trusted (chalicelib/engine/converge/recorded.py) unless ``observe_all``
+        (the reaper's sweep, where drift is repaired)."""
         env = env if env is not None and env.slug == slug else self.store.get(slug)
         if env is None:
             return None
@@ -154,7 +157,8 @@ class Converger:
         )
         the_plan = plan(env, observed, target, signal, leftovers)
         log.info("converge %s (%s): %s", slug, env.desired, the_plan.describe())
-        progress = progress_from(self._start(env, the_plan), observed, target)
+        progress = progress_from(self._start(env, the_plan, unsaved), observed, target)
+        progress.unsaved = unsaved and progress.env.version == env.version
         runner = self._step_runner()
         changing = False
         try:
@@ -263,7 +267,7 @@ class Converger:
         """The branch's branchenv.yml at the desired sha (see TargetBuilder.repo_config)."""
         return self.targets.repo_config(env)
 
-    def _start(self, env: Environment, the_plan: Plan) -> Environment:
+    def _start(self, env: Environment, the_plan: Plan, unsaved: bool = False) -> Environment:
         """A teardown is shown ``deleting`` before its first step (it may wait on AWS);
         every other status is written once, by :meth:`_finish`."""
         if env.desired == "absent" and the_plan.steps and env.status != Status.DELETING:
@@ -343,7 +347,7 @@ class Converger:
         changed = (status, reason) != (env.status, env.reason) or env != progress.env
         if status != env.status or reason != env.reason:
             env = replace(env, status=status, reason=reason, log_url=log_url, updated_at=now)
-        if changed or progress.releases:
+        if changed or progress.releases or progress.unsaved:
             return self._save(env, releases=progress.releases)
         return env
 
@@ -377,6 +381,10 @@ class Converger:
             latest = self.store.get(env.slug)
             if latest is None:
                 raise
+            if env.ordering > latest.ordering:
+                # This run carries a newer event's desired state (written with its first
+                # write, see desire_of): it wins over what the other writer kept.
+                return self._write(replace(env, version=latest.version), releases)
             merged = replace(
                 env,
                 desired=latest.desired,

@@ -30,6 +30,7 @@ class Progress:
     # Claims to give up with the run's last write (the store's put_releasing): released and
     # recorded as one change, so no interruption leaves a claim the record does not name.
     releases: list[tuple[str, int]] = field(default_factory=list)
+    unsaved: bool = False  # ``env`` holds a desired state no write has carried yet
 
 
 def progress_from(env: Environment, observed: Observed, target: Target) -> Progress:

@@ -146,6 +146,7 @@ class StepRunner:
 
     def _persist_progress(self, progress: Progress, **changes: Any) -> None:
         progress.env = self._put(replace(progress.env, **changes))
+        progress.unsaved = False
 
     def _run_UpsertDns(self, step: UpsertDns, progress: Progress, target: Target) -> None:
         owner = target.names.dns_owner
@@ -192,7 +193,7 @@ class StepRunner:
             else:
                 if written is None:
                     continue
-                progress.env = written
+                progress.env, progress.unsaved = written, False
             progress.listener_arn, progress.priority = listener_arn, candidate
             return candidate
         raise Conflict(f"no free listener rule priority on {listener_arn}")
