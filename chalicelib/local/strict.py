@@ -117,6 +117,7 @@ class StrictAws:
             client.meta.events.register("before-parameter-build", _keep_params)
             client.meta.events.register_last("before-call", self._before_call)
             client.meta.events.register_first("after-call", self._after_call)
+        ecs.meta.events.register("before-parameter-build.ecs.UpdateService", self._new_deployment)
         route53.meta.events.register("before-parameter-build", _keep_params)
         route53.meta.events.register_last("before-call", self._before_call)
         if self._bucket is not None:
@@ -290,6 +291,15 @@ class StrictAws:
                     "load balancer."
                 )
         return None
+
+    def _new_deployment(self, params: dict[str, Any], **_: Any) -> None:
+        # A new task definition starts a new deployment, with its own id (API_UpdateService);
+        # moto keeps the running deployment and its id unless forced.
+        wanted, cluster = params.get("taskDefinition"), params.get("cluster")
+        if not wanted or params.get("forceNewDeployment"):
+            return
+        if self._reads.service_task_definition(cluster, str(params.get("service"))) != wanted:
+            params["forceNewDeployment"] = True
 
     def _update_service(self, params: dict[str, Any], _: dict[str, Any]) -> Refusal | None:
         # "You can't update a service that's inactive": API_UpdateService, ServiceNotActive

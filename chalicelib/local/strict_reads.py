@@ -56,6 +56,13 @@ class Reads:
         except ClientError:
             return []
 
+    def service_task_definition(self, cluster: str | None, service: str) -> str | None:
+        """The task definition ARN an ECS service runs now; None when there is none."""
+        kwargs = {"cluster": cluster} if cluster else {}
+        answer = self._client("ecs").describe_services(services=[service], **kwargs)
+        services = answer.get("services", [])
+        return str(services[0]["taskDefinition"]) if services else None
+
     def record_types_at(self, zone: str, name: str) -> set[str]:
         """The types of the record sets named ``name`` in the hosted zone."""
         answer = self._client("route53").list_resource_record_sets(

@@ -90,6 +90,33 @@ def test_a_deleted_service_cannot_be_updated_while_moto_alone_updates_it(
     assert refused(exc) == ("ServiceNotActiveException", "Service was not ACTIVE.", 400)
 
 
+def primary(answer: dict[str, Any]) -> str:
+    return str(next(d["id"] for d in answer["deployments"] if d["status"] == "PRIMARY"))
+
+
+@pytest.mark.parametrize("layer", ["moto alone", "strict"])
+def test_a_new_task_definition_starts_a_deployment_with_its_own_id(
+    layer: str, strict: Callable[..., Strict], base: BaseInfrastructure, listener: str
+) -> None:
+    aws = strict()
+    clients = plain_of() if layer == "moto alone" else aws
+    ecs, cluster, name = clients.client("ecs"), base.cluster_name, fresh("web")
+    group = target_group(aws, base)
+    rule(aws, listener, 1, group)
+    aws.clock.advance(15)
+    created = service(clients, base, name, group)
+    revision = ecs.register_task_definition(
+        family=name, containerDefinitions=[{"name": "app", "image": "app:2", "memory": 128}]
+    )["taskDefinition"]["taskDefinitionArn"]
+
+    updated = ecs.update_service(cluster=cluster, service=name, taskDefinition=revision)
+    scaled = ecs.update_service(cluster=cluster, service=name, desiredCount=2)
+
+    new_deployment = primary(updated["service"]) != primary(created)
+    assert new_deployment == (layer == "strict")  # moto alone keeps the old id
+    assert primary(scaled["service"]) == primary(updated["service"])  # a count is no rollout
+
+
 # --- rule 6: Route53 throttles above its request rate ------------------------------------------
 
 
