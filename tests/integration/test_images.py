@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from botocore.stub import Stubber
@@ -181,12 +182,36 @@ def test_retag_mode_adopts_an_image_under_the_pattern(
     assert builds_of(world) == []
 
 
-def test_ready_needs_the_deployment_event_and_a_healthy_target(
+def test_the_completed_event_of_the_recorded_deployment_makes_it_ready_at_once(
+    infra: BaseInfrastructure, clients: ClientFactory
+) -> None:
+    """ECS completes a deployment only once its tasks pass the load balancer's health
+    check (ECS developer guide, "Optimize load balancer health check parameters"), so the
+    event about the deployment converge started is enough: no wait, no read."""
+    world = world_with(infra, clients)
+    world.push_image(sha_of(1))
+    world.deliver(world.push(BRANCH, sha_of(1)))
+    env = world.env(BRANCH)
+    assert env is not None and env.deployment_id is not None
+    event = world.ecs_event("aws/ecs.deployment-completed", BRANCH)
+    event["detail"]["deploymentId"] = env.deployment_id
+    before = world.waited
+
+    world.aws_event(event)
+
+    assert world.waited == before
+    assert world.env(BRANCH).status == Status.READY  # type: ignore[union-attr]
+
+
+def test_without_a_recorded_deployment_ready_needs_the_event_and_a_healthy_target(
     infra: BaseInfrastructure, clients: ClientFactory
 ) -> None:
     world = world_with(infra, clients)
     world.push_image(sha_of(1))
     world.deliver(world.push(BRANCH, sha_of(1)))
+    env = world.env(BRANCH)
+    assert env is not None
+    world.runtime.store.put(replace(env, deployment_id=None))  # written by an older version
 
     statuses: list[Status] = []
 
@@ -196,7 +221,10 @@ def test_ready_needs_the_deployment_event_and_a_healthy_target(
 
     world.while_waiting = target_turns_healthy
     before = world.waited
-    world.aws_event(world.ecs_event("aws/ecs.deployment-completed", BRANCH))
+    event = world.ecs_event("aws/ecs.deployment-completed", BRANCH)
+    primary = [d["id"] for d in world.service(BRANCH)["deployments"] if d["status"] == "PRIMARY"]
+    event["detail"]["deploymentId"] = primary[0]  # the rollout the worker started
+    world.aws_event(event)
 
     assert statuses == [Status.DEPLOYING]  # not ready on the event alone
     assert world.waited - before == backoff_seconds(1)  # the same message, again after 2 s

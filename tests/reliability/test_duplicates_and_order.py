@@ -151,3 +151,28 @@ def test_a_branch_pushing_a_sha_another_branch_already_runs_deploys_it(world: Wo
 
     assert_ready_at(world, BRANCH, sha_of(2))
     assert_ready_at(world, "feature/first", sha_of(2))
+
+
+def test_a_late_completed_event_of_the_previous_rollout_does_not_make_the_next_commit_ready(
+    world: World,
+) -> None:
+    """EventBridge delivers at least once and not in order: SERVICE_DEPLOYMENT_COMPLETED of
+    the first rollout, repeated after the second push started its own, leaves the second
+    commit deploying (the strict layer gives the new rollout its own deployment id, as ECS
+    does; moto alone keeps the old one)."""
+    world.push_image(sha_of(1))
+    world.deliver(world.push(BRANCH, sha_of(1), at=T0))
+    deployment_completed(world, BRANCH)
+    first = [d["id"] for d in world.service(BRANCH)["deployments"] if d["status"] == "PRIMARY"]
+
+    world.push_image(sha_of(2))
+    world.deliver(world.push(BRANCH, sha_of(2), at=T0 + 10))
+    late = world.ecs_event("aws/ecs.deployment-completed", BRANCH)
+    late["detail"]["deploymentId"] = first[0]
+    world.aws_event(late)
+
+    env = world.env(BRANCH)
+    assert env is not None and env.status == Status.DEPLOYING
+    assert env.deployed_sha == sha_of(1) and env.deployment_id != first[0]
+    deployment_completed(world, BRANCH)
+    assert_ready_at(world, BRANCH, sha_of(2))

@@ -265,9 +265,15 @@ def _plan_service(
         # ECS completed the rollout converge started: its tasks passed the load
         # balancer's health check (ECS counts a task healthy only then).
         return Plan(tuple(steps), Status.READY)
-    if (
-        signal and signal.kind == SignalKind.DEPLOYMENT_COMPLETED
-    ) or service.rollout_state == "COMPLETED":
+    # A completed event about another deployment than the current rollout (the service's
+    # PRIMARY one when ECS was asked, else the one the record names) is a late or repeated
+    # event of an earlier rollout (EventBridge delivers at least once, not in order): it
+    # says nothing about this one. Knowing no deployment, any counts.
+    completed = signal is not None and signal.kind == SignalKind.DEPLOYMENT_COMPLETED
+    current = service.primary_deployment_id or env.deployment_id
+    if completed and current is not None:
+        completed = signal is not None and signal.deployment_id == current
+    if completed or service.rollout_state == "COMPLETED":
         steps.append(AwaitHealthyTarget())
         return Plan(tuple(steps), Status.READY)
     return Plan(tuple(steps), Status.DEPLOYING)

@@ -36,6 +36,12 @@ class Progress:
 def progress_from(env: Environment, observed: Observed, target: Target) -> Progress:
     """Start from what the record and AWS already hold."""
     td = observed.task_definition
+    service = observed.service
+    # The rollout in progress is the service's PRIMARY deployment when ECS was asked (a
+    # run cut off after its Create/UpdateService never recorded the one it started).
+    deployment_id = env.deployment_id
+    if service is not None and service.primary_deployment_id is not None:
+        deployment_id = service.primary_deployment_id
     image = observed.sha_image if observed.sha_image and observed.sha_image.manifest else None
     return Progress(
         env=env,
@@ -44,7 +50,7 @@ def progress_from(env: Environment, observed: Observed, target: Target) -> Progr
         target_group_arn=observed.target_group.arn if observed.target_group else None,
         rule_arn=observed.rule.arn if observed.rule else None,
         task_definition_arn=td.arn if td and td.tags.get(SPEC_TAG) == target.spec else None,
-        service_name=observed.service.name if observed.service else env.service_name,
+        service_name=service.name if service else env.service_name,
         sha_image=image,  # never one rebuilt from the record: that has no manifest
-        deployment_id=env.deployment_id,
+        deployment_id=deployment_id,
     )
