@@ -22,7 +22,6 @@ to do confirms nothing; the leak audit trusts nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from chalicelib.aws.ecr import Images
 from chalicelib.aws.ecs import Containers
@@ -30,30 +29,12 @@ from chalicelib.aws.elbv2 import LoadBalancing
 from chalicelib.aws.route53 import Dns
 from chalicelib.aws.tagging import ECS_SERVICE, TARGET_GROUP, TaggedResources
 from chalicelib.domain.environments import EnvironmentStore
+from chalicelib.domain.resources import ManagedResource, ResourceKind
 
 ENV_TAG = "branchenv:env"
 MANAGED_TAG = "branchenv:managed"
 APP_TAG = "branchenv:app"
 BRANCH_TAG_PREFIX = "branch-"
-KINDS = (
-    "service",
-    "task_definition",
-    "target_group",
-    "listener_rule",
-    "dns_record",
-    "image_tag",
-    "priority_claim",
-)
-
-
-@dataclass(frozen=True)
-class ManagedResource:
-    """One thing branchenv made: its kind, an identifier to find it by, its environment."""
-
-    kind: str  # one of KINDS
-    identifier: str
-    env: str | None  # the branchenv:env slug it belongs to
-
 
 Trust = Callable[[ManagedResource], bool]
 Claim = tuple[str, int, str]  # (listener_arn, priority, slug)
@@ -109,12 +90,12 @@ class Inventory:
         yield from self._task_definitions(trust)
         yield from self._rules(trust)
         for record in self._dns.list_owned(self._app):
-            yield ManagedResource("dns_record", record.host, _owner_env(record.owner))
+            yield ManagedResource(ResourceKind.DNS_RECORD, record.host, _owner_env(record.owner))
         for tag in self._images.list_tags(BRANCH_TAG_PREFIX):
-            yield ManagedResource("image_tag", tag, tag.removeprefix(BRANCH_TAG_PREFIX))
+            yield ManagedResource(ResourceKind.IMAGE_TAG, tag, tag.removeprefix(BRANCH_TAG_PREFIX))
         held = self._store.priority_claims() if claims is None else claims
         for listener_arn, priority, holder in held:
-            yield ManagedResource("priority_claim", f"{listener_arn}#{priority}", holder)
+            yield ManagedResource(ResourceKind.PRIORITY_CLAIM, f"{listener_arn}#{priority}", holder)
 
     def _tagged_resources(self, trust: Trust) -> Iterator[ManagedResource]:
         services: dict[str, ManagedResource] = {}
@@ -122,9 +103,9 @@ class Inventory:
         for item in self._tagged.managed(self._app, (TARGET_GROUP, ECS_SERVICE)):
             env = item.tags.get(ENV_TAG)
             if item.resource_type == TARGET_GROUP:
-                yield ManagedResource("target_group", item.arn, env)
+                yield ManagedResource(ResourceKind.TARGET_GROUP, item.arn, env)
             elif in_cluster in item.arn:
-                services[item.arn] = ManagedResource("service", item.arn, env)
+                services[item.arn] = ManagedResource(ResourceKind.SERVICE, item.arn, env)
         unsure = [arn for arn, resource in services.items() if not trust(resource)]
         live = {s.arn for s in self._containers.active_services(unsure)} if unsure else set()
         for arn, resource in services.items():
@@ -135,13 +116,15 @@ class Inventory:
         prefix = f"{self._app}-"
         owner = {MANAGED_TAG: "true", APP_TAG: self._app}
         for family in self._containers.families(prefix):
-            candidate = ManagedResource("task_definition", family, family.removeprefix(prefix))
+            candidate = ManagedResource(
+                ResourceKind.TASK_DEFINITION, family, family.removeprefix(prefix)
+            )
             if trust(candidate):
                 yield candidate
                 continue
             for definition in self._containers.owned_revisions(family, owner):
                 yield ManagedResource(
-                    "task_definition", definition.arn, definition.tags.get(ENV_TAG)
+                    ResourceKind.TASK_DEFINITION, definition.arn, definition.tags.get(ENV_TAG)
                 )
 
     def _rules(self, trust: Trust) -> Iterator[ManagedResource]:
@@ -151,14 +134,14 @@ class Inventory:
             for rule in self._load_balancing.rules_without_tags(listener_arn):
                 hosts = [h for h in rule.hosts if h.lower().endswith(suffix)]
                 env = hosts[0][: -len(suffix)].lower() if len(hosts) == 1 else None
-                candidate = ManagedResource("listener_rule", rule.arn, env)
+                candidate = ManagedResource(ResourceKind.LISTENER_RULE, rule.arn, env)
                 if env is not None and trust(candidate):
                     yield candidate
                 else:
                     unsure.append(rule.arn)
             for arn, tags in self._load_balancing.tags_of(unsure).items():
                 if tags.get(MANAGED_TAG) == "true" and tags.get(APP_TAG) == self._app:
-                    yield ManagedResource("listener_rule", arn, tags.get(ENV_TAG))
+                    yield ManagedResource(ResourceKind.LISTENER_RULE, arn, tags.get(ENV_TAG))
 
 
 def _owner_env(owner: str | None) -> str | None:

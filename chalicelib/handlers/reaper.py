@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from chalicelib.aws.inventory import Inventory, ManagedResource
+from chalicelib.aws.inventory import Inventory
 from chalicelib.domain.environments import (
     TRANSIENT_STATUSES,
     ConcurrentUpdate,
@@ -42,8 +42,10 @@ from chalicelib.domain.environments import (
 )
 from chalicelib.domain.messages import ConvergeRequest, Queue
 from chalicelib.domain.names import names_of
+from chalicelib.domain.resources import ManagedResource, ResourceKind
 from chalicelib.domain.settings import Settings
 from chalicelib.engine.converge import RetryLater
+from chalicelib.engine.converge.kinds import REGISTRY, spec_of
 from chalicelib.engine.repoconfig import RepoConfig
 from chalicelib.handlers.deadletter import DeadLetters
 
@@ -303,7 +305,7 @@ class Reaper:
         for resource in found:
             if resource.env is None:
                 report.errors.append(f"{resource.kind} {resource.identifier} has no env tag")
-            elif resource.kind == "priority_claim" and resource.env in wanted:
+            elif resource.kind == ResourceKind.PRIORITY_CLAIM and resource.env in wanted:
                 self._stale_claim(wanted[resource.env], resource, report, dry_run)
             elif resource.env not in wanted:
                 by_env[resource.env].append(resource)
@@ -325,7 +327,7 @@ class Reaper:
     ) -> None:
         """Converge, observing everything, each live environment whose record names a
         resource the sweep did not find."""
-        held = {(r.kind, r.env, _comparable(r.kind, r.identifier)) for r in found}
+        held = {(r.kind, r.env, spec_of(r.kind).comparable(r.identifier)) for r in found}
         for slug, env in sorted(wanted.items()):
             host = names_of(env, self.settings.app_name, self.settings.preview_domain).host
             recorded = _recorded(env, host)
@@ -365,29 +367,11 @@ class Reaper:
             self.store.put(tombstone)
 
 
-def _recorded(env: Environment, host: str) -> list[tuple[str, str]]:
-    """(kind, identifier) of what the record says converge made, in the form
-    :func:`_comparable` gives the inventory's identifiers."""
-    made = [
-        ("listener_rule", env.rule_arn),
-        ("target_group", env.target_group_arn),
-        ("service", env.service_name),
-        ("task_definition", env.task_definition_arn),
-        ("dns_record", host if env.dns_target else None),
-    ]
-    return [(kind, _comparable(kind, ident)) for kind, ident in made if ident]
-
-
-def _comparable(kind: str, identifier: str) -> str:
-    """A service by its name, a task definition by its family (listed by family prefix),
-    a host without its final dot; every other identifier as it is."""
-    if kind == "service":
-        return identifier.rsplit("/", 1)[-1]
-    if kind == "task_definition":
-        return identifier.rsplit("/", 1)[-1].rsplit(":", 1)[0]
-    if kind == "dns_record":
-        return identifier.rstrip(".").lower()
-    return identifier
+def _recorded(env: Environment, host: str) -> list[tuple[ResourceKind, str]]:
+    """(kind, identifier) of what the record says converge made, each identifier in the
+    form its kind's ``comparable`` gives the leak audit's identifiers."""
+    made = ((spec, spec.recorded(env, host)) for spec in REGISTRY)
+    return [(spec.kind, spec.comparable(ident)) for spec, ident in made if ident]
 
 
 def _duration(hours: float) -> str:

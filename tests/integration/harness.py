@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.aws.inventory import Inventory, ManagedResource
+from chalicelib.aws.inventory import Inventory
 from chalicelib.domain.environments import Environment
 from chalicelib.domain.messages import BranchEvent
 from chalicelib.domain.names import EnvironmentNames, names_for
+from chalicelib.domain.resources import ManagedResource
 from chalicelib.domain.settings import Settings
 from chalicelib.engine.converge import RetryLater
 from chalicelib.handlers.webhooks import parse

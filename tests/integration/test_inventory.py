@@ -11,10 +11,11 @@ from chalicelib.aws.dynamodb import DynamoEnvironmentStore
 from chalicelib.aws.ecr import Images
 from chalicelib.aws.ecs import Containers
 from chalicelib.aws.elbv2 import LoadBalancing
-from chalicelib.aws.inventory import Inventory, ManagedResource
+from chalicelib.aws.inventory import Inventory
 from chalicelib.aws.route53 import Dns
 from chalicelib.aws.tagging import TaggedResources
 from chalicelib.domain.names import EnvironmentNames, names_for
+from chalicelib.domain.resources import ManagedResource, ResourceKind
 from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import APP, DOMAIN
 from tests.integration.images import push_test_image
@@ -69,13 +70,15 @@ def _make_environment(
     store = DynamoEnvironmentStore(clients.client("dynamodb"), infra.table_name)
     store.claim_priority(infra.listener_arn, rule.priority, names.slug)
     return [
-        ManagedResource("service", service.arn, names.slug),
-        ManagedResource("task_definition", definition.arn, names.slug),
-        ManagedResource("target_group", group.arn, names.slug),
-        ManagedResource("listener_rule", rule.arn, names.slug),
-        ManagedResource("dns_record", names.host, names.slug),
-        ManagedResource("image_tag", names.branch_tag, names.slug),
-        ManagedResource("priority_claim", f"{infra.listener_arn}#{rule.priority}", names.slug),
+        ManagedResource(ResourceKind.SERVICE, service.arn, names.slug),
+        ManagedResource(ResourceKind.TASK_DEFINITION, definition.arn, names.slug),
+        ManagedResource(ResourceKind.TARGET_GROUP, group.arn, names.slug),
+        ManagedResource(ResourceKind.LISTENER_RULE, rule.arn, names.slug),
+        ManagedResource(ResourceKind.DNS_RECORD, names.host, names.slug),
+        ManagedResource(ResourceKind.IMAGE_TAG, names.branch_tag, names.slug),
+        ManagedResource(
+            ResourceKind.PRIORITY_CLAIM, f"{infra.listener_arn}#{rule.priority}", names.slug
+        ),
     ]
 
 

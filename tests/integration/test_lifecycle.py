@@ -8,18 +8,11 @@ import pytest
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.domain.environments import Status
 from chalicelib.domain.settings import Settings
+from chalicelib.engine.converge.kinds import REGISTRY
 from tests.integration.harness import World, sha_of
 
 BRANCH = "feature/login"
-FULL = {
-    "dns_record",
-    "target_group",
-    "listener_rule",
-    "task_definition",
-    "service",
-    "image_tag",
-    "priority_claim",
-}
+FULL = {spec.kind for spec in REGISTRY}  # one of every kind branchenv makes
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ event never resurrects or rolls back an environment, and a redelivery changes no
 from __future__ import annotations
 
 from chalicelib.domain.environments import Status
+from chalicelib.engine.converge.kinds import REGISTRY
 from tests.integration.harness import World, sha_of
 from tests.reliability.support import assert_gone, assert_ready_at, deployment_completed
 
@@ -27,15 +28,7 @@ def test_the_same_delivery_three_times_deploys_once(world: World) -> None:
 
     assert_ready_at(world, BRANCH, sha_of(1))
     kinds = sorted(r.kind for r in world.leftovers(BRANCH))
-    assert kinds == [
-        "dns_record",
-        "image_tag",
-        "listener_rule",
-        "priority_claim",
-        "service",
-        "target_group",
-        "task_definition",
-    ]
+    assert kinds == sorted(spec.kind for spec in REGISTRY)  # one of every kind
     world.deliver(world.delete(BRANCH))
     assert_gone(world, BRANCH)
 

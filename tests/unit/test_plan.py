@@ -7,10 +7,10 @@ from dataclasses import replace
 from chalicelib.aws.ecr import Image
 from chalicelib.aws.ecs import Deployment, Service, TaskDefinition
 from chalicelib.aws.elbv2 import Rule, TargetGroup
-from chalicelib.aws.inventory import ManagedResource
 from chalicelib.aws.route53 import AliasRecord
 from chalicelib.domain.environments import Environment, Status
 from chalicelib.domain.names import names_for
+from chalicelib.domain.resources import ManagedResource, ResourceKind
 from chalicelib.domain.settings import Listener
 from chalicelib.engine.converge import (
     SPEC_TAG,
@@ -180,9 +180,11 @@ def test_teardown_skips_what_is_not_ours() -> None:
 
 def test_leftovers_of_the_environment_are_removed_once() -> None:
     leftovers = [
-        ManagedResource("service", "arn:aws:ecs:r:1:service/c/" + NAMES.service(3), NAMES.slug),
-        ManagedResource("target_group", "arn:tg", NAMES.slug),
-        ManagedResource("service", "arn:aws:ecs:r:1:service/c/other_1", "other"),
+        ManagedResource(
+            ResourceKind.SERVICE, "arn:aws:ecs:r:1:service/c/" + NAMES.service(3), NAMES.slug
+        ),
+        ManagedResource(ResourceKind.TARGET_GROUP, "arn:tg", NAMES.slug),
+        ManagedResource(ResourceKind.SERVICE, "arn:aws:ecs:r:1:service/c/other_1", "other"),
     ]
 
     the_plan = plan(replace(ENV, desired="absent"), EVERYTHING, TARGET, None, leftovers)

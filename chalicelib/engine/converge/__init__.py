@@ -14,18 +14,26 @@ The package, by responsibility (each module depends only on those above it):
 
 - :mod:`.model`: the frozen models (Signal, Observed, Target, the steps, Plan), the
   ownership tags and the exceptions;
+- :mod:`.progress`: what a run has found or made so far;
+- :mod:`.kinds`: one module per resource kind (DNS record, priority claim, target group,
+  listener rule, image tags, task definition, service): how it is found, what the record
+  keeps of it, its step runners, how a leftover of it is removed; and the registry of
+  kinds in teardown order that the planner, the reaper and the tests use;
+- :mod:`.status`: the one place that decides building, deploying, ready or failed
+  (readiness and rollback);
+- :mod:`.recorded`: observation from the record, and what a finished run writes into it;
 - :mod:`.planner`: the pure planner;
-- :mod:`.runners`: the step runners that change AWS, one method per step type;
+- :mod:`.runners`: the executor, a step → runner match that mypy proves complete;
 - :mod:`.targets`: the target builder (branchenv.yml at the sha, rendering, policy,
   placement on the pool's listener with most room);
-- :mod:`.recorded`: observation from the record, and what a finished run writes into it;
-- :mod:`.progress`: what a run has found or made so far;
 - :mod:`.converger`: the Converger (observe, plan, run, finish and save).
 
 Importers use this package's names; they are re-exported here.
 """
 
 from chalicelib.engine.converge.converger import Converger, ConvergeResult
+from chalicelib.engine.converge.kinds.priority import MAX_PRIORITY
+from chalicelib.engine.converge.kinds.rule import PRIORITY_ATTEMPTS
 from chalicelib.engine.converge.model import (
     OWNERSHIP_KEYS,
     SHA_TAG,
@@ -60,7 +68,6 @@ from chalicelib.engine.converge.model import (
     UpsertDns,
 )
 from chalicelib.engine.converge.planner import plan, spec_fingerprint
-from chalicelib.engine.converge.runners import MAX_PRIORITY, PRIORITY_ATTEMPTS
 from chalicelib.engine.converge.targets import ConfigSource, log_group_url, retag_source
 
 __all__ = [

@@ -25,6 +25,12 @@ from chalicelib.domain.environments import (
 from chalicelib.domain.messages import SignalKind
 from chalicelib.domain.names import EnvironmentNames, names_of
 from chalicelib.domain.settings import Settings
+from chalicelib.engine.converge.kinds import dns as dns_kind
+from chalicelib.engine.converge.kinds import images as image_kind
+from chalicelib.engine.converge.kinds import rule as rule_kind
+from chalicelib.engine.converge.kinds import service as service_kind
+from chalicelib.engine.converge.kinds import target_group as target_group_kind
+from chalicelib.engine.converge.kinds import task_definition as task_definition_kind
 from chalicelib.engine.converge.model import (
     NoRoom,
     Observed,
@@ -49,8 +55,8 @@ if TYPE_CHECKING:
     from chalicelib.aws.ecr import Images
     from chalicelib.aws.ecs import Containers
     from chalicelib.aws.elbv2 import LoadBalancing
-    from chalicelib.aws.inventory import ManagedResource
     from chalicelib.aws.route53 import Dns
+    from chalicelib.domain.resources import ManagedResource
     from chalicelib.notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -232,30 +238,20 @@ class Converger:
         )
 
     def observe(self, env: Environment, target: Target) -> Observed:
-        """Read what AWS holds for this environment: a fixed handful of calls."""
-        names = target.names
-        listener_arn = env.listener_arn or target.listener.listener_arn
-        wanted_tags = [names.branch_tag]
-        if env.desired_sha and env.desired == "present":
-            wanted_tags.insert(0, env.desired_sha)
-            if target.source_tag:
-                wanted_tags.append(target.source_tag)
-        found = self.images.find_images(wanted_tags)
-        build = None
-        missing_image = env.desired_sha is not None and env.desired_sha not in found
-        if missing_image and env.build_id and self.builds and target.image_source == "build":
-            build = self.builds.get(env.build_id)
-        service_name = env.service_name or names.service(env.generation)
+        """Read what AWS holds for this environment, every kind by name and tag (each
+        kind's ``find``, chalicelib/engine/converge/kinds/): a fixed handful of calls."""
+        ctx, names = self._step_runner().context, target.names
+        found, build = image_kind.find(ctx, env, target)
         return Observed(
             source_image=found.get(target.source_tag) if target.source_tag else None,
             build=build,
-            dns=self.dns.find_alias(names.host),
-            target_group=self.load_balancing.find_target_group(names.target_group),
-            rule=self.load_balancing.find_rule(listener_arn, names.host),
+            dns=dns_kind.find(ctx, names),
+            target_group=target_group_kind.find(ctx, names),
+            rule=rule_kind.find(ctx, env, target),
             sha_image=found.get(env.desired_sha) if env.desired_sha else None,
             branch_image=found.get(names.branch_tag),
-            task_definition=self.containers.find_task_definition(names.task_family),
-            service=self.containers.find_service(service_name),
+            task_definition=task_definition_kind.find(ctx, names),
+            service=service_kind.find(ctx, env, names),
         )
 
     # -- internals

@@ -221,7 +221,8 @@ class ReleasePriority(Step):
 
 
 # Every step type: the executor's match over this union is checked complete by mypy
-# (chalicelib/engine/converge/runners.py, StepRunner.execute).
+# (chalicelib/engine/converge/runners.py, StepRunner.execute), and each belongs to one
+# resource kind (chalicelib/engine/converge/kinds/).
 AnyStep = (
     UpsertDns
     | ClaimPriority
@@ -260,3 +261,8 @@ class Plan:
         lines = [step.describe() for step in self.steps] or ["(nothing to change)"]
         lines.append(f"→ {self.status.value}" + (f": {self.reason}" if self.reason else ""))
         return "\n".join(lines)
+
+
+def is_ours(tags: dict[str, str], ours: dict[str, str]) -> bool:
+    """Whether ``tags`` carry this environment's ownership tags (``ours``)."""
+    return all(tags.get(key) == ours[key] for key in OWNERSHIP_KEYS)

@@ -14,12 +14,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.aws.ecs import Service
 from chalicelib.domain.environments import Environment, Status
-from chalicelib.domain.messages import SignalKind
 from chalicelib.domain.names import EnvironmentNames
+from chalicelib.engine.converge.kinds import REGISTRY
 from chalicelib.engine.converge.model import (
-    OWNERSHIP_KEYS,
     SPEC_TAG,
     AnyStep,
     AwaitHealthyTarget,
@@ -47,11 +45,18 @@ from chalicelib.engine.converge.model import (
     Target,
     UpdateService,
     UpsertDns,
+    is_ours,
 )
-from chalicelib.engine.converge.recorded import completes_recorded_rollout
+from chalicelib.engine.converge.status import (
+    Readiness,
+    building,
+    image_verdict,
+    readiness,
+    rollback_verdict,
+)
 
 if TYPE_CHECKING:
-    from chalicelib.aws.inventory import ManagedResource
+    from chalicelib.domain.resources import ManagedResource
 
 
 def plan(
@@ -75,24 +80,18 @@ def _leftover_steps(
     leftovers: Sequence[ManagedResource], planned: Sequence[AnyStep], names: EnvironmentNames
 ) -> list[AnyStep]:
     """Delete steps for tagged resources that the normal observation did not see (older
-    generations, records of a lost environment), in the safe order, without repeats."""
-    order = (
-        "dns_record",
-        "listener_rule",
-        "service",
-        "target_group",
-        "task_definition",
-        "image_tag",
-        "priority_claim",
-    )
+    generations, records of a lost environment), in the registry's teardown order,
+    without repeats."""
     seen = {_step_key(step) for step in planned}
     if any(isinstance(step, DeleteDns) for step in planned):
         seen.add(_step_key(DeleteDnsByHost(names.host)))
     steps: list[AnyStep] = []
-    for kind in order:
+    for spec in REGISTRY:
         for resource in leftovers:
-            step = _leftover_step(resource) if resource.kind == kind else None
-            if step is None or resource.env != names.slug or _step_key(step) in seen:
+            if resource.kind != spec.kind or resource.env != names.slug:
+                continue
+            step = spec.leftover(resource.identifier)
+            if _step_key(step) in seen:
                 continue
             seen.add(_step_key(step))
             steps.append(step)
@@ -103,26 +102,6 @@ def _step_key(step: AnyStep) -> tuple[str, str]:
     """What a step acts on: its type and its whole subject (every field), so two leftover
     claims on one listener are two steps, not one."""
     return type(step).__name__, repr(sorted(step.__dict__.items()))
-
-
-def _leftover_step(resource: ManagedResource) -> AnyStep | None:
-    ident = resource.identifier
-    if resource.kind == "dns_record":
-        return DeleteDnsByHost(ident)
-    if resource.kind == "listener_rule":
-        return DeleteRule(ident)
-    if resource.kind == "service":
-        return DeleteService(ident.rsplit("/", 1)[-1])
-    if resource.kind == "target_group":
-        return DeleteTargetGroup(ident)
-    if resource.kind == "task_definition":
-        return DeregisterTaskDefinitions(ident.rsplit("/", 1)[-1].rsplit(":", 1)[0])
-    if resource.kind == "image_tag":
-        return RemoveImageTags((ident,))
-    if resource.kind == "priority_claim":
-        listener_arn, _, priority = ident.rpartition("#")
-        return ReleasePriority(listener_arn, int(priority))
-    return None
 
 
 def _plan_present(
@@ -187,31 +166,18 @@ def _plan_image(
     signal: Signal | None,
     steps: list[AnyStep],
 ) -> Plan:
-    """No image for the sha yet: build it, or wait for CI to push it."""
+    """No image for the sha yet: wait for CI, a retag or the running build, or build it."""
     sha = env.desired_sha
     assert sha is not None
-    if signal and signal.kind == SignalKind.BUILD_FAILED and signal.sha == sha:
-        return Plan(tuple(steps), Status.FAILED, signal.reason, signal.log_url)
-    if target.image_source == "ci":
-        reason = f"waiting for CI to push {target.repository_uri}:{sha}"
-        return Plan(tuple(steps), Status.BUILDING, reason)
-    if target.image_source == "retag":
-        reason = f"waiting for an image tagged {target.source_tag} to retag as {sha[:12]}"
-        return Plan(tuple(steps), Status.BUILDING, reason)
+    verdict = image_verdict(env, observed, target, signal)
+    if verdict is not None:
+        return Plan(tuple(steps), verdict.status, verdict.reason, verdict.log_url)
     build = observed.build
-    if build is not None and build.source_version == sha:
-        if build.failed:
-            phase = f" in its {build.failed_phase} phase" if build.failed_phase else ""
-            reason = (
-                f"the image build for {sha[:7]} {build.status.lower()}{phase}; "
-                "open the build log, fix the Dockerfile or the code, and push again"
-            )
-            return Plan(tuple(steps), Status.FAILED, reason, build.log_url)
-        return Plan(tuple(steps), Status.BUILDING, f"building image {sha[:12]}", build.log_url)
     if build is not None and build.in_progress:
         steps.append(StopBuild(build.id))  # superseded by a newer push of the branch
     steps.append(StartBuild(sha))
-    return Plan(tuple(steps), Status.BUILDING, f"building image {sha[:12]}")
+    started = building(sha)
+    return Plan(tuple(steps), started.status, started.reason)
 
 
 def _plan_service(
@@ -235,17 +201,9 @@ def _plan_service(
     current_td = observed.task_definition.arn if observed.task_definition else None
     serving = env.status == Status.READY and env.deployed_sha == env.desired_sha
     if not new_revision and current_td is not None and not serving:
-        # The circuit breaker rolled this revision back: the service runs the previous
-        # one again. That is ECS's verdict on this commit, never a diff to re-apply
-        # (ECS developer guide, "deployment circuit breaker").
-        rolled_back = service.failed_deployment_of(current_td)
-        failed_now = _failure_of(signal, service, current_td)
-        if failed_now or rolled_back is not None:
-            said = signal.reason if failed_now and signal and signal.reason else None
-            if said is None and rolled_back is not None:
-                said = rolled_back.rollout_reason
-            reason = _deployment_failure(said, service, env)
-            return Plan(tuple(steps), Status.FAILED, reason, target.log_url)
+        verdict = rollback_verdict(env, service, current_td, signal, target)
+        if verdict is not None:
+            return Plan(tuple(steps), verdict.status, verdict.reason, verdict.log_url)
     # A changed health check path goes with the rollout that brings the commit wanting it
     # (the target group is shared with the tasks that still run the previous commit).
     steps += _health_check_path(observed, target.health_check_path)
@@ -259,24 +217,11 @@ def _plan_service(
         port = target.container_port if port_changed else None
         steps.append(UpdateService(service.name, container_port=port))
         return Plan(tuple(steps), Status.DEPLOYING)
-    if env.status == Status.READY and env.deployed_sha == env.desired_sha:
-        return Plan(tuple(steps), Status.READY)
-    if completes_recorded_rollout(env, signal):
-        # ECS completed the rollout converge started: its tasks passed the load
-        # balancer's health check (ECS counts a task healthy only then).
-        return Plan(tuple(steps), Status.READY)
-    # A completed event about another deployment than the current rollout (the service's
-    # PRIMARY one when ECS was asked, else the one the record names) is a late or repeated
-    # event of an earlier rollout (EventBridge delivers at least once, not in order): it
-    # says nothing about this one. Knowing no deployment, any counts.
-    completed = signal is not None and signal.kind == SignalKind.DEPLOYMENT_COMPLETED
-    current = service.primary_deployment_id or env.deployment_id
-    if completed and current is not None:
-        completed = signal is not None and signal.deployment_id == current
-    if completed or service.rollout_state == "COMPLETED":
-        steps.append(AwaitHealthyTarget())
-        return Plan(tuple(steps), Status.READY)
-    return Plan(tuple(steps), Status.DEPLOYING)
+    stage = readiness(env, service, signal)
+    if stage == Readiness.READY_ONCE_HEALTHY:
+        steps.append(AwaitHealthyTarget())  # ECS says completed; ELB must say healthy
+    deploying = stage == Readiness.DEPLOYING
+    return Plan(tuple(steps), Status.DEPLOYING if deploying else Status.READY)
 
 
 def _health_check_path(observed: Observed, path: str | None) -> list[AnyStep]:
@@ -284,17 +229,6 @@ def _health_check_path(observed: Observed, path: str | None) -> list[AnyStep]:
     if group is None or path is None or group.health_check_path in (None, path):
         return []
     return [SetHealthCheckPath(group.arn, path)]
-
-
-def _failure_of(signal: Signal | None, service: Service, current_td: str) -> bool:
-    """Whether a deployment_failed signal is about the revision being deployed now: a
-    deployment ECS still lists for another revision makes it a late or repeated event
-    about an earlier rollout (EventBridge delivers at least once, not in order)."""
-    if signal is None or signal.kind != SignalKind.DEPLOYMENT_FAILED:
-        return False
-    listed = {deployment.id: deployment for deployment in service.deployments}
-    deployment = listed.get(signal.deployment_id or "")
-    return deployment is None or deployment.task_definition_arn == current_td
 
 
 def plan_absent(env: Environment, observed: Observed, target: Target) -> Plan:
@@ -323,10 +257,6 @@ def plan_absent(env: Environment, observed: Observed, target: Target) -> Plan:
         steps.append(ReleasePriority(env.listener_arn, env.priority))
     # The reason it went (set by the reaper: branch gone, idle past its TTL) is kept.
     return Plan(tuple(steps), Status.DELETED, env.reason)
-
-
-def is_ours(tags: dict[str, str], ours: dict[str, str]) -> bool:
-    return all(tags.get(key) == ours[key] for key in OWNERSHIP_KEYS)
 
 
 def _foreign_resource(observed: Observed, names: EnvironmentNames) -> str | None:
@@ -361,20 +291,3 @@ def spec_fingerprint(request: dict[str, Any]) -> str:
     fingerprints, so converge registers a new revision only when something changed."""
     body = {k: v for k, v in request.items() if k != "tags"}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _deployment_failure(said: str | None, service: Service, env: Environment) -> str:
-    """A reason a developer can act on: what ECS said, what still serves, what to do."""
-    said = said or "the deployment circuit breaker stopped the rollout"
-    latest = service.events[0] if service.events else None
-    detail = f" ECS: {latest}" if latest and latest not in said else ""
-    sha = (env.desired_sha or "")[:7]
-    previous = env.deployed_sha
-    if previous and previous != env.desired_sha:
-        serving = f" ECS rolled back: {previous[:7]} keeps serving the preview."
-    else:
-        serving = " No earlier commit of this branch was ready, so nothing serves the preview."
-    return (
-        f"the deployment of {sha} failed: {said}.{detail}{serving} Read the task logs "
-        "(link), fix the app or its health check path, and push again"
-    ).replace("..", ".")

@@ -25,13 +25,16 @@ from typing import Any
 
 from chalicelib.aws.codebuild import Build
 from chalicelib.aws.ecr import Image
-from chalicelib.aws.ecs import Service, TaskDefinition
-from chalicelib.aws.elbv2 import Rule, TargetGroup
-from chalicelib.aws.route53 import AliasRecord
+from chalicelib.aws.ecs import Service
 from chalicelib.domain.environments import Environment, Status
 from chalicelib.domain.messages import SignalKind
+from chalicelib.engine.converge.kinds import dns as dns_kind
+from chalicelib.engine.converge.kinds import images as image_kind
+from chalicelib.engine.converge.kinds import rule as rule_kind
+from chalicelib.engine.converge.kinds import service as service_kind
+from chalicelib.engine.converge.kinds import target_group as target_group_kind
+from chalicelib.engine.converge.kinds import task_definition as task_definition_kind
 from chalicelib.engine.converge.model import (
-    SPEC_TAG,
     CreateService,
     CreateTargetGroup,
     DeleteDns,
@@ -52,6 +55,7 @@ from chalicelib.engine.converge.model import (
     UpdateService,
     UpsertDns,
 )
+from chalicelib.engine.converge.status import completes_recorded_rollout
 
 TEARDOWN_STEPS = (
     DeleteDns,
@@ -66,7 +70,6 @@ TEARDOWN_STEPS = (
 # The statuses after which the record says all that AWS holds: a failed run (foreign
 # resource, policy, rollback) or a teardown leaves the next run to look for itself.
 KNOWN_AFTER = (Status.PENDING, Status.BUILDING, Status.DEPLOYING, Status.READY)
-RECORDED_IMAGE = "(verified by converge; see the record)"
 
 
 def can_trust(env: Environment) -> bool:
@@ -86,28 +89,11 @@ def observed_from_record(
     read_build: Callable[[str], Build | None],
 ) -> Observed:
     """The planner's view of ``env``, from its record and the few reads it depends on."""
-    names, tags = target.names, target.names.tags()
-    dns = None
-    if env.dns_target:
-        zone = target.listener.zone_id
-        dns = AliasRecord(names.host, env.dns_target, zone, names.dns_owner)
-    group = None
-    if env.target_group_arn:
-        group = TargetGroup(env.target_group_arn, names.target_group, tags, env.health_check_path)
-    rule = None
-    if env.rule_arn and env.listener_arn and env.priority is not None:
-        forwards = (env.target_group_arn,) if env.target_group_arn else ()
-        rule = Rule(env.rule_arn, env.listener_arn, env.priority, (names.host,), forwards, tags)
-    definition = None
-    if env.task_definition_arn and env.task_spec:
-        revision = int(env.task_definition_arn.rsplit(":", 1)[-1])
-        spec_tags = {**tags, SPEC_TAG: env.task_spec}
-        family = names.task_family
-        definition = TaskDefinition(env.task_definition_arn, family, revision, "", {}, spec_tags)
+    names = target.names
     sha = env.desired_sha if env.desired == "present" else None
     images: dict[str, Image] = {}
     if env.image_sha and (sha is None or env.image_sha == sha):
-        images = _recorded_images(env.image_sha, names.branch_tag)
+        images = image_kind.from_record(env.image_sha, names.branch_tag)
     elif env.desired == "absent":
         images = read_images([names.branch_tag])
     elif (
@@ -118,7 +104,7 @@ def observed_from_record(
     ):
         # CodeBuild's word: the build of this sha succeeded, and buildspec.yml's build
         # phase pushes the sha tag and the branch tag, or fails the build.
-        images = _recorded_images(sha, names.branch_tag)
+        images = image_kind.from_record(sha, names.branch_tag)
     elif sha:
         wanted = [sha, names.branch_tag] + ([target.source_tag] if target.source_tag else [])
         images = read_images(wanted)
@@ -130,26 +116,21 @@ def observed_from_record(
     if env.service_name:
         waits_for_image = sha is not None and sha not in images and source is None
         if _service_does_not_matter(env, target, signal, waits_for_image):
-            service = _recorded_service(env, target)
+            service = service_kind.from_record(env, target)
         else:
             service = read_service(env.service_name)
     return Observed(
-        dns=dns,
-        target_group=group,
-        rule=rule,
+        dns=dns_kind.from_record(env, target),
+        target_group=target_group_kind.from_record(env, target),
+        rule=rule_kind.from_record(env, target),
         sha_image=images.get(sha) if sha else None,
         branch_image=images.get(names.branch_tag),
-        task_definition=definition,
+        task_definition=task_definition_kind.from_record(env, target),
         service=service,
         source_image=source,
         build=build,
         recorded=True,
     )
-
-
-def _recorded_images(sha: str, branch_tag: str) -> dict[str, Image]:
-    recorded = Image(sha, RECORDED_IMAGE, "", "")
-    return {sha: recorded, branch_tag: recorded}
 
 
 def _service_does_not_matter(
@@ -169,36 +150,6 @@ def _service_does_not_matter(
     if target.spec is not None and target.spec != env.task_spec:
         return True
     return completes_recorded_rollout(env, signal)
-
-
-def completes_recorded_rollout(env: Environment, signal: Signal | None) -> bool:
-    """Whether ``signal`` is ECS's SERVICE_DEPLOYMENT_COMPLETED for the rollout that
-    converge started last (its deployment id is in the record)."""
-    return (
-        signal is not None
-        and signal.kind == SignalKind.DEPLOYMENT_COMPLETED
-        and env.deployment_id is not None
-        and signal.deployment_id == env.deployment_id
-    )
-
-
-def _recorded_service(env: Environment, target: Target) -> Service:
-    """The service as the record has it: ACTIVE, this environment's, running the recorded
-    task definition at the desired count, its last rollout completed only if a signal
-    said so (see :func:`completes_recorded_rollout`)."""
-    assert env.service_name is not None
-    return Service(
-        name=env.service_name,
-        arn="",
-        status="ACTIVE",
-        desired_count=target.desired_count,
-        task_definition_arn=env.task_definition_arn or "",
-        tags=target.names.tags(),
-        rollout_state=None,
-        rollout_reason=None,
-        events=(),
-        container_port=env.service_port,
-    )
 
 
 def holdings_after(
