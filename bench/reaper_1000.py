@@ -230,6 +230,7 @@ def main() -> None:
             settings=settings,
             store=runtime.store,
             converger=runtime.converger,
+            repo_configs=runtime.converger.repo_configs,
             inventory=runtime.inventory,
             github=github,
             dead_letters=dead_letters_from_settings(settings, clients),

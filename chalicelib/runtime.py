@@ -158,6 +158,7 @@ class Runtime:
             settings=self.settings,
             store=self.store,
             converger=self.converger,
+            repo_configs=self.converger.repo_configs,
             inventory=self.inventory,
             github=self.github,
             dead_letters=dead_letters_from_settings(self.settings, self.clients),

@@ -69,6 +69,11 @@ class Converging(Protocol):
         observe_all: bool = False,
     ) -> object: ...
 
+
+class RepoConfigReading(Protocol):
+    """Where the sweep reads a branch's branchenv.yml (the RepoConfigSource that converge
+    reads it through, chalicelib/engine/converge/repo_configs.py)."""
+
     def repo_config(self, env: Environment) -> tuple[RepoConfig, str | None]: ...
 
 
@@ -113,6 +118,7 @@ class Reaper:
         settings: Settings,
         store: EnvironmentStore,
         converger: Converging,
+        repo_configs: RepoConfigReading,
         inventory: Inventory,
         github: BranchLister | None,
         clock: Callable[[], float] = time.time,
@@ -124,6 +130,7 @@ class Reaper:
         self.settings = settings
         self.store = store
         self.converger = converger
+        self.repo_configs = repo_configs
         self.inventory = inventory
         self.github = github
         self.clock = clock
@@ -206,7 +213,7 @@ class Reaper:
         kept, file_ttl = env.kept, env.ttl_hours
         if kept is None:  # a record converge has not written ttl and keep into yet
             try:
-                config, _ = self.converger.repo_config(env)
+                config, _ = self.repo_configs.repo_config(env)
             except Exception as exc:
                 report.errors.append(f"{env.slug}: could not read branchenv.yml ({exc})")
                 return None

@@ -70,6 +70,7 @@ def reaper(
         settings=world.settings,
         store=rt.store,
         converger=rt.converger,
+        repo_configs=rt.converger.repo_configs,
         inventory=base.inventory,
         github=github,
         clock=(lambda: now) if now is not None else time.time,
@@ -331,3 +332,11 @@ def test_sweeps_alert_about_a_dead_letter_once_not_every_fifteen_minutes(
     assert [r.dead_letters for r in reports] == [["feature-gone"]] * 3
     [text] = alerts.texts
     assert "1 new dead letter since the last alert (1 waiting in all" in text
+
+
+def test_the_reaper_reads_branchenv_yml_through_the_same_source_as_converge(
+    world: World,
+) -> None:
+    """One reader of branchenv.yml (and one cache of it per sha) for the whole runtime."""
+    runtime = world.runtime
+    assert runtime.reaper.repo_configs is runtime.converger.repo_configs

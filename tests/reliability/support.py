@@ -45,6 +45,7 @@ def reap(world: World, github: FakeGitHub) -> ReapReport:
         settings=world.settings,
         store=rt.store,
         converger=rt.converger,
+        repo_configs=rt.converger.repo_configs,
         inventory=rt.reaper.inventory,
         github=github,
         clock=time.time,

@@ -69,6 +69,7 @@ def sweep(world: World, dead_letters: DeadLetters, *, dry_run: bool = False) -> 
         settings=world.settings,
         store=rt.store,
         converger=rt.converger,
+        repo_configs=rt.converger.repo_configs,
         inventory=rt.inventory,
         github=None,
         dead_letters=dead_letters,

@@ -8,6 +8,7 @@ import json
 from chalicelib.domain.environments import Environment, InMemoryEnvironmentStore
 from chalicelib.domain.names import names_for
 from chalicelib.domain.settings import Settings
+from chalicelib.engine.converge.repo_configs import RepoConfigSource
 from chalicelib.engine.converge.targets import TargetBuilder
 from chalicelib.engine.policy import OperatorPolicy
 from chalicelib.engine.repoconfig import RepoDefaults
@@ -25,9 +26,8 @@ def builder(store: InMemoryEnvironmentStore) -> TargetBuilder:
         settings=settings,
         store=store,
         repository_uri=lambda: "123.dkr.ecr.us-east-1.amazonaws.com/previews",
-        config_source=None,
+        configs=RepoConfigSource(None, RepoDefaults()),
         operator=OperatorPolicy(),
-        defaults=RepoDefaults(),
     )
 
 

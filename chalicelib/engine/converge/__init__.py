@@ -24,6 +24,7 @@ The package, by responsibility (each module depends only on those above it):
 - :mod:`.recorded`: observation from the record, and what a finished run writes into it;
 - :mod:`.planner`: the pure planner;
 - :mod:`.runners`: the executor, a step → runner match that mypy proves complete;
+- :mod:`.repo_configs`: branchenv.yml at the sha, read once for converge and the reaper;
 - :mod:`.targets`: the target builder (branchenv.yml at the sha, rendering, policy,
   placement on the pool's listener with most room);
 - :mod:`.converger`: the Converger (observe, plan, run, finish and save).
@@ -68,7 +69,8 @@ from chalicelib.engine.converge.model import (
     UpsertDns,
 )
 from chalicelib.engine.converge.planner import plan, spec_fingerprint
-from chalicelib.engine.converge.targets import ConfigSource, log_group_url, retag_source
+from chalicelib.engine.converge.repo_configs import ConfigSource, RepoConfigSource
+from chalicelib.engine.converge.targets import log_group_url, retag_source
 
 __all__ = [
     "MAX_PRIORITY",
@@ -96,6 +98,7 @@ __all__ = [
     "RegisterTaskDefinition",
     "ReleasePriority",
     "RemoveImageTags",
+    "RepoConfigSource",
     "RetagImage",
     "RetryLater",
     "SetHealthCheckPath",

@@ -41,11 +41,11 @@ from chalicelib.engine.converge.model import (
 from chalicelib.engine.converge.planner import plan, plan_absent
 from chalicelib.engine.converge.progress import Progress, progress_from
 from chalicelib.engine.converge.recorded import can_trust, holdings_after, observed_from_record
+from chalicelib.engine.converge.repo_configs import ConfigSource, RepoConfigSource
 from chalicelib.engine.converge.runners import StepRunner
-from chalicelib.engine.converge.targets import ConfigSource, TargetBuilder
+from chalicelib.engine.converge.targets import TargetBuilder
 from chalicelib.engine.policy import OperatorPolicy
 from chalicelib.engine.repoconfig import (
-    RepoConfig,
     RepoDefaults,
     repo_defaults,
 )
@@ -97,31 +97,25 @@ class Converger:
         self.images = images
         self.builds = builds
         self.notifier = notifier
+        self.repo_configs = RepoConfigSource(config_source, defaults or repo_defaults(settings))
         self.targets = TargetBuilder(
             settings=settings,
             store=store,
             repository_uri=images.repository_uri,
-            config_source=config_source,
+            configs=self.repo_configs,
             operator=operator or OperatorPolicy.from_settings(settings),
-            defaults=defaults or repo_defaults(settings),
         )
         self.clock = clock
 
     @property
     def config_source(self) -> ConfigSource | None:
-        """Where branchenv.yml is read (GitHub): the target builder's, shared with the reaper."""
-        return self.targets.config_source
+        """Where branchenv.yml is read (GitHub), through :attr:`repo_configs`, which the
+        runtime shares with the reaper."""
+        return self.repo_configs.files
 
     @config_source.setter
     def config_source(self, source: ConfigSource | None) -> None:
-        self.targets = TargetBuilder(
-            settings=self.settings,
-            store=self.store,
-            repository_uri=self.images.repository_uri,
-            config_source=source,
-            operator=self.targets.operator,
-            defaults=self.targets.defaults,
-        )
+        self.repo_configs.files = source
 
     # -- public
 
@@ -258,10 +252,6 @@ class Converger:
 
     def _target(self, env: Environment) -> Target:
         return self.targets.target(env, self.names(env))
-
-    def repo_config(self, env: Environment) -> tuple[RepoConfig, str | None]:
-        """The branch's branchenv.yml at the desired sha (see TargetBuilder.repo_config)."""
-        return self.targets.repo_config(env)
 
     def _start(self, env: Environment, the_plan: Plan, unsaved: bool = False) -> Environment:
         """A teardown is shown ``deleting`` before its first step (it may wait on AWS);

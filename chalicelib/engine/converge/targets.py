@@ -1,43 +1,31 @@
 """The target builder: what converge aims at for one environment, before planning.
 
-:class:`TargetBuilder` reads the branch's ``branchenv.yml`` at the desired sha through one
-:class:`ConfigSource` (GitHub; the reaper shares it through the converger), renders the task
-definition and checks it against the operator's policy, and places a new environment on
-the listener of the pool with the most room. Everything it computes goes into a frozen
-:class:`~chalicelib.engine.converge.model.Target`, so the planner stays pure.
+:class:`TargetBuilder` reads the branch's ``branchenv.yml`` at the desired sha through
+the :class:`~chalicelib.engine.converge.repo_configs.RepoConfigSource` it shares with the
+reaper, renders the task definition and checks it against the operator's policy, and
+places a new environment on the listener of the pool with the most room. Everything it
+computes goes into a frozen :class:`~chalicelib.engine.converge.model.Target`, so the
+planner stays pure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
 from urllib.parse import quote
 
 from chalicelib.domain.environments import Environment, EnvironmentStore
 from chalicelib.domain.names import EnvironmentNames, short_hash
 from chalicelib.domain.settings import Listener, Settings
-from chalicelib.engine.converge.model import SPEC_TAG, RetryLater, Target
+from chalicelib.engine.converge.model import SPEC_TAG, Target
 from chalicelib.engine.converge.planner import spec_fingerprint
+from chalicelib.engine.converge.repo_configs import RepoConfigSource
 from chalicelib.engine.policy import OperatorPolicy, check_context, failure_reason
-from chalicelib.engine.repoconfig import (
-    FILE_NAME,
-    ConfigError,
-    RepoConfig,
-    RepoDefaults,
-    load_repo_config,
-)
+from chalicelib.engine.repoconfig import FILE_NAME
 from chalicelib.engine.taskdef import RenderContext, render_task_definition
 
 
-class ConfigSource(Protocol):
-    """Where branchenv.yml is read at a sha (GitHub)."""
-
-    def file_contents(self, repository: str, path: str, ref: str) -> str | None: ...
-
-
 class TargetBuilder:
-    """Builds the :class:`Target` of an environment (one per converger, so the files read
-    at a sha are cached while the Lambda is warm: a sha's file never changes)."""
+    """Builds the :class:`Target` of an environment."""
 
     def __init__(
         self,
@@ -45,24 +33,21 @@ class TargetBuilder:
         settings: Settings,
         store: EnvironmentStore,
         repository_uri: Callable[[], str],
-        config_source: ConfigSource | None,
+        configs: RepoConfigSource,
         operator: OperatorPolicy,
-        defaults: RepoDefaults,
     ) -> None:
         self.settings = settings
         self.store = store
         self.repository_uri = repository_uri
-        self.config_source = config_source
+        self.configs = configs
         self.operator = operator
-        self.defaults = defaults
-        self._config_texts: dict[tuple[str, str], str | None] = {}
 
     def target(self, env: Environment, names: EnvironmentNames) -> Target:
         settings = self.settings
         listener = self.listener_for(env, names)
         repository_uri = self.repository_uri()
         mode = settings.image_source
-        config, problem = self.repo_config(env)
+        config, problem = self.configs.repo_config(env)
         excluded = None
         if not config.branches.wants(env.branch, default_branch=None):
             excluded = f"{FILE_NAME} excludes branch {env.branch!r} from previews"
@@ -99,27 +84,6 @@ class TargetBuilder:
             ttl_hours=config.ttl_hours,
             kept=config.is_kept(env.branch),
         )
-
-    def repo_config(self, env: Environment) -> tuple[RepoConfig, str | None]:
-        """The branch's branchenv.yml at the desired sha (defaults when there is none),
-        or the defaults and the reason the file cannot be used."""
-        text = None
-        if self.config_source is not None and env.desired == "present":
-            ref = env.desired_sha or env.branch
-            key = (env.repository, ref)
-            if key not in self._config_texts:
-                try:
-                    text = self.config_source.file_contents(env.repository, FILE_NAME, ref)
-                except Exception as exc:
-                    raise RetryLater(f"could not read {FILE_NAME} from GitHub: {exc}") from exc
-                if env.desired_sha:  # a sha's file never changes; a branch's does
-                    self._config_texts[key] = text
-            else:
-                text = self._config_texts[key]
-        try:
-            return load_repo_config(text, defaults=self.defaults), None
-        except ConfigError as exc:
-            return load_repo_config(None, defaults=self.defaults), str(exc)
 
     def listener_for(self, env: Environment, names: EnvironmentNames) -> Listener:
         """The environment's own listener (it stays there for life); a new environment goes
