@@ -112,11 +112,16 @@ def test_root_module_passes_every_variable_the_package_needs() -> None:
     assert passed - set(variables) == set()
 
 
-def test_deployment_zip_holds_the_app_without_the_local_stack(package_dir: Path) -> None:
+def test_deployment_zip_holds_the_app_without_the_local_stack_or_operator_tools(
+    package_dir: Path,
+) -> None:
     names = zipfile.ZipFile(package_dir / "deployment.zip").namelist()
     assert "app.py" in names
     assert "chalicelib/domain/settings.py" in names
-    assert not [n for n in names if n.startswith("chalicelib/local/")]
+    assert "chalicelib/engine/converge/kinds/service.py" in names
+    never_in_lambda = ("chalicelib/local/", "chalicelib/tools/")
+    assert not [n for n in names if n.startswith(never_in_lambda)]
+    assert not [n for n in names if "__pycache__" in n]
 
 
 def test_an_sqs_handler_on_another_queue_is_refused() -> None:
