@@ -2,16 +2,17 @@
 build of an unchanged branch rebuilds no layer, and a branch's first build reads the
 default branch's cache.
 
-Each build runs buildspec.yml's ``pre_build`` and ``build`` commands, in one bash as
-CodeBuild runs them ("Build specification reference for CodeBuild": the commands of a
-build share one shell), on a fresh BuildKit builder, so any layer it reuses came from the
-registry cache (``--cache-from type=registry``), as on CodeBuild where every build starts
-on a new host. The registry is ``registry:2`` in a container on a loopback port, standing
-in for the environment's ECR repository. What differs from CodeBuild, each said where it
-is done: the ECR login is left out (the local registry takes anonymous pushes), the
-builder gets its own name and ``network=host`` (so the BuildKit container reaches the
-registry on the host's loopback), and buildx keeps its builder list in a scratch folder
-(``BUILDX_CONFIG``), so the machine's current builder is left alone.
+Each build runs buildspec.yml's ``pre_build`` and ``build`` commands in one bash, stopping
+at the first that fails, as CodeBuild runs them ("Build specification reference for
+CodeBuild": a phase's commands share one shell), on a fresh BuildKit builder, so any
+layer it reuses came from the registry cache (``--cache-from type=registry``), as on
+CodeBuild where every build starts on a new host. The registry is ``registry:2`` in a
+container on a loopback port, standing in for the environment's ECR repository. What
+differs from CodeBuild, each said where it is done: the ECR login is left out (the local
+registry takes anonymous pushes), the builder gets its own name and ``network=host`` (so
+the BuildKit container reaches the registry on the host's loopback), and buildx keeps its
+builder list in a scratch folder (``BUILDX_CONFIG``), so the machine's current builder is
+left alone.
 
 Needs a Docker engine with buildx and access to Docker Hub (registry:2, busybox); skipped
 with the reason where ``docker info`` fails.
