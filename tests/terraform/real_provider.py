@@ -30,6 +30,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from chalicelib.tools.deploy import package_app, stage_project, write_override
 from tests.terraform.hcl import ROOT
 
@@ -56,6 +58,9 @@ SERVICES = (
 )
 EXAMPLE_VARS = ROOT / "terraform" / "examples" / "complete" / "example.tfvars"
 TIMEOUT_SECONDS = 600
+REGION = "us-east-1"
+# Module-scoped fixtures run before tests/conftest.py's credentials fixture.
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 def find_mirror() -> Path | None:
@@ -191,12 +196,13 @@ class Module:
             timeout=TIMEOUT_SECONDS,
         )
 
-    def planned(self, plan_file: str) -> list[str]:
-        """Addresses of the managed resources the saved plan creates."""
+    def planned(self, plan_file: str) -> dict[str, dict[str, Any]]:
+        """The managed resources the saved plan creates: address → planned values (those
+        known before apply)."""
         shown = self.run("show", "-json", plan_file)
         assert shown.returncode == 0, shown.stderr
         changes = json.loads(shown.stdout)["resource_changes"]
-        return [c["address"] for c in changes if c["mode"] == "managed"]
+        return {c["address"]: c["change"]["after"] for c in changes if c["mode"] == "managed"}
 
     def state(self) -> list[str]:
         """Managed resources in the state (data sources left out)."""
@@ -215,3 +221,24 @@ def targets(addresses: Sequence[str], unplayable: Sequence[str]) -> Iterator[str
     for address in addresses:
         if not any(address.endswith(name) for name in unplayable):
             yield f"-target={address}"
+
+
+def network_in(endpoint: str) -> dict[str, Any]:
+    """What the example variables name and an account already has: a VPC with subnets,
+    and the hosted zone, made in moto."""
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint, **FAKE_CREDENTIALS)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{'ab'[i % 2]}"
+        )["Subnet"]["SubnetId"]
+        for i in range(4)
+    ]
+    route53 = boto3.client("route53", region_name=REGION, endpoint_url=endpoint, **FAKE_CREDENTIALS)
+    zone = route53.create_hosted_zone(Name="preview.example.com", CallerReference="terraform")
+    return {
+        "vpc_id": vpc,
+        "public_subnet_ids": subnets[:2],
+        "private_subnet_ids": subnets[2:],
+        "hosted_zone_id": zone["HostedZone"]["Id"].rsplit("/", 1)[-1],
+    }

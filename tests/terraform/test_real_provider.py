@@ -1,6 +1,10 @@
 """terraform/ meets the real AWS provider: init, validate (no warning), plan, apply on a moto
 server, one branch's whole life on what Terraform made, then destroy leaves nothing.
 
+It is applied with ``load_balancer_count = 2`` (issue 15): the plan and moto hold two load
+balancers, each with its HTTPS listener, and every Lambda function's BRANCHENV_LISTENERS
+names both; the local stack, built with two as well, makes the same.
+
 One module-scoped apply is shared by every test here (marker ``terraform``). What moto
 cannot play is in :data:`UNPLAYABLE`, with why; everything else is applied.
 """
@@ -23,7 +27,14 @@ from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import REGION, SESSION, settings_for, strict
 from tests.integration.harness import World, sha_of
 from tests.terraform.base_inventory import base_inventory
-from tests.terraform.real_provider import Module, MotoServer, provider_source, targets
+from tests.terraform.real_provider import (
+    FAKE_CREDENTIALS,
+    Module,
+    MotoServer,
+    network_in,
+    provider_source,
+    targets,
+)
 
 pytestmark = pytest.mark.terraform
 
@@ -59,18 +70,26 @@ LOCAL_LEAVES_OUT = {
     ),
 }
 APP = "shop"  # terraform/examples/complete/example.tfvars
+# Applied with a pool of two (issue 15): the first is what load_balancer_count = 1 makes.
+LOAD_BALANCERS = 2
+BALANCER_NAMES = (f"{APP}-previews", f"{APP}-previews-2")
+NOT_FOUND = "No preview environment here: push a branch to create one (branchenv)."
+FUNCTIONS = "module.chalice.aws_lambda_function."
 DOMAIN = "preview.example.com"
-# The module-scoped fixture runs before tests/conftest.py's credentials fixture.
-FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 @dataclasses.dataclass
 class Applied:
     module: Module
     server: MotoServer
-    planned: list[str]
+    planned: dict[str, dict[str, Any]]  # address → planned values
     applied: list[str]
     plan_text: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service, region_name=REGION, endpoint_url=self.server.url, **FAKE_CREDENTIALS
+        )
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +101,8 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
     server = MotoServer()
     try:
         module = Module(base / "terraform", cli_config, server.url)
-        module.add_variables("moto.tfvars.json", _network_in(server.url))
+        module.add_variables("moto.tfvars.json", network_in(server.url))
+        module.add_variables("pool.tfvars.json", {"load_balancer_count": LOAD_BALANCERS})
         init = module.run("init", "-backend=false", "-input=false")
         assert init.returncode == 0, init.stderr
         plan = module.run("plan", "-input=false", "-out=moto.tfplan", var_files=True)
@@ -93,7 +113,7 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
             "-input=false",
             "-auto-approve",
             "-parallelism=30",
-            *targets(planned, list(UNPLAYABLE)),
+            *targets(list(planned), list(UNPLAYABLE)),
             var_files=True,
         )
         assert apply.returncode == 0, apply.stderr
@@ -106,27 +126,6 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
         yield Applied(module, server, planned, module.state(), plan.stdout)
     finally:
         server.stop()
-
-
-def _network_in(endpoint: str) -> dict[str, Any]:
-    """What the example variables name and an account already has: a VPC with subnets,
-    and the hosted zone, made in moto."""
-    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint, **FAKE_CREDENTIALS)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(
-            VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{'ab'[i % 2]}"
-        )["Subnet"]["SubnetId"]
-        for i in range(4)
-    ]
-    route53 = boto3.client("route53", region_name=REGION, endpoint_url=endpoint, **FAKE_CREDENTIALS)
-    zone = route53.create_hosted_zone(Name="preview.example.com", CallerReference="terraform")
-    return {
-        "vpc_id": vpc,
-        "public_subnet_ids": subnets[:2],
-        "private_subnet_ids": subnets[2:],
-        "hosted_zone_id": zone["HostedZone"]["Id"].rsplit("/", 1)[-1],
-    }
 
 
 def test_validate_finds_no_error_and_no_warning(applied: Applied) -> None:
@@ -176,7 +175,13 @@ def test_the_local_stack_builds_what_terraform_builds(applied: Applied) -> None:
     terraform = base_inventory(ClientFactory(REGION, applied.server.url, session=SESSION), APP)
     with mock_aws():
         clients = ClientFactory(REGION, session=SESSION)
-        create_base_infrastructure(clients, app_name=APP, preview_domain=DOMAIN, region=REGION)
+        create_base_infrastructure(
+            clients,
+            app_name=APP,
+            preview_domain=DOMAIN,
+            region=REGION,
+            load_balancers=LOAD_BALANCERS,
+        )
         local = base_inventory(clients, APP)
     # Made by Terraform only: the Lambda functions' role (the local stack runs the handlers
     # in its own process).
@@ -190,6 +195,78 @@ def test_the_local_stack_builds_what_terraform_builds(applied: Applied) -> None:
         terraform["role"][f"{APP}-{role}"]["actions"] = sorted(set(wanted) - set(extra))
     for kind in sorted(set(local) | set(terraform)):
         assert local.get(kind) == terraform.get(kind), kind
+
+
+def test_the_plan_makes_two_load_balancers_each_with_its_https_listener(
+    applied: Applied,
+) -> None:
+    planned = applied.planned
+    balancers = {a: v for a, v in planned.items() if a.startswith("aws_lb.previews[")}
+    https = {a: v for a, v in planned.items() if a.startswith("aws_lb_listener.https[")}
+    redirects = [a for a in planned if a.startswith("aws_lb_listener.http[")]
+
+    assert [v["name"] for _, v in sorted(balancers.items())] == list(BALANCER_NAMES)
+    assert all(v["load_balancer_type"] == "application" for v in balancers.values())
+    assert sorted(https) == ["aws_lb_listener.https[0]", "aws_lb_listener.https[1]"]
+    for listener in https.values():
+        assert (listener["port"], listener["protocol"]) == (443, "HTTPS")
+        (action,) = listener["default_action"]
+        assert action["type"] == "fixed-response"
+        assert action["fixed_response"][0]["status_code"] == "404"
+    assert sorted(redirects) == ["aws_lb_listener.http[0]", "aws_lb_listener.http[1]"]
+    # One wildcard certificate serves both listeners.
+    assert [a for a in planned if a.startswith("aws_acm_certificate.")] == [
+        "aws_acm_certificate.previews"
+    ]
+
+
+def test_each_load_balancer_has_its_https_listener_with_the_wildcard_certificate(
+    applied: Applied,
+) -> None:
+    elbv2 = applied.client("elbv2")
+    balancers = elbv2.describe_load_balancers(Names=list(BALANCER_NAMES))["LoadBalancers"]
+    certificates = applied.client("acm").list_certificates()["CertificateSummaryList"]
+
+    assert len(balancers) == LOAD_BALANCERS
+    assert [c["DomainName"] for c in certificates] == [f"*.{DOMAIN}"]
+    for balancer in balancers:
+        listeners = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])
+        https = [x for x in listeners["Listeners"] if x["Port"] == 443]
+        assert len(https) == 1, balancer["LoadBalancerName"]
+        assert https[0]["Protocol"] == "HTTPS"
+        certificate = [c["CertificateArn"] for c in https[0]["Certificates"]]
+        assert certificate == [certificates[0]["CertificateArn"]]
+        (action,) = https[0]["DefaultActions"]
+        assert action["FixedResponseConfig"]["StatusCode"] == "404"
+        assert action["FixedResponseConfig"]["MessageBody"] == NOT_FOUND
+
+
+def test_every_lambda_function_has_both_listeners_in_branchenv_listeners(
+    applied: Applied,
+) -> None:
+    elbv2 = applied.client("elbv2")
+    expected = []
+    for name in BALANCER_NAMES:
+        balancer = elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]
+        listeners = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])
+        (https,) = [x for x in listeners["Listeners"] if x["Port"] == 443]
+        expected.append(
+            {
+                "listener_arn": https["ListenerArn"],
+                "dns_name": balancer["DNSName"],
+                "zone_id": balancer["CanonicalHostedZoneId"],
+            }
+        )
+    functions = [a for a in applied.planned if a.startswith(FUNCTIONS)]
+    awslambda = applied.client("lambda")
+
+    assert len(functions) >= 3  # the intake's API handler, the worker, the reaper, ...
+    for address in functions:
+        name = applied.planned[address]["function_name"]
+        configuration = awslambda.get_function_configuration(FunctionName=name)
+        listed = json.loads(configuration["Environment"]["Variables"]["BRANCHENV_LISTENERS"])
+        assert listed == expected, address
+    assert applied.module.outputs()["listeners"] == expected
 
 
 def test_destroy_leaves_no_resource(applied: Applied) -> None:
