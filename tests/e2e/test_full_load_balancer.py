@@ -149,7 +149,7 @@ def test_when_both_are_full_the_next_fails_fast_naming_the_limit_and_what_to_rai
     reason = str(record["reason"])
     assert "all 2 load balancer(s)" in reason and "full" in reason
     assert "TooManyRules" in reason and "100 rules" in reason  # the limit
-    assert "BRANCHENV_LISTENERS" in reason  # what to raise
+    assert "load_balancer_count" in reason and "BRANCHENV_LISTENERS" in reason  # what to raise
     assert took < 30  # fast: no retry into the dead-letter queue
     assert pool.runtime.inventory.managed(slug_of(pool, "pool/five")) == []
     assert len(rule_balancers(pool)) == len(POOL_BRANCHES)

@@ -114,7 +114,8 @@ def no_room_reason(load_balancers: int, codes: Sequence[str]) -> str:
         f"no room for a new preview: all {load_balancers} load balancer(s) of this "
         f"installation are full (ELB answered {which}: at most 100 target groups per load "
         "balancer, and 100 rules by default). Delete preview branches you no longer need, "
-        "or add a load balancer to BRANCHENV_LISTENERS, then push again"
+        "or add a load balancer: raise load_balancer_count in terraform/ (it puts each "
+        "load balancer's listener in BRANCHENV_LISTENERS), then push again"
     )
 
 
