@@ -1,5 +1,6 @@
 """The Chalice package (generated offline here, as `branchenv deploy` does) and the
-override chalicelib/tools/deploy/override.py writes for it wire every handler of app.py to terraform/."""
+override chalicelib/tools/deploy/override.py writes for it wire every handler of app.py
+to terraform/."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The Lambda environment terraform/lambda.tf sets matches what chalicelib/domain/settings.py reads."""
+"""The Lambda environment terraform/lambda.tf sets matches what chalicelib/domain/settings.py
+reads."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
-from chalicelib.tools.infra import BaseInfrastructure
 from chalicelib.domain.settings import PREFIX, REQUIRED_VARIABLES, Settings
+from chalicelib.tools.infra import BaseInfrastructure
 from tests.terraform.hcl import TERRAFORM, load_module
 
 SAMPLE = BaseInfrastructure(
