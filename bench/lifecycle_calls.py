@@ -4,9 +4,14 @@
 calls branchenv's handlers make (webhook intake, worker, AWS event handlers: a call with a
 frame of chalicelib/handlers/ on its stack), not those of the stand-ins (CodeBuild pushing
 the image, ECS registering a healthy target, Lambda's SQS event source receiving and
-deleting the messages it hands the worker) nor the test harness's own reads.
+deleting the messages it hands the worker) nor the test harness's own reads. The harness
+hands each webhook's message to the worker directly, so the intake's SendMessage is not
+among them.
 
-    .venv/bin/python bench/lifecycle_calls.py [--image-source build|ci]
+``--local-stack`` counts black-box instead, every request the local stack's moto server
+receives (bench/lifecycle_calls_local.py, ``build`` mode only).
+
+    .venv/bin/python bench/lifecycle_calls.py [--image-source build|ci] [--local-stack]
 """
 
 from __future__ import annotations
@@ -63,10 +68,16 @@ class CallCounter:
     def measure(self, label: str, action: Callable[[], None]) -> int:
         self.calls.clear()
         action()
-        total = sum(self.calls.values())
-        detail = ", ".join(f"{op} {n}" for op, n in sorted(self.calls.items()))
-        print(f"{label:<28} {total:>3} calls: {detail}")
-        return total
+        return print_stage(label, self.calls)
+
+
+def print_stage(label: str, calls: Counter[str]) -> int:
+    """One line of the table, e.g. ``push 1   5 calls: codebuild:StartBuild 1, ...``;
+    the stage's total."""
+    total = sum(calls.values())
+    detail = ", ".join(f"{op} {n}" for op, n in sorted(calls.items()))
+    print(f"{label:<28} {total:>3} calls: {detail}")
+    return total
 
 
 def build_succeeded(world: World, branch: str, sha: str) -> None:
@@ -86,7 +97,20 @@ def build_succeeded(world: World, branch: str, sha: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-source", choices=("build", "ci"), default="build")
-    mode = parser.parse_args().image_source
+    parser.add_argument(
+        "--local-stack",
+        action="store_true",
+        help="count at the local stack's moto server instead (build mode)",
+    )
+    args = parser.parse_args()
+    if args.local_stack:
+        if args.image_source != "build":
+            parser.error("--local-stack counts build mode only")
+        import lifecycle_calls_local
+
+        lifecycle_calls_local.main([])
+        return
+    mode = args.image_source
     with mock_aws():
         clients = ClientFactory("us-east-1")
         infra = create_base_infrastructure(

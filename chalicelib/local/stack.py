@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from types import ModuleType, TracebackType
 from typing import Any
 
-import boto3
-
 from chalicelib.aws.clients import ClientFactory
+from chalicelib.aws.dynamodb import DynamoEnvironmentStore
 from chalicelib.domain.settings import PREFIX, Settings
+from chalicelib.local.agents import fake_session, stand_in, stand_in_clients
 from chalicelib.local.alb import LocalLoadBalancer
 from chalicelib.local.dataplane import DataPlane, choose_launcher, start_data_plane
 from chalicelib.local.eventbridge import scheduled_event
@@ -54,8 +54,6 @@ DEFAULT_WEBHOOK_SECRET = "branchenv-local-secret"
 DEFAULT_DOMAIN = "preview.localhost"
 DEFAULT_APP_NAME = "demo"
 LOCAL_SLACK_CHANNEL = "#previews"
-# Dummy credentials: moto and the stand-ins accept anything, and nothing real is ever sent.
-FAKE_AWS_KEY = "testing"
 LOCAL_GITHUB_TOKEN = "local-github-token"
 LOCAL_SLACK_TOKEN = "xoxb-local-slack-token"
 BUILD_ENV_VARIABLE = "BRANCHENV_ENV"  # the slug, passed by chalicelib.aws.codebuild
@@ -111,6 +109,7 @@ class LocalStack:
         self.balancer: LocalLoadBalancer | None = None
         self.time = TimeFactor(self.options.time_factor)
         self.queue_visibility_seconds = 0
+        self.records: DynamoEnvironmentStore | None = None  # on a stand-in's client (agents.py)
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -162,7 +161,7 @@ class LocalStack:
     def _create_infrastructure(self) -> None:
         from chalicelib.local.bootstrap import create_base_infrastructure
 
-        self.clients = ClientFactory(self.options.region, self.aws_url, session=_fake_session())
+        self.clients = stand_in_clients(self.options.region, self.aws_url)
         self.infra = create_base_infrastructure(
             self.clients,
             app_name=self.options.app_name,
@@ -173,6 +172,8 @@ class LocalStack:
         self.queue_visibility_seconds = self.time.compress_queue(
             self.clients.client("sqs"), self.infra.queue_url
         )
+        table = self.infra.table_name
+        self.records = DynamoEnvironmentStore(self.clients.client("dynamodb"), table)
 
     def _start_standins(self) -> None:
         from chalicelib.local.standins import StandIns
@@ -193,17 +194,18 @@ class LocalStack:
         from chalicelib.runtime import Runtime
 
         app_module = _app_module()
-        assert self.infra is not None
+        assert self.infra is not None and self.clients is not None
         assert self.balancer is not None
         self.settings = Settings.from_environ(self.environment())
-        session = _fake_session()
+        session = fake_session(self.options.region)
         self.recorder = BuildRecorder()
         self.recorder.install(session.events)
         self.time.install(session.events)
         app_clients = ClientFactory(self.options.region, self.aws_url, session=session)
         # Windows in AWS seconds on the compressed clock; the layer reads through the
         # stack's own (unhooked) clients.
-        self.strict = StrictAws(clock=self.time.clock).install(app_clients, reads=self.clients)
+        reads = stand_in(self.clients, "strict")
+        self.strict = StrictAws(clock=self.time.clock).install(app_clients, reads=reads)
         assert self.data_plane is not None
         self.data_plane.checker.install(app_clients)
         self.runtime = Runtime(self.settings, app_clients)
@@ -214,9 +216,10 @@ class LocalStack:
         """The local load balancer, its health checks and the tasks ECS runs."""
         assert self.clients is not None and self.infra is not None
         _check_port_free(self.options.alb_port, "--alb-port")
+        clients = stand_in(self.clients, "dataplane")
         parts = start_data_plane(
-            self.clients,
-            launcher=choose_launcher(self.options.image, self.clients),
+            clients,
+            launcher=choose_launcher(self.options.image, clients),
             listener_arns=[item.listener_arn for item in self.infra.listeners()],
             port=self.options.alb_port,
             scale=lambda seconds: seconds / self.time.factor,
@@ -232,7 +235,7 @@ class LocalStack:
 
     def _repository_of(self, environment: Mapping[str, str]) -> str:
         slug = environment.get("BRANCH_SLUG")
-        record = self.runtime.store.get(slug) if slug and self.runtime else None
+        record = self.records.get(slug) if slug and self.records else None
         return str(record.repository) if record is not None else ""
 
     def environment(self) -> dict[str, str]:
@@ -276,7 +279,7 @@ class LocalStack:
         assert self.strict is not None
         options = self.options
         pump = QueuePump(
-            self.clients.client("sqs"),
+            stand_in(self.clients, "pump").client("sqs"),
             self.infra.queue_url,
             self._handler_or_missing("worker"),
             region=options.region,
@@ -285,7 +288,7 @@ class LocalStack:
         self._stops.append(("queue pump", pump.stop))
         self.pump = pump
         relay = EventRelay(
-            self.clients,
+            stand_in(self.clients, "relay"),
             self.deliver,
             self.recorder,
             app_name=options.app_name,
@@ -320,7 +323,7 @@ class LocalStack:
 
     def _branch_of_build(self, variables: Mapping[str, str]) -> str | None:
         slug = variables.get(BUILD_ENV_VARIABLE)
-        env = self.runtime.store.get(slug) if slug else None
+        env = self.records.get(slug) if slug and self.records else None
         return env.branch if env is not None else None
 
     # --- handlers ----------------------------------------------------------------------------
@@ -417,16 +420,6 @@ def _reset_moto(aws_url: str) -> None:
     request = urllib.request.Request(f"{aws_url}/moto-api/reset", data=b"", method="POST")
     with urllib.request.urlopen(request, timeout=10):
         pass
-
-
-def _fake_session() -> boto3.Session:
-    """A boto3 session with moto's fake credentials, so no real ones are ever read."""
-    return boto3.Session(
-        aws_access_key_id=FAKE_AWS_KEY,
-        aws_secret_access_key=FAKE_AWS_KEY,
-        aws_session_token=FAKE_AWS_KEY,
-        region_name=REGION,
-    )
 
 
 def _app_module() -> ModuleType:

@@ -33,6 +33,7 @@ from botocore.config import Config
 from botocore.parsers import create_parser
 
 from chalicelib.aws.clients import ClientFactory
+from chalicelib.local.agents import stand_in_agent
 from chalicelib.local.strict_reads import Reads, TokenBucket, allowed, forwards
 
 PARAMS = "strict_aws_params"  # where a call's own parameters wait for its before-call
@@ -108,7 +109,8 @@ class StrictAws:
             endpoint = str(elbv2.meta.endpoint_url)
             custom = None if ".amazonaws.com" in endpoint else endpoint
             session = _shared_session()
-            reads = ClientFactory(elbv2.meta.region_name, custom, READS_CONFIG, session)
+            agent = stand_in_agent("strict")
+            reads = ClientFactory(elbv2.meta.region_name, custom, READS_CONFIG, session, agent)
         self._reads = Reads(reads)
         for client in (elbv2, ecs):
             # Generic events, so that fault injection (registered on the same ones) counts
