@@ -10,6 +10,7 @@ in tests too, on a manual clock that the tests (and tests/integration/harness.py
 from __future__ import annotations
 
 import json
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -19,6 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 import pytest
+
+# moto's EC2 backend loads its ~1,400 default AMIs every time a mock starts (half a second
+# to three of every test's setup); branchenv never asks for an AMI (Fargate only).
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
 from moto import mock_aws
 
 from chalicelib.aws.clients import ClientFactory
