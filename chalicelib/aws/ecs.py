@@ -19,7 +19,7 @@ Known differences between moto 5 and ECS, which tests must not rely on:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,15 +191,14 @@ class Containers:
         return found
 
     def deregister_owned_task_definitions(
-        self, family: str, owner: Mapping[str, str] | None
+        self, family: str, owner: Mapping[str, str], known: Collection[str] = ()
     ) -> list[str]:
         """Deregister the ACTIVE revisions of exactly ``family`` whose tags hold every key
         and value of ``owner``; a revision someone else registered there is left alone.
-        ``owner`` None: every ACTIVE revision, none described (the caller knows it made
-        the family)."""
+        A revision in ``known`` (the caller registered it) is not described first."""
         arns = []
         for arn in self._active_revisions(family):
-            if owner is None:
+            if arn in known:
                 arns.append(arn)
                 continue
             described = self._describe_task_definition(arn)

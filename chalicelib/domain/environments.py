@@ -97,6 +97,10 @@ class Environment:
     health_check_path: str | None = None  # of the target group, as converge set it
     image_sha: str | None = None  # the commit whose image and branch tag converge verified
     task_spec: str | None = None  # the spec fingerprint of task_definition_arn
+    # Every task definition revision converge registered or adopted (its tags say it is
+    # this environment's), oldest first: a teardown from the record deregisters these
+    # without describing them.
+    task_definitions: tuple[str, ...] = ()
     # The container port the live service's load balancer maps (None: no live service known).
     service_port: int | None = None
     deployment_id: str | None = None  # the ECS deployment converge's last rollout started
@@ -124,6 +128,7 @@ class Environment:
         data = dataclasses.asdict(self)
         data["status"] = self.status.value
         data["ready_seconds"] = list(self.ready_seconds)
+        data["task_definitions"] = list(self.task_definitions)
         return data
 
     @classmethod
@@ -132,6 +137,7 @@ class Environment:
         values = {k: v for k, v in data.items() if k in known}
         values["status"] = Status(values.get("status", "pending"))
         values["ready_seconds"] = tuple(values.get("ready_seconds", ()))
+        values["task_definitions"] = tuple(values.get("task_definitions", ()))
         return cls(**values)
 
     def with_status(self, status: Status, *, reason: str | None = None, now: float) -> Environment:

@@ -152,15 +152,15 @@ def test_teardown_goes_in_dependency_order() -> None:
 
 def test_a_teardown_untags_in_one_step_and_trusts_a_family_only_from_the_record() -> None:
     building = replace(TARGET, image_source="build")
-    absent = replace(ENV, desired="absent")
+    absent = replace(ENV, desired="absent", task_definitions=("arn:td:1",))
 
     observed_in_aws = plan(absent, EVERYTHING, building, None).steps
     from_record = plan(absent, replace(EVERYTHING, recorded=True), building, None).steps
 
     both_tags = RemoveImageTags((NAMES.branch_tag, NAMES.cache_tag))
     assert both_tags in observed_in_aws and both_tags in from_record
-    assert DeregisterTaskDefinitions(NAMES.task_family, check_tags=True) in observed_in_aws
-    assert DeregisterTaskDefinitions(NAMES.task_family, check_tags=False) in from_record
+    assert DeregisterTaskDefinitions(NAMES.task_family, known=()) in observed_in_aws
+    assert DeregisterTaskDefinitions(NAMES.task_family, known=("arn:td:1",)) in from_record
 
 
 def test_teardown_skips_what_is_not_ours() -> None:

@@ -32,15 +32,22 @@ from chalicelib.engine.converge.kinds import service as service_kind
 from chalicelib.engine.converge.kinds import target_group as target_group_kind
 from chalicelib.engine.converge.kinds import task_definition as task_definition_kind
 from chalicelib.engine.converge.model import (
+    AnyStep,
     NoRoom,
     Observed,
     Plan,
+    RetryLater,
     Signal,
     Target,
 )
 from chalicelib.engine.converge.planner import plan, plan_absent
 from chalicelib.engine.converge.progress import Progress, progress_from
-from chalicelib.engine.converge.recorded import can_trust, holdings_after, observed_from_record
+from chalicelib.engine.converge.recorded import (
+    can_trust,
+    holdings_after,
+    holdings_while_tearing_down,
+    observed_from_record,
+)
 from chalicelib.engine.converge.repo_configs import ConfigSource, RepoConfigSource
 from chalicelib.engine.converge.runners import StepRunner
 from chalicelib.engine.converge.targets import TargetBuilder
@@ -157,14 +164,22 @@ class Converger:
         )
         the_plan = plan(env, observed, target, signal, leftovers)
         log.info("converge %s (%s): %s", slug, env.desired, the_plan.describe())
-        progress = progress_from(self._start(env, the_plan, unsaved), observed, target)
-        progress.unsaved = unsaved and progress.env.version == env.version
+        progress = progress_from(env, observed, target)
+        progress.unsaved = unsaved
         runner = self._step_runner()
         changing = False
+        done: list[AnyStep] = []
         try:
             for step in the_plan.steps:
                 changing = changing or step.changes_aws
                 runner.execute(step, progress, target)
+                done.append(step)
+        except RetryLater:
+            if env.desired == "absent" and (changing or env.status != Status.DELETING):
+                self._record_teardown_wait(progress, done, trusted=trusted)
+            elif changing and progress.env.known:
+                self._forget_holdings(progress.env)
+            raise
         except NoRoom as full:
             return self._undo_for_lack_of_room(runner, progress, target, str(full))
         except (Conflict, NotFound) as surprise:
@@ -181,6 +196,27 @@ class Converger:
             raise
         env = self._finish(progress, the_plan, target, signal, observed)
         return ConvergeResult(env, the_plan)
+
+    def _record_teardown_wait(
+        self, progress: Progress, done: Sequence[AnyStep], *, trusted: bool
+    ) -> None:
+        """A teardown waits on AWS (a target group its deleted rule still holds for a
+        while): shown ``deleting`` from now on, and, when it was planned from a known
+        record, the record keeps what is left, so the redelivery plans only the rest
+        without observing everything again."""
+        env = replace(
+            progress.env,
+            listener_arn=progress.listener_arn,
+            priority=progress.priority,
+            target_group_arn=progress.target_group_arn,
+            rule_arn=progress.rule_arn,
+            **holdings_while_tearing_down(done, known=trusted and progress.env.known),
+        )
+        if env.status != Status.DELETING:
+            # The reason it goes (branch gone, idle past its TTL) stays while it goes.
+            env = env.with_status(Status.DELETING, reason=env.reason, now=self.clock())
+        progress.env = self._save(env, releases=progress.releases)
+        progress.releases.clear()
 
     def _forget_holdings(self, env: Environment) -> None:
         """A run that changed AWS stopped half-way: the record may no longer say what AWS
@@ -253,14 +289,6 @@ class Converger:
     def _target(self, env: Environment) -> Target:
         return self.targets.target(env, self.names(env))
 
-    def _start(self, env: Environment, the_plan: Plan, unsaved: bool = False) -> Environment:
-        """A teardown is shown ``deleting`` before its first step (it may wait on AWS);
-        every other status is written once, by :meth:`_finish`."""
-        if env.desired == "absent" and the_plan.steps and env.status != Status.DELETING:
-            # The reason it goes (branch gone, idle past its TTL) stays while it goes.
-            return self._save(env.with_status(Status.DELETING, reason=env.reason, now=self.clock()))
-        return env
-
     def _finish(
         self,
         progress: Progress,
@@ -281,6 +309,9 @@ class Converger:
         )
         if env.desired == "present":  # the file was read at the desired sha
             env = replace(env, ttl_hours=target.ttl_hours, kept=target.kept)
+        arn = progress.task_definition_arn
+        if arn is not None and arn not in env.task_definitions:
+            env = replace(env, task_definitions=(*env.task_definitions, arn))
         holdings: dict[str, Any] = {"known": False}
         if observed is not None:
             holdings = holdings_after(
@@ -307,6 +338,7 @@ class Converger:
                 target_group_arn=None,
                 rule_arn=None,
                 task_definition_arn=None,
+                task_definitions=(),
                 service_port=None,
                 deployment_id=None,
                 expires_at=int(now + self.settings.history_days * 86400),

@@ -202,9 +202,10 @@ class DeleteTargetGroup(Step):
 @dataclass(frozen=True)
 class DeregisterTaskDefinitions(Step):
     family: str
-    # False when the record says converge registered this family: every ACTIVE revision
-    # is deregistered without reading its tags first.
-    check_tags: bool = True
+    # The revisions the record says converge registered: deregistered without reading
+    # their tags first. Any other ACTIVE revision of the family is deregistered only if
+    # its tags say it is this environment's (one made by hand there stays).
+    known: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -247,8 +247,11 @@ def plan_absent(env: Environment, observed: Observed, target: Target) -> Plan:
         steps.append(DeleteTargetGroup(observed.target_group.arn))
     if observed.task_definition is not None and is_ours(observed.task_definition.tags, ours):
         family = names.task_family
-        steps.append(DeregisterTaskDefinitions(family, check_tags=not observed.recorded))
-    tags = [names.branch_tag] if observed.branch_image is not None else []
+        known = env.task_definitions if observed.recorded else ()
+        steps.append(DeregisterTaskDefinitions(family, known=known))
+    # A build the record names may have pushed the branch tag since (gone already is fine).
+    built = observed.recorded and env.build_id is not None
+    tags = [names.branch_tag] if observed.branch_image is not None or built else []
     if target.image_source == "build":  # the build's layer cache (gone already is fine)
         tags.append(names.cache_tag)
     if tags:

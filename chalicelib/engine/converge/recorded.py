@@ -20,7 +20,7 @@ is what the next decision depends on), and so is a build converge waits for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from chalicelib.aws.codebuild import Build
@@ -35,6 +35,7 @@ from chalicelib.engine.converge.kinds import service as service_kind
 from chalicelib.engine.converge.kinds import target_group as target_group_kind
 from chalicelib.engine.converge.kinds import task_definition as task_definition_kind
 from chalicelib.engine.converge.model import (
+    AnyStep,
     CreateService,
     CreateTargetGroup,
     DeleteDns,
@@ -95,7 +96,7 @@ def observed_from_record(
     if env.image_sha and (sha is None or env.image_sha == sha):
         images = image_kind.from_record(env.image_sha, names.branch_tag)
     elif env.desired == "absent":
-        images = read_images([names.branch_tag])
+        images = {}  # nothing verified: no branch tag of this environment's to remove
     elif (
         sha
         and signal is not None
@@ -210,3 +211,24 @@ def holdings_after(
 
 def _has(steps: tuple[Any, ...], kind: type) -> bool:
     return any(isinstance(step, kind) for step in steps)
+
+
+def holdings_while_tearing_down(done: Sequence[AnyStep], *, known: bool) -> dict[str, Any]:
+    """What the record keeps of a teardown that waits on AWS after the steps ``done``:
+    known (when it was planned from a known record), less what those steps removed, so
+    the run after the wait plans only what is left."""
+    if not known:
+        return {"known": False}
+    steps = tuple(done)
+    changes: dict[str, Any] = {"known": True}
+    if _has(steps, DeleteDns) or _has(steps, DeleteDnsByHost):
+        changes["dns_target"] = None
+    if _has(steps, DeleteService):
+        changes.update(service_name=None, service_port=None, deployment_id=None)
+    if _has(steps, DeleteTargetGroup):
+        changes["health_check_path"] = None
+    if _has(steps, DeregisterTaskDefinitions):
+        changes.update(task_definition_arn=None, task_spec=None, task_definitions=())
+    if _has(steps, RemoveImageTags):
+        changes["image_sha"] = None
+    return changes

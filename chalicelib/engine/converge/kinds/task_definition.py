@@ -48,8 +48,8 @@ def run_deregister(
     ctx: Context, step: DeregisterTaskDefinitions, progress: Progress, target: Target
 ) -> None:
     ours = target.names.tags()
-    owner = {key: ours[key] for key in OWNERSHIP_KEYS} if step.check_tags else None
-    ctx.containers.deregister_owned_task_definitions(step.family, owner)
+    owner = {key: ours[key] for key in OWNERSHIP_KEYS}
+    ctx.containers.deregister_owned_task_definitions(step.family, owner, known=step.known)
     progress.task_definition_arn = None
 
 
