@@ -54,8 +54,9 @@ def tombstone() -> Environment:
 
 
 def serving() -> Environment:
-    """The same record once its environment is wanted again and ready: it keeps its slug and
-    the branch the tombstone wrote (the repository as the push named it)."""
+    """The tombstone's names on a record that serves: Slack and GitHub name a host only for a
+    preview that serves (and GitHub needs a real repository), so this is how they would meet
+    a record whose branch is its hashed-looking slug."""
     return replace(
         tombstone(),
         repository=REPO,
