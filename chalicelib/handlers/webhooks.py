@@ -2,7 +2,10 @@
 
 Pure functions, no I/O: the intake calls them before it enqueues anything. A payload
 that is not what GitHub sends raises :class:`MalformedPayload` (answered 400); a real
-payload branchenv does not act on becomes :class:`Ignored` with a reason.
+payload branchenv does not act on becomes :class:`Ignored` with a reason. Of the one rule
+of which branches get a preview (chalicelib/engine/repoconfig/branches.py) the intake
+applies the clause that needs no ``branchenv.yml``, the default branch's; converge applies
+the rest once it has read the file.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.messages import BranchEvent
+from chalicelib.engine.repoconfig.branches import default_branch_verdict
 
 SIGNATURE_PREFIX = "sha256="
 ZERO_SHA = "0" * 40
@@ -93,8 +97,11 @@ def _parse_ref_event(
     if ref_type != "branch":
         return Ignored(f"{event} of a {ref_type}, not a branch")
     default_branch = payload.get("master_branch") or repository.get("default_branch")
-    if ref == default_branch:
-        return Ignored(f"{ref!r} is the default branch (production), it gets no preview")
+    verdict = default_branch_verdict(
+        ref, default_branch if isinstance(default_branch, str) else None
+    )
+    if verdict is not None:
+        return Ignored(verdict.reason)
     return BranchEvent(
         repository=_text(repository, "full_name"),
         branch=ref,
@@ -113,8 +120,12 @@ def _parse_push(payload: dict[str, Any], delivery_id: str) -> BranchEvent | Igno
     if not ref.startswith(BRANCH_REF_PREFIX):
         return Ignored(f"push to {ref!r}, not to a branch")
     branch = ref[len(BRANCH_REF_PREFIX) :]
-    if branch == repository.get("default_branch"):
-        return Ignored(f"{branch!r} is the default branch (production), it gets no preview")
+    default_branch = repository.get("default_branch")
+    verdict = default_branch_verdict(
+        branch, default_branch if isinstance(default_branch, str) else None
+    )
+    if verdict is not None:
+        return Ignored(verdict.reason)
     after = _text(payload, "after")
     deleted = payload.get("deleted") is True or after == ZERO_SHA
     if not deleted and not _is_sha(after):

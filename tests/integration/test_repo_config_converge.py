@@ -101,7 +101,28 @@ def test_a_branch_excluded_by_the_file_gets_nothing(world: World, files: FakeGit
     env = world.env(BRANCH)
     assert env is not None and env.status == Status.DELETED
     assert env.reason is not None and "excludes" in env.reason
+    assert env.reason == (
+        "branch 'feature/login' gets no preview: 'feature/**' of branchenv.yml line 2: "
+        "branches.exclude excludes it"
+    )
     assert world.leftovers(BRANCH) == []
+
+
+def test_a_branch_the_built_in_default_excludes_says_so_without_a_file(
+    world: World, files: FakeGitHubFiles
+) -> None:
+    branch = "dependabot/npm_and_yarn/lodash-4.17.21"  # the repository has no branchenv.yml
+    world.push_image(sha_of(1))
+
+    world.deliver(world.push(branch, sha_of(1)))
+
+    env = world.env(branch)
+    assert env is not None and env.status == Status.DELETED
+    assert env.reason == (
+        f"branch {branch!r} gets no preview: 'dependabot/**' of branchenv's built-in default "
+        "branches.exclude (branchenv.yml does not set it) excludes it"
+    )
+    assert world.leftovers(branch) == []
 
 
 def test_a_repository_without_the_file_deploys_with_the_defaults(

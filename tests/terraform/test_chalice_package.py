@@ -120,6 +120,7 @@ def test_deployment_zip_holds_the_app_without_the_local_stack_or_operator_tools(
     assert "app.py" in names
     assert "chalicelib/domain/settings.py" in names
     assert "chalicelib/engine/converge/kinds/service.py" in names
+    assert "chalicelib/handlers/dashboard/page.html" in names  # the dashboard's template
     never_in_lambda = ("chalicelib/local/", "chalicelib/tools/")
     assert not [n for n in names if n.startswith(never_in_lambda)]
     assert not [n for n in names if "__pycache__" in n]

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Iterator
 from dataclasses import replace
+from fnmatch import fnmatch
+from pathlib import Path
+from string import Template
 
 import pytest
 
@@ -19,12 +23,14 @@ from chalicelib.handlers.dashboard import (
     iso_time,
     render_page,
 )
+from chalicelib.handlers.dashboard.html_page import PAGE_TEMPLATE
 from tests.conftest import offline_settings
 
 NOW = 1_790_000_000.0  # 2026-09-21T14:13:20+00:00
 SHA = "0123456789abcdef0123456789abcdef01234567"
 KEY = "dashboard-key-1"
 SETTINGS = offline_settings(dashboard_auth="none")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_env(branch: str = "feature-a", **changes: object) -> Environment:
@@ -179,6 +185,23 @@ def test_page_is_made_for_phones_and_refreshes_itself() -> None:
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     assert '<meta http-equiv="refresh" content="15">' in page
     assert "@media (max-width: 640px)" in page
+
+
+def test_page_shows_a_branch_with_template_syntax_as_it_is() -> None:
+    page = render_page([make_env("fix/$body-${app}-{count}")], SETTINGS, NOW)
+    assert '<span class="branch">fix/$body-${app}-{count}</span>' in page
+
+
+def test_page_template_is_a_package_file_in_the_wheel_with_single_braces() -> None:
+    folder = ROOT / "chalicelib" / "handlers" / "dashboard"
+    text = (folder / PAGE_TEMPLATE).read_text(encoding="utf-8")
+    assert "{{" not in text and "}}" not in text  # CSS is written as CSS
+    placeholders = {m.group("braced") or m.group("named") for m in Template.pattern.finditer(text)}
+    assert placeholders == {"refresh", "app", "count", "generated", "generated_iso", "body"}
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["chalicelib.handlers.dashboard"]
+    assert any(fnmatch(PAGE_TEMPLATE, pattern) for pattern in package_data)
 
 
 def test_page_loads_nothing_from_the_network() -> None:

@@ -2,8 +2,9 @@
 
 :class:`RepoConfig` is one repository's file merged over the operator's
 :class:`CommonConfig`; :class:`ServiceSpec` is its service once the installation's
-settings fill what the file leaves out; :class:`BranchFilter` says which branches get a
-preview.
+settings fill what the file leaves out. Its ``branches``, a
+:class:`~chalicelib.engine.repoconfig.branches.BranchFilter`, feed the one rule of which
+branches get a preview (:mod:`chalicelib.engine.repoconfig.branches`).
 """
 
 from __future__ import annotations
@@ -13,26 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.settings import Settings
+from chalicelib.engine.repoconfig.branches import BranchFilter
 from chalicelib.engine.repoconfig.globs import glob_match
-from chalicelib.engine.repoconfig.schema import DEFAULT_EXCLUDE, DEFAULT_INCLUDE
-
-
-@dataclass(frozen=True)
-class BranchFilter:
-    """Which branches get a preview: gitignore-style globs (``*`` within a path segment,
-    ``**`` across segments). The repository's default branch never gets one unless an
-    include pattern names it exactly."""
-
-    include: tuple[str, ...] = DEFAULT_INCLUDE
-    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
-
-    def wants(self, branch: str, *, default_branch: str | None) -> bool:
-        """True when ``branch`` should have a preview environment."""
-        if branch == default_branch and branch not in self.include:
-            return False
-        if not any(glob_match(p, branch) for p in self.include):
-            return False
-        return not any(glob_match(p, branch) for p in self.exclude)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from chalicelib.domain.settings import Settings, SettingsError
+from chalicelib.engine.repoconfig.branches import BranchFilter
 from chalicelib.engine.repoconfig.model import (
-    BranchFilter,
     CommonConfig,
     RepoConfig,
     RepoDefaults,
@@ -110,6 +110,12 @@ class _Parser:
         where = f" line {node.start_mark.line + 1}" if node is not None else ""
         key = f" {path}:" if path else ""
         return ConfigError(f"{self.source}{where}:{key} {problem}")
+
+    def key_line(self, mapping: Node, key: str) -> str:
+        """Where ``key`` of a mapping ``self.mapping`` checked is written, as reasons name
+        it: ``branchenv.yml line 3``."""
+        [key_node] = [k for k, _ in mapping.value if k.value == key]
+        return f"{self.source} line {key_node.start_mark.line + 1}"
 
     # -- the document
     def root(self) -> Node | None:
@@ -210,6 +216,8 @@ class _Parser:
         return BranchFilter(
             include=DEFAULT_INCLUDE if include is None else include,
             exclude=DEFAULT_EXCLUDE if exclude is None else exclude,
+            include_from=self.key_line(node, "include") if include is not None else None,
+            exclude_from=self.key_line(node, "exclude") if exclude is not None else None,
         )
 
     def service(self, node: Node | None, defaults: RepoDefaults) -> ServiceConfig:

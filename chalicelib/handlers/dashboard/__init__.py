@@ -7,6 +7,7 @@ dashboard's one front door; its parts, by responsibility:
 - :mod:`~chalicelib.handlers.dashboard.answers`: the Request and Answer types and the HTTP headers;
 - :mod:`~chalicelib.handlers.dashboard.views`: pure views of a record (preview URL, JSON, times);
 - :mod:`~chalicelib.handlers.dashboard.html_page`: the HTML page and error page, escaped throughout;
+  the page's markup and CSS are the template file ``page.html`` (package data);
 - :mod:`~chalicelib.handlers.dashboard.access`: who may look (``BRANCHENV_DASHBOARD_AUTH``) and
   which keys are accepted;
 - :mod:`~chalicelib.handlers.dashboard.service`: :class:`Dashboard`, which checks access, reads an

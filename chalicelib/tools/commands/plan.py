@@ -1,10 +1,11 @@
 """``branchenv plan BRANCH``: print what converge would send to ECS, and the policy verdict.
 
 Reads the repository's ``branchenv.yml`` from ``--config FILE`` or, when a GitHub token
-is configured, from GitHub at the sha (or the branch head); renders the task definition
-and the service exactly as converge would, and runs the policy checks on them. Exit 0
-when the policy passes (or the branch gets no preview), 1 when it fails or the file is
-invalid.
+is configured, from GitHub at the sha (or the branch head), and prints what converge's own
+target builder (:meth:`chalicelib.engine.converge.targets.TargetBuilder.rendering`) would
+deploy: the branch rule's verdict, the task definition and the service, and the policy
+checks on them. Exit 0 when the policy passes (or the branch gets no preview), 1 when it
+fails or the file is invalid.
 
 It must never change anything (no AWS write, no GitHub write) and never print a secret:
 secrets appear only as the ARNs the file names.
@@ -22,21 +23,16 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from chalicelib.aws.errors import AwsError
-from chalicelib.domain.names import EnvironmentNames, is_sha, names_for
+from chalicelib.domain.environments import Environment, InMemoryEnvironmentStore
+from chalicelib.domain.names import is_sha, names_for
 from chalicelib.domain.settings import Settings
-from chalicelib.engine.policy import OperatorPolicy, Violation, check
-from chalicelib.engine.repoconfig import (
-    FILE_NAME,
-    ConfigError,
-    RepoConfig,
-    load_repo_config,
-    repo_defaults,
-)
-from chalicelib.engine.taskdef import RenderContext, render_service, render_task_definition
+from chalicelib.engine.converge.repo_configs import RepoConfigSource
+from chalicelib.engine.converge.targets import TargetBuilder
+from chalicelib.engine.policy import OperatorPolicy, Violation
+from chalicelib.engine.repoconfig import FILE_NAME, repo_defaults
 from chalicelib.tools.cli import CommandError
 
 PLACEHOLDER_SHA = "0" * 40
-NOT_YET_CREATED = "(created by converge)"
 
 
 class FileSource(Protocol):
@@ -102,26 +98,44 @@ def plan(
     err: TextIO,
 ) -> int:
     """Print the plan for ``request``; the exit code is the verdict (0 pass, 1 fail)."""
-    operator = OperatorPolicy.from_settings(settings)
     repository = repository_of(request, settings)
     sha = sha_of(request, repository, source, err)
-    try:
-        config = load_repo_config(
-            read_config(request, repository, sha, source, err), defaults=repo_defaults(settings)
-        )
-    except ConfigError as exc:
-        print(f"policy: failed\n  - {exc}", file=out)
-        return 1
+    text = read_config(request, repository, sha, source, err)
+    builder = TargetBuilder(
+        settings=settings,
+        store=InMemoryEnvironmentStore(),  # placement is not printed; nothing is claimed
+        repository_uri=lambda: settings.ecr_repository,
+        configs=RepoConfigSource(_TheFile(text), repo_defaults(settings)),
+        operator=OperatorPolicy.from_settings(settings),
+    )
     names = names_for(settings.app_name, repository, request.branch, settings.preview_domain)
-    if not config.branches.wants(request.branch, default_branch=request.default_branch):
-        print(skipped_message(request, config), file=out)
+    env = Environment(
+        slug=names.slug, repository=repository, branch=request.branch, desired_sha=sha
+    )
+    rendering = builder.rendering(
+        env, names, default_branch=request.default_branch, image_uri=request.image
+    )
+    if rendering.config_error is not None:
+        print(f"policy: failed\n  - {rendering.config_error}", file=out)
+        return 1
+    if not rendering.verdict.wanted:
+        print(f"branch {request.branch} gets no preview: {rendering.verdict.why}", file=out)
         return 0
-    image = request.image or f"{settings.ecr_repository}:{sha}"
-    task_definition, service = render(settings, names, sha, image, config)
-    print(json.dumps({"taskDefinition": task_definition, "service": service}, indent=2), file=out)
-    violations = check(task_definition, service, config=config, operator=operator)
-    print(verdict(violations), file=out)
-    return 1 if violations else 0
+    document = {"taskDefinition": rendering.task_definition, "service": rendering.service}
+    print(json.dumps(document, indent=2), file=out)
+    print(verdict(list(rendering.violations)), file=out)
+    return 1 if rendering.violations else 0
+
+
+class _TheFile:
+    """The one branchenv.yml text plan has read (None: the repository has none), as the
+    target builder's file source."""
+
+    def __init__(self, text: str | None) -> None:
+        self._text = text
+
+    def file_contents(self, repository: str, path: str, ref: str) -> str | None:
+        return self._text
 
 
 def repository_of(request: PlanRequest, settings: Settings) -> str:
@@ -200,29 +214,6 @@ class _GitHubFiles:
             return action()
         except (self._error_type, AwsError) as exc:  # AwsError: reading the token's secret
             raise CommandError(f"GitHub: {exc}; or pass --config FILE") from None
-
-
-def render(
-    settings: Settings, names: EnvironmentNames, sha: str, image: str, config: RepoConfig
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The two requests converge would send (ARNs it has not made yet are marked)."""
-    ctx = RenderContext(settings=settings, names=names, sha=sha, image_uri=image, config=config)
-    service = render_service(
-        ctx,
-        service_name=names.service(1),
-        task_definition_arn=NOT_YET_CREATED,
-        target_group_arn=NOT_YET_CREATED,
-    )
-    return render_task_definition(ctx), service
-
-
-def skipped_message(request: PlanRequest, config: RepoConfig) -> str:
-    branches = config.branches
-    return (
-        f"branch {request.branch} gets no preview: {FILE_NAME} branches include "
-        f"{list(branches.include)}, exclude {list(branches.exclude)}, and the default branch "
-        f"({request.default_branch}) only when named in include"
-    )
 
 
 def verdict(violations: list[Violation]) -> str:
