@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Literal
+from typing import Any, Literal
 
 from chalicelib.domain import settings_env as parse
 from chalicelib.domain.settings_env import IMAGE_SOURCES as IMAGE_SOURCES
@@ -191,6 +191,12 @@ class Settings:
         """The URL QA opens for a preview host."""
         port = f":{self.preview_port}" if self.preview_port else ""
         return f"{self.preview_scheme}://{host}{port}"
+
+
+def default_of(name: str) -> Any:
+    """The default of the Settings field ``name``, for code that needs it without Settings
+    (written once, on the field)."""
+    return Settings.__dataclass_fields__[name].default
 
 
 def variable_of(name: str) -> Variable:
