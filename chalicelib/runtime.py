@@ -77,7 +77,7 @@ class Runtime:
         webhook secret, the dashboard keys, and the Slack and GitHub credentials."""
         from chalicelib.aws.secrets import Secrets
 
-        return Secrets(self.settings, lambda: self.clients.client("secretsmanager"))
+        return Secrets.over(self.settings, self.clients)
 
     def webhook_secrets(self) -> tuple[str, ...]:
         """The accepted webhook secrets, the current one first (SettingsError if neither

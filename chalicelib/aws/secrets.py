@@ -26,6 +26,7 @@ from chalicelib.aws.errors import AwsError, translate
 from chalicelib.domain.settings_env import PREFIX, SettingsError
 
 if TYPE_CHECKING:
+    from chalicelib.aws.clients import ClientFactory
     from chalicelib.domain.settings import Settings
 
 OPERATION = "GetSecretValue"
@@ -176,6 +177,11 @@ class Secrets:
         self.github_app_private_key = SecretSetting(
             "GITHUB_APP_PRIVATE_KEY", s.github_app_private_key, s.github_app_private_key_arn, client
         )
+
+    @classmethod
+    def over(cls, settings: Settings, clients: ClientFactory) -> Secrets:
+        """The secret settings of ``settings``, read through ``clients``' Secrets Manager."""
+        return cls(settings, lambda: clients.client("secretsmanager"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<not shown>)"

@@ -159,7 +159,7 @@ def github_token_source(
     if secrets is None:
         from chalicelib.aws.secrets import Secrets
 
-        secrets = Secrets(settings, lambda: clients.client("secretsmanager"))
+        secrets = Secrets.over(settings, clients)
     if secrets.github_token.configured:
         return secrets.github_token.current
     s = settings

@@ -147,7 +147,7 @@ def notifier_from_settings(
         return settings.preview_url(names.host)
 
     if secrets is None:
-        secrets = Secrets(settings, lambda: clients.client("secretsmanager"))
+        secrets = Secrets.over(settings, clients)
     slack = None
     if secrets.slack_token.configured:
         slack_token = secrets.slack_token.current

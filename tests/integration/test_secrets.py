@@ -25,7 +25,7 @@ def no_client() -> Any:
 
 
 def secrets_of(clients: ClientFactory, **settings: Any) -> Secrets:
-    return Secrets(offline_settings(**settings), lambda: clients.client("secretsmanager"))
+    return Secrets.over(offline_settings(**settings), clients)
 
 
 def store(clients: ClientFactory, name: str, value: str) -> str:
