@@ -9,19 +9,19 @@ own Settings and ClientFactory (moto) instead of patching anything.
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.dynamodb import DynamoEnvironmentStore
 from chalicelib.aws.sqs import WorkQueue
 from chalicelib.domain.environments import EnvironmentStore
-from chalicelib.domain.settings import Settings, SettingsError
+from chalicelib.domain.settings import Settings
 from chalicelib.handlers.intake import IntakeConfig
 
 if TYPE_CHECKING:
     from chalicelib.aws.inventory import Inventory
+    from chalicelib.aws.secrets import Secrets
     from chalicelib.domain.desired import BranchTruth
     from chalicelib.engine.converge import Converger
     from chalicelib.github.gateway import GitHubGateway
@@ -71,20 +71,18 @@ class Runtime:
             )
         return self._store
 
-    def webhook_secrets(self) -> tuple[str, ...]:
-        """The accepted webhook secrets: from settings, else Secrets Manager (cached)."""
-        if self.settings.webhook_secrets:
-            return self.settings.webhook_secrets
-        return self._secrets_from_arn
-
     @functools.cached_property
-    def _secrets_from_arn(self) -> tuple[str, ...]:
-        arn = self.settings.webhook_secret_arn
-        if not arn:
-            raise SettingsError("set BRANCHENV_WEBHOOK_SECRET or BRANCHENV_WEBHOOK_SECRET_ARN")
-        from chalicelib.aws.secrets import SecretValues
+    def secrets(self) -> Secrets:
+        """Every secret setting (chalicelib.aws.secrets), each read once while warm: the
+        webhook secret, the dashboard keys, and the Slack and GitHub credentials."""
+        from chalicelib.aws.secrets import Secrets
 
-        return parse_secret_list(SecretValues(self.clients.client("secretsmanager")).get(arn))
+        return Secrets.over(self.settings, self.clients)
+
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The accepted webhook secrets, the current one first (SettingsError if neither
+        BRANCHENV_WEBHOOK_SECRET nor ..._ARN is set)."""
+        return self.secrets.webhook.required()
 
     @functools.cached_property
     def notifier(self) -> Notifier:
@@ -92,38 +90,17 @@ class Runtime:
         from chalicelib.notify.dispatcher import notifier_from_settings
 
         return notifier_from_settings(
-            self.settings, self.clients, github_token=self.github_token_source
-        )
-
-    @functools.cached_property
-    def github_token_source(self) -> Callable[[], str] | None:
-        """The GitHub token (or GitHub App installation token) source, shared by the
-        notifier and :attr:`github` so a warm process keeps one installation token."""
-        from chalicelib.github.auth import github_token_source
-        from chalicelib.notify.dispatcher import github_pauses
-
-        _, between_writes = github_pauses(self.settings.github_api_url, None)
-        return github_token_source(
-            self.settings, self.clients, seconds_between_writes=between_writes
+            self.settings, self.clients, github=self.github, secrets=self.secrets
         )
 
     @functools.cached_property
     def github(self) -> GitHubGateway | None:
-        """GitHub's REST API, where a token or a GitHub App is configured."""
-        s = self.settings
-        token = self.github_token_source
-        if token is None:
-            return None
-        from chalicelib.github.gateway import GitHubGateway
-        from chalicelib.notify.dispatcher import github_pauses
+        """GitHub's REST API, where a token or a GitHub App is configured: built once and
+        shared by the notifier, converge and the reaper, so a warm process keeps one
+        GitHub App installation token."""
+        from chalicelib.github.connect import gateway_from_settings
 
-        between_requests, between_writes = github_pauses(s.github_api_url, None)
-        return GitHubGateway(
-            token,
-            s.github_api_url,
-            seconds_between_requests=between_requests,
-            seconds_between_writes=between_writes,
-        )
+        return gateway_from_settings(self.settings, self.clients, secrets=self.secrets)
 
     @property
     def branch_truth(self) -> BranchTruth | None:
@@ -189,14 +166,3 @@ class Runtime:
             notifier=self.notifier,
             config_source=self.github,
         )
-
-
-def parse_secret_list(value: str) -> tuple[str, ...]:
-    """A secret holding one webhook secret, or a JSON list of them (during rotation)."""
-    text = value.strip()
-    if text.startswith("["):
-        items: Any = json.loads(text)
-        if isinstance(items, list) and all(isinstance(i, str) for i in items):
-            return tuple(i for i in items if i)
-        raise SettingsError("the webhook secret must be a string or a JSON list of strings")
-    return (text,) if text else ()

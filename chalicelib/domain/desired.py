@@ -15,17 +15,16 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from chalicelib.domain.environments import (
-    ConcurrentUpdate,
     Desired,
     Environment,
     EnvironmentStore,
     Status,
+    retry_concurrent_updates,
 )
 from chalicelib.domain.messages import BranchEvent
 from chalicelib.domain.names import EnvironmentNames
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 8
 
 
 class BranchTruth(Protocol):
@@ -118,7 +117,8 @@ def desire_of(
     (an SQS FIFO message group), and a converge that stops before writing leaves the
     message to be delivered again."""
     head = _ask_truth(truth, event)
-    for _ in range(MAX_ATTEMPTS):
+
+    def attempt(_: int) -> Desire | None:
         env = store.get(names.slug)
         if env is not None and env.repository != event.repository:
             log.warning(
@@ -148,11 +148,9 @@ def desire_of(
             return Desire(env, written=True)
         if defer and env is not None and env.known:
             return Desire(updated, written=False)
-        try:
-            return Desire(store.put(updated), written=True)
-        except ConcurrentUpdate:
-            continue
-    raise ConcurrentUpdate(f"{names.slug}: too many concurrent updates")
+        return Desire(store.put(updated), written=True)
+
+    return retry_concurrent_updates(attempt, names.slug)
 
 
 def _ask_truth(truth: BranchTruth | None, event: BranchEvent) -> GitHubAnswer | None:

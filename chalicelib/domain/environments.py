@@ -3,7 +3,8 @@
 An :class:`Environment` is one branch's record: what is desired (present at a sha, or
 absent), what converge has made so far, and the status people see. Records are written
 with optimistic concurrency: every write names the version it read, and a write that
-lost a race raises :class:`ConcurrentUpdate` so the caller re-reads and tries again.
+lost a race raises :class:`ConcurrentUpdate` so the caller re-reads and tries again, by
+the one policy every writer follows (:func:`retry_concurrent_updates`).
 
 Two stores share one contract (tests/integration/test_store_contract.py): DynamoDB for
 real use, in memory for unit tests. Besides records the store keeps listener-rule priority
@@ -18,12 +19,19 @@ import dataclasses
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Desired = Literal["present", "absent"]
+T = TypeVar("T")
+# How many times a write that keeps losing races is tried in all. The writers of one record
+# are few (the worker, one message of a branch at a time; the reaper; an operator's
+# command), so a conflict means one of them has just written: re-reading and trying again
+# at once wins unless the record is changing without pause, and then giving up leaves the
+# change to the queue's redelivery or the next sweep.
+CONCURRENT_UPDATE_ATTEMPTS = 8
 
 
 class Status(StrEnum):
@@ -57,6 +65,21 @@ class StoreError(Exception):
 
 class ConcurrentUpdate(StoreError):
     """Someone else wrote the record since it was read; re-read and try again."""
+
+
+def retry_concurrent_updates(
+    attempt: Callable[[int], T], what: str, *, attempts: int = CONCURRENT_UPDATE_ATTEMPTS
+) -> T:
+    """Run ``attempt`` until it does not raise ConcurrentUpdate: the one retry policy of
+    every record writer. Each attempt re-reads what it writes; it is told how many
+    attempts came before it (0 the first time), so a writer whose first write needs no
+    read can skip it. After ``attempts`` lost races, ConcurrentUpdate naming ``what``."""
+    for tried in range(attempts):
+        try:
+            return attempt(tried)
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate(f"{what}: the record kept changing ({attempts} writes lost a race)")
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Literal
 
+from chalicelib.domain import settings_env as parse
 from chalicelib.domain.settings_env import IMAGE_SOURCES as IMAGE_SOURCES
 from chalicelib.domain.settings_env import PREFIX as PREFIX
-from chalicelib.domain.settings_env import EnvReader
+from chalicelib.domain.settings_env import VARIABLE, EnvReader, Variable, variable
 from chalicelib.domain.settings_env import ImageSource as ImageSource
 from chalicelib.domain.settings_env import Listener as Listener
 from chalicelib.domain.settings_env import SettingsError as SettingsError
 
 APP_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,21}[a-z0-9]$")
+APP_NAME_EXPECTED = (
+    "lower-case letters, digits and '-', 2 to 23 characters (the load balancer's "
+    "name '<app>-previews' must fit in 32), starting with a letter"
+)
 DEFAULT_CONTAINER_PORT = 8080
 # The ports terraform/network.tf opens from the load balancers to the tasks (its variable
 # container_port_range, passed as BRANCHENV_CONTAINER_PORTS). The ALB must reach targets on
@@ -30,136 +35,153 @@ DEFAULT_CONTAINER_PORT = 8080
 # your Application Load Balancer", docs.aws.amazon.com/elasticloadbalancing/latest/
 # application/load-balancer-update-security-groups.html), so no other port can serve.
 DEFAULT_CONTAINER_PORTS = (80, 65535)
+MIB = 1024 * 1024
+
+
+def _preview_port(env: EnvReader, name: str, default: int | None) -> int | None:
+    return env.integer(name, 0, low=0, high=65535) or default  # 0: no port in the URL
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The whole configuration of one branchenv installation (one application)."""
+    """The whole configuration of one branchenv installation (one application).
 
-    app_name: str
-    region: str
-    queue_url: str
-    table_name: str
-    cluster: str
-    vpc_id: str
-    subnets: tuple[str, ...]
-    security_groups: tuple[str, ...]
-    listeners: tuple[Listener, ...]
-    hosted_zone_id: str
-    preview_domain: str
-    ecr_repository: str
-    execution_role_arn: str
-    task_role_arn: str | None = None
-    aws_endpoint_url: str | None = None
-    preview_scheme: str = "https"
-    preview_port: int | None = None  # in preview URLs; locally the load balancer's port
-    container_port: int = DEFAULT_CONTAINER_PORT
-    container_ports: tuple[int, int] = DEFAULT_CONTAINER_PORTS
-    health_check_path: str = "/"
-    cpu: int = 256
-    memory: int = 512
-    desired_count: int = 1
-    spot: bool = True
-    on_demand_base: int = 0
-    history_days: int = 14
-    webhook_secrets: tuple[str, ...] = ()
-    webhook_secret_arn: str | None = None
-    allowed_repositories: frozenset[str] = field(default_factory=frozenset)
-    max_body_bytes: int = 5 * 1024 * 1024
-    image_source: ImageSource = "build"
-    codebuild_project: str | None = None
-    retag_pattern: str | None = None
-    github_token: str | None = None
-    github_token_arn: str | None = None
-    github_app_id: int | None = None
-    github_app_installation_id: int | None = None
-    github_app_private_key: str | None = field(default=None, repr=False)  # never echoed
-    github_app_private_key_arn: str | None = None
-    github_api_url: str = "https://api.github.com"
-    slack_token: str | None = None
-    slack_token_arn: str | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    slack_channel: str | None = None
-    event_bus: str | None = None
-    dashboard_auth: Literal["none", "api_key", "iam"] = "api_key"
-    dashboard_api_keys: tuple[str, ...] = ()
-    dashboard_api_key_arn: str | None = None
-    ttl_hours: float = 72.0
-    stuck_minutes: int = 30
-    max_cpu: int = 2048
-    max_memory: int = 8192
-    allowed_secret_prefixes: tuple[str, ...] = ()
-    policy_checks: tuple[str, ...] = ()
-    common_config: str | None = None
+    Each field's metadata names its variable and parser (:func:`variable`); its default,
+    written only here, is what an unset variable means. A field without a default is a
+    required variable (:data:`REQUIRED_VARIABLES` is derived from them).
+    """
+
+    app_name: str = field(
+        metadata=variable("APP_NAME", parse.pattern(APP_NAME_PATTERN, APP_NAME_EXPECTED))
+    )
+    region: str = field(metadata=variable("AWS_REGION", parse.region, prefixed=False))
+    queue_url: str = field(metadata=variable("QUEUE_URL", parse.required))
+    table_name: str = field(metadata=variable("TABLE", parse.required))
+    cluster: str = field(metadata=variable("CLUSTER", parse.required))
+    vpc_id: str = field(metadata=variable("VPC_ID", parse.required))
+    subnets: tuple[str, ...] = field(metadata=variable("SUBNETS", parse.required_csv))
+    security_groups: tuple[str, ...] = field(
+        metadata=variable("SECURITY_GROUPS", parse.required_csv)
+    )
+    listeners: tuple[Listener, ...] = field(metadata=variable("LISTENERS", parse.listeners))
+    hosted_zone_id: str = field(metadata=variable("HOSTED_ZONE_ID", parse.required))
+    preview_domain: str = field(metadata=variable("PREVIEW_DOMAIN", parse.domain))
+    ecr_repository: str = field(metadata=variable("ECR_REPOSITORY", parse.required))
+    execution_role_arn: str = field(metadata=variable("EXECUTION_ROLE_ARN", parse.required))
+    task_role_arn: str | None = field(default=None, metadata=variable("TASK_ROLE_ARN", parse.text))
+    aws_endpoint_url: str | None = field(
+        default=None, metadata=variable("AWS_ENDPOINT_URL", parse.text)
+    )
+    preview_scheme: str = field(
+        default="https", metadata=variable("PREVIEW_SCHEME", parse.choice("https", "http"))
+    )
+    # In preview URLs; locally the load balancer's port.
+    preview_port: int | None = field(default=None, metadata=variable("PREVIEW_PORT", _preview_port))
+    container_port: int = field(
+        default=DEFAULT_CONTAINER_PORT, metadata=variable("CONTAINER_PORT", parse.integer(1, 65535))
+    )
+    container_ports: tuple[int, int] = field(
+        default=DEFAULT_CONTAINER_PORTS, metadata=variable("CONTAINER_PORTS", parse.port_range)
+    )
+    health_check_path: str = field(default="/", metadata=variable("HEALTH_CHECK_PATH", parse.path))
+    cpu: int = field(default=256, metadata=variable("CPU", parse.integer(256, 16384)))
+    memory: int = field(default=512, metadata=variable("MEMORY", parse.integer(512, 122880)))
+    desired_count: int = field(default=1, metadata=variable("DESIRED_COUNT", parse.integer(0, 10)))
+    spot: bool = field(default=True, metadata=variable("SPOT", parse.boolean))
+    on_demand_base: int = field(
+        default=0, metadata=variable("ON_DEMAND_BASE", parse.integer(0, 10))
+    )
+    history_days: int = field(default=14, metadata=variable("HISTORY_DAYS", parse.integer(1, 3650)))
+    # WEBHOOK_SECRET and WEBHOOK_SECRET_PREVIOUS (during a rotation); never echoed.
+    webhook_secrets: tuple[str, ...] = field(
+        default=(), repr=False, metadata=variable("WEBHOOK_SECRET", parse.with_previous)
+    )
+    webhook_secret_arn: str | None = field(
+        default=None, metadata=variable("WEBHOOK_SECRET_ARN", parse.text)
+    )
+    allowed_repositories: frozenset[str] = field(
+        default=frozenset(), metadata=variable("ALLOWED_REPOSITORIES", parse.csv_set)
+    )
+    max_body_bytes: int = field(
+        default=5 * MIB, metadata=variable("MAX_BODY_BYTES", parse.integer(1024, 25 * MIB))
+    )
+    image_source: ImageSource = field(
+        default="build", metadata=variable("IMAGE_SOURCE", parse.choice(*IMAGE_SOURCES))
+    )
+    codebuild_project: str | None = field(
+        default=None, metadata=variable("CODEBUILD_PROJECT", parse.text)
+    )
+    retag_pattern: str | None = field(default=None, metadata=variable("RETAG_PATTERN", parse.text))
+    github_token: str | None = field(
+        default=None, repr=False, metadata=variable("GITHUB_TOKEN", parse.text)
+    )
+    github_token_arn: str | None = field(
+        default=None, metadata=variable("GITHUB_TOKEN_ARN", parse.text)
+    )
+    github_app_id: int | None = field(
+        default=None, metadata=variable("GITHUB_APP_ID", parse.positive_id)
+    )
+    github_app_installation_id: int | None = field(
+        default=None, metadata=variable("GITHUB_APP_INSTALLATION_ID", parse.positive_id)
+    )
+    github_app_private_key: str | None = field(
+        default=None, repr=False, metadata=variable("GITHUB_APP_PRIVATE_KEY", parse.private_key)
+    )
+    github_app_private_key_arn: str | None = field(
+        default=None, metadata=variable("GITHUB_APP_PRIVATE_KEY_ARN", parse.text)
+    )
+    github_api_url: str = field(
+        default="https://api.github.com", metadata=variable("GITHUB_API_URL", parse.text)
+    )
+    slack_token: str | None = field(
+        default=None, repr=False, metadata=variable("SLACK_TOKEN", parse.text)
+    )
+    slack_token_arn: str | None = field(
+        default=None, metadata=variable("SLACK_TOKEN_ARN", parse.text)
+    )
+    slack_api_url: str = field(
+        default="https://slack.com/api/", metadata=variable("SLACK_API_URL", parse.text)
+    )
+    slack_channel: str | None = field(default=None, metadata=variable("SLACK_CHANNEL", parse.text))
+    event_bus: str | None = field(default=None, metadata=variable("EVENT_BUS", parse.text))
+    dashboard_auth: Literal["none", "api_key", "iam"] = field(
+        default="api_key",
+        metadata=variable("DASHBOARD_AUTH", parse.choice("none", "api_key", "iam")),
+    )
+    # DASHBOARD_API_KEY and DASHBOARD_API_KEY_PREVIOUS (during a rotation); never echoed.
+    dashboard_api_keys: tuple[str, ...] = field(
+        default=(), repr=False, metadata=variable("DASHBOARD_API_KEY", parse.with_previous)
+    )
+    dashboard_api_key_arn: str | None = field(
+        default=None, metadata=variable("DASHBOARD_API_KEY_ARN", parse.text)
+    )
+    ttl_hours: float = field(default=72.0, metadata=variable("TTL_HOURS", parse.number(0.0)))
+    stuck_minutes: int = field(
+        default=30, metadata=variable("STUCK_MINUTES", parse.integer(1, 24 * 60))
+    )
+    max_cpu: int = field(default=2048, metadata=variable("MAX_CPU", parse.integer(256, 16384)))
+    max_memory: int = field(
+        default=8192, metadata=variable("MAX_MEMORY", parse.integer(512, 122880))
+    )
+    allowed_secret_prefixes: tuple[str, ...] = field(
+        default=(), metadata=variable("ALLOWED_SECRET_PREFIXES", parse.arn_prefixes)
+    )
+    policy_checks: tuple[str, ...] = field(
+        default=(), metadata=variable("POLICY_CHECKS", parse.dotted_names)
+    )
+    common_config: str | None = field(
+        default=None, metadata=variable("COMMON_CONFIG", parse.common_config)
+    )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Read and validate every setting; raise SettingsError naming the first bad one."""
         env = EnvReader(environ)
-        settings = cls(
-            app_name=env.pattern(
-                "APP_NAME",
-                APP_NAME_PATTERN,
-                "lower-case letters, digits and '-', 2 to 23 characters (the load balancer's "
-                "name '<app>-previews' must fit in 32), starting with a letter",
-            ),
-            region=env.region(),
-            queue_url=env.required("QUEUE_URL"),
-            table_name=env.required("TABLE"),
-            cluster=env.required("CLUSTER"),
-            vpc_id=env.required("VPC_ID"),
-            subnets=env.csv("SUBNETS", required=True),
-            security_groups=env.csv("SECURITY_GROUPS", required=True),
-            listeners=env.listeners(),
-            hosted_zone_id=env.required("HOSTED_ZONE_ID"),
-            preview_domain=env.domain("PREVIEW_DOMAIN"),
-            ecr_repository=env.required("ECR_REPOSITORY"),
-            execution_role_arn=env.required("EXECUTION_ROLE_ARN"),
-            task_role_arn=env.optional("TASK_ROLE_ARN"),
-            aws_endpoint_url=env.optional("AWS_ENDPOINT_URL"),
-            preview_scheme=env.choice("PREVIEW_SCHEME", ("https", "http"), "https"),
-            preview_port=env.integer("PREVIEW_PORT", 0, low=0, high=65535) or None,
-            container_port=env.integer("CONTAINER_PORT", DEFAULT_CONTAINER_PORT, low=1, high=65535),
-            container_ports=env.port_range("CONTAINER_PORTS", DEFAULT_CONTAINER_PORTS),
-            health_check_path=env.path("HEALTH_CHECK_PATH", "/"),
-            cpu=env.integer("CPU", 256, low=256, high=16384),
-            memory=env.integer("MEMORY", 512, low=512, high=122880),
-            desired_count=env.integer("DESIRED_COUNT", 1, low=0, high=10),
-            spot=env.boolean("SPOT", True),
-            on_demand_base=env.integer("ON_DEMAND_BASE", 0, low=0, high=10),
-            history_days=env.integer("HISTORY_DAYS", 14, low=1, high=3650),
-            webhook_secrets=env.secrets("WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS"),
-            webhook_secret_arn=env.optional("WEBHOOK_SECRET_ARN"),
-            allowed_repositories=frozenset(env.csv("ALLOWED_REPOSITORIES")),
-            max_body_bytes=env.integer(
-                "MAX_BODY_BYTES", 5 * 1024 * 1024, low=1024, high=25 * 1024 * 1024
-            ),
-            image_source=env.image_source(),
-            codebuild_project=env.optional("CODEBUILD_PROJECT"),
-            retag_pattern=env.optional("RETAG_PATTERN"),
-            github_token=env.optional("GITHUB_TOKEN"),
-            github_token_arn=env.optional("GITHUB_TOKEN_ARN"),
-            github_app_id=env.positive_id("GITHUB_APP_ID"),
-            github_app_installation_id=env.positive_id("GITHUB_APP_INSTALLATION_ID"),
-            github_app_private_key=env.private_key("GITHUB_APP_PRIVATE_KEY"),
-            github_app_private_key_arn=env.optional("GITHUB_APP_PRIVATE_KEY_ARN"),
-            github_api_url=env.optional("GITHUB_API_URL") or "https://api.github.com",
-            slack_token=env.optional("SLACK_TOKEN"),
-            slack_token_arn=env.optional("SLACK_TOKEN_ARN"),
-            slack_api_url=env.optional("SLACK_API_URL") or "https://slack.com/api/",
-            slack_channel=env.optional("SLACK_CHANNEL"),
-            event_bus=env.optional("EVENT_BUS"),
-            dashboard_auth=env.choice("DASHBOARD_AUTH", ("none", "api_key", "iam"), "api_key"),
-            dashboard_api_keys=env.secrets("DASHBOARD_API_KEY", "DASHBOARD_API_KEY_PREVIOUS"),
-            dashboard_api_key_arn=env.optional("DASHBOARD_API_KEY_ARN"),
-            ttl_hours=env.number("TTL_HOURS", 72.0, low=0.0),
-            stuck_minutes=env.integer("STUCK_MINUTES", 30, low=1, high=24 * 60),
-            max_cpu=env.integer("MAX_CPU", 2048, low=256, high=16384),
-            max_memory=env.integer("MAX_MEMORY", 8192, low=512, high=122880),
-            allowed_secret_prefixes=env.arn_prefixes("ALLOWED_SECRET_PREFIXES"),
-            policy_checks=env.dotted_names("POLICY_CHECKS"),
-            common_config=env.common_config("COMMON_CONFIG"),
-        )
+        values = {}
+        for setting in fields(cls):
+            source: Variable = setting.metadata[VARIABLE]
+            values[setting.name] = source.parse(env, source.name, setting.default)
+        settings = cls(**values)
         _check_image_source(settings)
         _check_github_credentials(settings)
         _check_container_port(settings)
@@ -171,24 +193,24 @@ class Settings:
         return f"{self.preview_scheme}://{host}{port}"
 
 
-# Names of the variables read by Settings.from_environ, for the Terraform check that the
-# Lambda definition sets each required one.
+def default_of(name: str) -> Any:
+    """The default of the Settings field ``name``, for code that needs it without Settings
+    (written once, on the field)."""
+    return Settings.__dataclass_fields__[name].default
+
+
+def variable_of(name: str) -> Variable:
+    """Where the Settings field ``name`` is read from."""
+    source: Variable = Settings.__dataclass_fields__[name].metadata[VARIABLE]
+    return source
+
+
+# The variables a Settings field without a default is read from (AWS_REGION aside, which
+# Lambda sets itself), for the Terraform check that the Lambda definition sets each one.
 REQUIRED_VARIABLES = tuple(
-    PREFIX + name
-    for name in (
-        "APP_NAME",
-        "QUEUE_URL",
-        "TABLE",
-        "CLUSTER",
-        "VPC_ID",
-        "SUBNETS",
-        "SECURITY_GROUPS",
-        "LISTENERS",
-        "HOSTED_ZONE_ID",
-        "PREVIEW_DOMAIN",
-        "ECR_REPOSITORY",
-        "EXECUTION_ROLE_ARN",
-    )
+    variable_of(setting.name).full_name
+    for setting in fields(Settings)
+    if setting.default is MISSING and variable_of(setting.name).prefixed
 )
 
 

@@ -2,8 +2,11 @@
 
 :class:`EnvReader` turns one ``BRANCHENV_*`` variable into a typed value and names the
 variable in every error (:class:`SettingsError`), so an operator reads
-"BRANCHENV_CPU must be a whole number, got 'lots'" instead of a traceback. Only
-``Settings.from_environ`` uses it; no other module reads ``os.environ``.
+"BRANCHENV_CPU must be a whole number, got 'lots'" instead of a traceback. A
+:class:`Variable` (in a Settings field's metadata, made by :func:`variable`) says which
+variable a field is read from and with which parser; the parsers below take the reader,
+the variable's name and the field's default, so each default is written once, on the
+field. Only ``Settings.from_environ`` uses them; no other module reads ``os.environ``.
 It must never put the value of a secret (tokens, keys, webhook secrets) into an error.
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -115,10 +118,6 @@ class EnvReader:
             )
         return value
 
-    def image_source(self) -> ImageSource:
-        value: ImageSource = self.choice("IMAGE_SOURCE", IMAGE_SOURCES, "build")
-        return value
-
     def path(self, name: str, default: str) -> str:
         value = self.optional(name) or default
         if not value.startswith("/"):
@@ -218,8 +217,7 @@ class EnvReader:
             raise SettingsError(f"{PREFIX}{name} must be a mapping with only env and secrets")
         return text
 
-    def listeners(self) -> tuple[Listener, ...]:
-        name = "LISTENERS"
+    def listeners(self, name: str) -> tuple[Listener, ...]:
         raw = self.required(name)
         try:
             items = json.loads(raw)
@@ -241,3 +239,124 @@ class EnvReader:
                 )
             listeners.append(Listener(item["listener_arn"], item["dns_name"], item["zone_id"]))
         return tuple(listeners)
+
+
+Parse = Callable[[EnvReader, str, Any], Any]
+"""Reads one variable: (reader, name without PREFIX, the field's default) -> value."""
+VARIABLE = "branchenv.variable"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """Where one Settings field comes from: ``PREFIX + name`` (``name`` itself when not
+    ``prefixed``), read by ``parse``."""
+
+    name: str
+    parse: Parse
+    prefixed: bool = True
+
+    @property
+    def full_name(self) -> str:
+        return PREFIX + self.name if self.prefixed else self.name
+
+
+def variable(name: str, parse: Parse, *, prefixed: bool = True) -> dict[str, Variable]:
+    """The metadata of a Settings field read from ``name`` by ``parse``."""
+    return {VARIABLE: Variable(name, parse, prefixed)}
+
+
+# -- parsers (a field without a default is required: its parser refuses a missing value)
+
+
+def required(env: EnvReader, name: str, default: Any) -> str:
+    return env.required(name)
+
+
+def text(env: EnvReader, name: str, default: Any) -> Any:
+    """The value, else the field's default (None for most)."""
+    return env.optional(name) or default
+
+
+def region(env: EnvReader, name: str, default: Any) -> str:
+    return env.region()
+
+
+def required_csv(env: EnvReader, name: str, default: Any) -> tuple[str, ...]:
+    return env.csv(name, required=True)
+
+
+def csv_set(env: EnvReader, name: str, default: Any) -> frozenset[str]:
+    return frozenset(env.csv(name))
+
+
+def boolean(env: EnvReader, name: str, default: Any) -> bool:
+    return env.boolean(name, default)
+
+
+def path(env: EnvReader, name: str, default: Any) -> str:
+    return env.path(name, default)
+
+
+def domain(env: EnvReader, name: str, default: Any) -> str:
+    return env.domain(name)
+
+
+def port_range(env: EnvReader, name: str, default: Any) -> tuple[int, int]:
+    return env.port_range(name, default)
+
+
+def positive_id(env: EnvReader, name: str, default: Any) -> int | None:
+    return env.positive_id(name)
+
+
+def private_key(env: EnvReader, name: str, default: Any) -> str | None:
+    return env.private_key(name)
+
+
+def with_previous(env: EnvReader, name: str, default: Any) -> tuple[str, ...]:
+    """``name`` and ``name_PREVIOUS`` (during a rotation), those that are set."""
+    return env.secrets(name, f"{name}_PREVIOUS")
+
+
+def arn_prefixes(env: EnvReader, name: str, default: Any) -> tuple[str, ...]:
+    return env.arn_prefixes(name)
+
+
+def dotted_names(env: EnvReader, name: str, default: Any) -> tuple[str, ...]:
+    return env.dotted_names(name)
+
+
+def common_config(env: EnvReader, name: str, default: Any) -> str | None:
+    return env.common_config(name)
+
+
+def listeners(env: EnvReader, name: str, default: Any) -> tuple[Listener, ...]:
+    return env.listeners(name)
+
+
+def pattern(regex: re.Pattern[str], expected: str) -> Parse:
+    def parse(env: EnvReader, name: str, default: Any) -> str:
+        return env.pattern(name, regex, expected)
+
+    return parse
+
+
+def integer(low: int, high: int) -> Parse:
+    def parse(env: EnvReader, name: str, default: Any) -> int:
+        return int(env.integer(name, default, low=low, high=high))
+
+    return parse
+
+
+def number(low: float) -> Parse:
+    def parse(env: EnvReader, name: str, default: Any) -> float:
+        return env.number(name, default, low=low)
+
+    return parse
+
+
+def choice(*allowed: str) -> Parse:
+    def parse(env: EnvReader, name: str, default: Any) -> Any:
+        return env.choice(name, allowed, default)
+
+    return parse

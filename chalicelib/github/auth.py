@@ -2,7 +2,8 @@
 currently valid token", for a personal or fine-grained token and for a GitHub App.
 
 - A token (``BRANCHENV_GITHUB_TOKEN`` / ``..._TOKEN_ARN``) is returned as is; a Secrets
-  Manager value is read on the first call and kept.
+  Manager value is read on the first call and kept (chalicelib.aws.secrets, the one
+  reader of secret settings).
 - A GitHub App (``BRANCHENV_GITHUB_APP_ID``, ``..._INSTALLATION_ID`` and the private key,
   ``..._PRIVATE_KEY_ARN`` or ``..._PRIVATE_KEY``) signs a JWT with PyGithub's
   ``Auth.AppAuth`` and exchanges it through ``GithubIntegration.get_access_token`` for an
@@ -32,29 +33,12 @@ if TYPE_CHECKING:
     from urllib3.util.retry import Retry
 
     from chalicelib.aws.clients import ClientFactory
+    from chalicelib.aws.secrets import Secrets
     from chalicelib.domain.settings import Settings
 
 TokenSource = Callable[[], str]
 Clock = Callable[[], float]
 RENEW_BEFORE_EXPIRY_SECONDS = 300.0
-
-
-class ReadOnce:
-    """A value read on the first call and kept; a failed read is tried again next call."""
-
-    def __init__(self, read: Callable[[], str]) -> None:
-        self._read = read
-        self._value: str | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> str:
-        with self._lock:
-            if self._value is None:
-                self._value = self._read()
-            return self._value
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(<{'read' if self._value else 'not read'}>)"
 
 
 class InstallationTokens:
@@ -161,44 +145,34 @@ def github_token_source(
     settings: Settings,
     clients: ClientFactory,
     *,
+    secrets: Secrets | None = None,
     clock: Clock = time.time,
     retry: Retry | None = None,
     seconds_between_writes: float = 1.0,
 ) -> TokenSource | None:
     """What GitHub is called with, per ``settings``; None when GitHub is not configured.
+    The token or private key is read through ``secrets`` (the runtime's, so a warm
+    process reads it once), else through a Secrets of its own over ``clients``.
 
     Settings.from_environ has already refused half an App, and a token and an App together.
     """
+    if secrets is None:
+        from chalicelib.aws.secrets import Secrets
+
+        secrets = Secrets.over(settings, clients)
+    if secrets.github_token.configured:
+        return secrets.github_token.current
     s = settings
-    if s.github_token:
-        token = s.github_token
-        return lambda: token
-    if s.github_token_arn:
-        return ReadOnce(_secret_reader(clients, s.github_token_arn))
     if s.github_app_id is None or s.github_app_installation_id is None:
         return None
-    if s.github_app_private_key:
-        key = s.github_app_private_key
-        private_key: TokenSource = lambda: key  # noqa: E731
-    elif s.github_app_private_key_arn:
-        private_key = ReadOnce(_secret_reader(clients, s.github_app_private_key_arn))
-    else:
+    if not secrets.github_app_private_key.configured:
         return None
     return InstallationTokens(
         s.github_app_id,
         s.github_app_installation_id,
-        private_key,
+        secrets.github_app_private_key.current,
         s.github_api_url,
         clock=clock,
         retry=retry,
         seconds_between_writes=seconds_between_writes,
     )
-
-
-def _secret_reader(clients: ClientFactory, arn: str) -> Callable[[], str]:
-    def read() -> str:
-        from chalicelib.aws.secrets import SecretValues
-
-        return SecretValues(clients.client("secretsmanager")).get(arn).strip()
-
-    return read

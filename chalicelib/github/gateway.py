@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.domain.redaction import redact
+from chalicelib.domain.settings import default_of
 
 if TYPE_CHECKING:
     from github import Github
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from urllib3.util.retry import Retry
 
 T = TypeVar("T")
-DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_API_URL: str = default_of("github_api_url")
 TIMEOUT_SECONDS = 10
 MAX_DESCRIPTION = 140  # GitHub rejects longer deployment status descriptions
 DEPLOYMENT_STATES = frozenset(

@@ -39,6 +39,7 @@ from chalicelib.domain.environments import (
     Environment,
     EnvironmentStore,
     Status,
+    retry_concurrent_updates,
 )
 from chalicelib.domain.messages import ConvergeRequest, Queue
 from chalicelib.domain.names import names_of
@@ -250,17 +251,18 @@ class Reaper:
         self._converge(env.slug, report)
 
     def _update(self, slug: str, changes: dict[str, Any], report: ReapReport) -> bool:
-        for _ in range(5):
+        def attempt(_: int) -> bool:
             current = self.store.get(slug)
             if current is None:
                 return False
-            try:
-                self.store.put(replace(current, updated_at=self.clock(), **changes))
-                return True
-            except ConcurrentUpdate:
-                continue
-        report.errors.append(f"{slug}: the record kept changing; left for the next sweep")
-        return False
+            self.store.put(replace(current, updated_at=self.clock(), **changes))
+            return True
+
+        try:
+            return retry_concurrent_updates(attempt, slug)
+        except ConcurrentUpdate:
+            report.errors.append(f"{slug}: the record kept changing; left for the next sweep")
+            return False
 
     def _converge(
         self,

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from chalicelib.aws.events import STATE_CHANGE, EventPublisher
 from chalicelib.domain.environments import Environment, Status
@@ -30,7 +29,9 @@ from chalicelib.notify import (
 
 if TYPE_CHECKING:
     from chalicelib.aws.clients import ClientFactory
+    from chalicelib.aws.secrets import Secrets
     from chalicelib.domain.settings import Settings
+    from chalicelib.github.gateway import GitHubGateway
     from chalicelib.notify.github import GitHubDeployments
     from chalicelib.notify.slack import SlackNotifier
 
@@ -122,23 +123,22 @@ def notifier_from_settings(
     channel_for: Callable[[Environment], str | None] | None = None,
     clock: Callable[[], float] = time.time,
     github_write_pause: float | None = None,
-    github_token: Callable[[], str] | None = None,
+    github: GitHubGateway | None = None,
+    secrets: Secrets | None = None,
 ) -> Notifier:
     """The notifier for an installation: each channel only when it is configured.
 
-    Reads ``slack_token`` / ``slack_token_arn``, ``slack_api_url``, ``slack_channel``
-    (unless ``channel_for`` is given), the GitHub token or App settings (through
-    :func:`chalicelib.github.auth.github_token_source`, unless ``github_token``
-    passes the source in), ``github_api_url``, ``event_bus``, ``app_name``,
-    ``preview_domain`` and ``preview_scheme``. ``github_write_pause`` is PyGithub's pause
-    between writes: GitHub asks for one second, a stand-in on loopback needs none (the
-    default picks by URL). Secrets are read from Secrets Manager (and App installation
-    tokens minted) on the first notification, not here, so such a failure is a
-    notification failure, retried later.
+    Reads ``slack_api_url``, ``slack_channel`` (unless ``channel_for`` is given),
+    ``event_bus``, ``app_name``, ``preview_domain`` and ``preview_scheme``; the Slack token
+    through ``secrets`` (the runtime's; else a Secrets of its own), and GitHub through the
+    ``github`` gateway passed in (the runtime's), else one built here by
+    :func:`chalicelib.github.connect.gateway_from_settings` (``github_write_pause`` is
+    its pause between writes; the default picks by URL). Secrets are read from Secrets
+    Manager (and App installation tokens minted) on the first notification, not here, so
+    such a failure is a notification failure, retried later.
     """
-    from chalicelib.aws.secrets import SecretValues
-    from chalicelib.github.auth import github_token_source
-    from chalicelib.github.gateway import GitHubGateway
+    from chalicelib.aws.secrets import Secrets
+    from chalicelib.github.connect import gateway_from_settings
     from chalicelib.notify.github import GitHubDeployments
     from chalicelib.notify.slack import SlackNotifier, slack_client
 
@@ -146,52 +146,27 @@ def notifier_from_settings(
         names = names_of(env, settings.app_name, settings.preview_domain)
         return settings.preview_url(names.host)
 
-    def secret(value: str | None, arn: str | None) -> Callable[[], str]:
-        def read() -> str:
-            if value:
-                return value
-            assert arn is not None
-            return SecretValues(clients.client("secretsmanager")).get(arn).strip()
-
-        return read
-
+    if secrets is None:
+        secrets = Secrets.over(settings, clients)
     slack = None
-    if settings.slack_token or settings.slack_token_arn:
-        slack_token = secret(settings.slack_token, settings.slack_token_arn)
+    if secrets.slack_token.configured:
+        slack_token = secrets.slack_token.current
         default_channel = settings.slack_channel
         slack = SlackNotifier(
             lambda: slack_client(slack_token(), settings.slack_api_url),
             channel_for or (lambda env: default_channel),
             url_for,
         )
-    github = None
-    read_pause, write_pause = github_pauses(settings.github_api_url, github_write_pause)
-    if github_token is None:
-        github_token = github_token_source(
-            settings, clients, clock=clock, seconds_between_writes=write_pause
+    if github is None:
+        github = gateway_from_settings(
+            settings, clients, secrets=secrets, clock=clock, write_pause=github_write_pause
         )
-    if github_token is not None:
-        gateway = GitHubGateway(
-            github_token,
-            settings.github_api_url,
-            seconds_between_requests=read_pause,
-            seconds_between_writes=write_pause,
-        )
-        github = GitHubDeployments(gateway, url_for)
+    deployments = GitHubDeployments(github, url_for) if github is not None else None
     events = None
     if settings.event_bus:
         events = StateChangeEvents(
             EventPublisher(clients.client("events"), settings.event_bus), url_for
         )
-    if slack is None and github is None and events is None:
+    if slack is None and deployments is None and events is None:
         return NullNotifier()
-    return NotificationDispatcher(slack, github, events, clock)
-
-
-def github_pauses(api_url: str, write_pause: float | None) -> tuple[float, float]:
-    """PyGithub's pauses between requests: GitHub's pacing advice for the real API, none
-    for a stand-in on loopback (the local stack), unless ``write_pause`` says otherwise."""
-    loopback = urlsplit(api_url).hostname in ("127.0.0.1", "localhost", "::1")
-    if write_pause is None:
-        write_pause = 0.0 if loopback else 1.0
-    return (0.0 if loopback else 0.25), write_pause
+    return NotificationDispatcher(slack, deployments, events, clock)

@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from chalicelib.aws.clients import ClientFactory
+from chalicelib.aws.dynamodb import DynamoEnvironmentStore
 from chalicelib.aws.elbv2 import LoadBalancing
-from chalicelib.domain.environments import Status
+from chalicelib.domain.environments import CONCURRENT_UPDATE_ATTEMPTS, Status
 from chalicelib.domain.settings import Settings
 from tests.integration.harness import World, sha_of
 
@@ -72,3 +73,67 @@ def test_a_write_during_a_push_converge_never_loses_the_pushed_commit(
     assert env.status == Status.READY
     world.deliver(world.delete(branch))
     assert world.leftovers() == []
+
+
+class RivalWriter:
+    """Another writer of one environment's record that gets in first, ``times`` times:
+    just before each of the next ``times`` DynamoDB writes the runtime sends once armed,
+    it writes the record through a client of its own (whose calls these hooks never see)."""
+
+    OPERATIONS = ("PutItem", "TransactWriteItems")
+
+    def __init__(self, world: World, branch: str, times: int) -> None:
+        self.world, self.branch, self.left = world, branch, times
+        self.armed = False
+        self.writes = 0
+        self._store = DynamoEnvironmentStore(
+            world.aws_side.client("dynamodb"), world.settings.table_name
+        )
+        self._events = world.clients.client("dynamodb").meta.events
+
+    def __enter__(self) -> RivalWriter:
+        for operation in self.OPERATIONS:
+            self._events.register(f"before-call.dynamodb.{operation}", self._write_first)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for operation in self.OPERATIONS:
+            self._events.unregister(f"before-call.dynamodb.{operation}", self._write_first)
+
+    def _write_first(self, **_: object) -> None:
+        current = self._store.get(self.world.names(self.branch).slug)
+        if not self.armed or not self.left or current is None:
+            return
+        self.left -= 1
+        self.writes += 1
+        self._store.put(replace(current, reason=f"noted by another writer {self.writes}"))
+
+
+def test_a_push_converge_outlasts_a_record_that_keeps_changing_while_it_writes(
+    settings: Settings, clients: ClientFactory
+) -> None:
+    """Converge's writes follow the one retry policy (CONCURRENT_UPDATE_ATTEMPTS): each
+    lost race re-reads the record, keeps the other writer's desired state and this run's
+    progress, and writes again, so several races in a row still deploy the push."""
+    world = World(settings, clients)
+    branch = "feature/contended"
+    world.make_ready(branch, sha_of(1))
+    world.push_image(sha_of(2))
+    rival = RivalWriter(world, branch, times=CONCURRENT_UPDATE_ATTEMPTS - 1)
+
+    def arm(**_: object) -> None:
+        rival.armed = True
+
+    ecs = clients.client("ecs")
+    ecs.meta.events.register("before-call.ecs.RegisterTaskDefinition", arm)
+    try:
+        with rival:
+            world.deliver(world.push(branch, sha_of(2)))
+    finally:
+        ecs.meta.events.unregister("before-call.ecs.RegisterTaskDefinition", arm)
+    world.deployment_completed(branch)
+
+    env = world.env(branch)
+    assert rival.writes == CONCURRENT_UPDATE_ATTEMPTS - 1
+    assert env is not None and env.desired_sha == sha_of(2) and env.deployed_sha == sha_of(2)
+    assert env.status == Status.READY

@@ -11,11 +11,12 @@ import pytest
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.markers import DynamoMarkers
 from chalicelib.aws.sqs import DeadLetterQueue
-from chalicelib.domain.environments import Status
+from chalicelib.domain.environments import CONCURRENT_UPDATE_ATTEMPTS, Status
 from chalicelib.domain.settings import Settings
 from chalicelib.handlers.deadletter import DeadLetters
 from chalicelib.handlers.reaper import Reaper, ReapReport
 from tests.integration.harness import REPOSITORY, World, sha_of
+from tests.integration.test_concurrency import RivalWriter
 
 BRANCH = "feature/login"
 OTHER = "feature/other"
@@ -155,6 +156,24 @@ def test_a_missed_push_is_deployed(world: World, github: FakeGitHub) -> None:
     report = reaper(world, github).run()
 
     assert report.head_moved == [world.names(BRANCH).slug]
+    env = world.env(BRANCH)
+    assert env is not None and env.desired_sha == sha_of(2) and env.status == Status.DEPLOYING
+
+
+def test_a_missed_push_is_recorded_while_another_writer_keeps_changing_the_record(
+    world: World, github: FakeGitHub
+) -> None:
+    deployed(world, github, BRANCH)
+    world.push_image(sha_of(2))
+    github.repositories[REPOSITORY][BRANCH] = sha_of(2)
+    rival = RivalWriter(world, BRANCH, times=CONCURRENT_UPDATE_ATTEMPTS - 1)
+    rival.armed = True
+
+    with rival:
+        report = reaper(world, github).run()
+
+    assert rival.writes == CONCURRENT_UPDATE_ATTEMPTS - 1
+    assert report.errors == []
     env = world.env(BRANCH)
     assert env is not None and env.desired_sha == sha_of(2) and env.status == Status.DEPLOYING
 

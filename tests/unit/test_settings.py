@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from chalicelib.domain.settings import Settings, SettingsError
+from chalicelib.domain.settings import REQUIRED_VARIABLES, Settings, SettingsError
 
 LISTENERS = json.dumps([{"listener_arn": "arn:l", "dns_name": "alb.example.com", "zone_id": "Z1"}])
 BASE = {
@@ -155,3 +156,46 @@ def test_the_longest_preview_domain_that_leaves_a_16_character_slug_is_accepted(
     settings = Settings.from_environ(with_(BRANCHENV_PREVIEW_DOMAIN=domain.upper() + "."))
 
     assert settings.preview_domain == domain
+
+
+@pytest.mark.parametrize("name", REQUIRED_VARIABLES)
+def test_each_required_variable_unset_is_an_error_naming_it(name: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_environ(with_(**{name: None}))
+
+    assert f"{name} is not set" in str(error.value)
+
+
+def test_the_required_variables_are_the_ones_without_a_default() -> None:
+    assert set(REQUIRED_VARIABLES) == set(BASE) - {"AWS_REGION", "BRANCHENV_CODEBUILD_PROJECT"}
+
+
+def test_an_unset_variable_gives_the_default_written_on_its_field() -> None:
+    settings = Settings.from_environ(BASE)
+
+    defaults = {
+        f.name: f.default
+        for f in dataclasses.fields(Settings)
+        if f.default is not dataclasses.MISSING and f.name != "codebuild_project"
+    }
+    assert {name: getattr(settings, name) for name in defaults} == defaults
+    assert (settings.max_cpu, settings.history_days, settings.github_api_url) == (
+        2048,
+        14,
+        "https://api.github.com",
+    )
+
+
+def test_secret_settings_stay_out_of_the_repr() -> None:
+    settings = Settings.from_environ(
+        with_(
+            BRANCHENV_WEBHOOK_SECRET="hunter2",
+            BRANCHENV_DASHBOARD_API_KEY="dash-key-1",
+            BRANCHENV_SLACK_TOKEN="xoxb-secret",
+            BRANCHENV_GITHUB_TOKEN="ghp_secret",
+        )
+    )
+
+    text = repr(settings)
+    assert not [s for s in ("hunter2", "dash-key-1", "xoxb-secret", "ghp_secret") if s in text]
+    assert "preview.example.com" in text

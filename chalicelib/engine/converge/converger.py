@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.aws.errors import Conflict, NotFound
 from chalicelib.domain.environments import (
-    ConcurrentUpdate,
     Environment,
     EnvironmentStore,
     Status,
+    StoreError,
+    retry_concurrent_updates,
 )
 from chalicelib.domain.messages import SignalKind
 from chalicelib.domain.names import EnvironmentNames, names_of
@@ -391,14 +392,14 @@ class Converger:
         )
 
     def _put(self, env: Environment, releases: Sequence[tuple[str, int]] = ()) -> Environment:
-        try:
-            return self._write(env, releases)
-        except ConcurrentUpdate:
+        def attempt(tried: int) -> Environment:
+            if not tried:
+                return self._write(env, releases)
             # A webhook changed the desired state meanwhile: keep its desired fields and
             # this run's progress; the worker converges again for the newer event.
             latest = self.store.get(env.slug)
             if latest is None:
-                raise
+                raise StoreError(f"{env.slug}: the record is gone")
             if env.ordering > latest.ordering:
                 # This run carries a newer event's desired state (written with its first
                 # write, see desire_of): it wins over what the other writer kept.
@@ -414,6 +415,8 @@ class Converger:
                 version=latest.version,
             )
             return self._write(merged, releases)
+
+        return retry_concurrent_updates(attempt, env.slug)
 
     def _write(self, env: Environment, releases: Sequence[tuple[str, int]]) -> Environment:
         return self.store.put_releasing(env, releases) if releases else self.store.put(env)

@@ -78,29 +78,13 @@ def _matches_any(presented: str, keys: Sequence[str]) -> bool:
 
 
 class KeySource:
-    """The accepted dashboard keys: from settings, else the Secrets Manager secret.
-
-    A secret may hold one key or a JSON list of keys (during rotation). A successful read
-    is cached for the life of the process; a failed one is retried on the next request.
-    """
+    """The accepted dashboard keys: the runtime's secret setting ``DASHBOARD_API_KEY``
+    (chalicelib.aws.secrets: from settings, else the Secrets Manager secret, one key or a
+    JSON list during rotation; a successful read cached while warm, a failed one retried
+    on the next request). () when no key is configured."""
 
     def __init__(self, deps: Runtime) -> None:
         self._deps = deps
-        self._cached: tuple[str, ...] | None = None
 
     def __call__(self) -> tuple[str, ...]:
-        settings = self._deps.settings
-        if settings.dashboard_api_keys:
-            return settings.dashboard_api_keys
-        if not settings.dashboard_api_key_arn:
-            return ()
-        if self._cached is None:
-            self._cached = self._read(settings.dashboard_api_key_arn)
-        return self._cached
-
-    def _read(self, arn: str) -> tuple[str, ...]:
-        from chalicelib.aws.secrets import SecretValues
-        from chalicelib.runtime import parse_secret_list
-
-        value = SecretValues(self._deps.clients.client("secretsmanager")).get(arn)
-        return parse_secret_list(value)
+        return self._deps.secrets.dashboard_keys.values()
