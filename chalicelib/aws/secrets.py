@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.aws.errors import AwsError, translate
+from chalicelib.aws.errors import AwsError
 from chalicelib.domain.settings_env import PREFIX, SettingsError
 
 if TYPE_CHECKING:
@@ -142,21 +142,6 @@ def parse_values(text: str) -> tuple[str, ...] | None:
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         return None
     return tuple(item.strip() for item in items if item.strip())
-
-
-class SecretValues:
-    """Reads one secret by ARN, uncached and unnamed: left only for the dead-letter alert
-    (chalicelib/handlers/deadletter.py), which should read ``Secrets.slack_token``."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def get(self, arn: str) -> str:
-        try:
-            answer = self._client.get_secret_value(SecretId=arn)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, OPERATION, not_found=("ResourceNotFoundException",)) from exc
-        return str(answer.get("SecretString", ""))
 
 
 class Secrets:

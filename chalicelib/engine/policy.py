@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain.settings import Settings, SettingsError
+from chalicelib.domain.settings import Settings, SettingsError, default_of
 from chalicelib.engine.repoconfig import RepoConfig
 from chalicelib.engine.taskdef import RenderContext, render_service, render_task_definition
 
@@ -42,11 +42,6 @@ class Violation:
 PolicyCheck = Callable[..., Sequence[Violation]]
 
 
-def _setting_default(name: str) -> Any:
-    """The default of a Settings field: written once, in chalicelib/domain/settings.py."""
-    return Settings.__dataclass_fields__[name].default
-
-
 @dataclass(frozen=True)
 class OperatorPolicy:
     """Installation-wide limits that every repository's file is held to. An empty
@@ -54,11 +49,11 @@ class OperatorPolicy:
     is the range the security groups open to the tasks (the check ``container-port``
     holds every rendered port to it)."""
 
-    max_cpu: int = field(default=_setting_default("max_cpu"))
-    max_memory: int = field(default=_setting_default("max_memory"))
+    max_cpu: int = field(default=default_of("max_cpu"))
+    max_memory: int = field(default=default_of("max_memory"))
     allowed_secret_prefixes: tuple[str, ...] = ()
     checks: tuple[PolicyCheck, ...] = ()
-    container_ports: tuple[int, int] = field(default=_setting_default("container_ports"))
+    container_ports: tuple[int, int] = field(default=default_of("container_ports"))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OperatorPolicy:

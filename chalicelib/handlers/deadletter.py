@@ -177,18 +177,12 @@ def alerts_from_settings(settings: Settings, clients: ClientFactory) -> AlertSin
     channel = settings.slack_channel
     if not channel or not (settings.slack_token or settings.slack_token_arn):
         return None
+    from chalicelib.aws.secrets import Secrets
     from chalicelib.notify.slack import SlackNotifier, slack_client
 
-    def token() -> str:
-        if settings.slack_token:
-            return settings.slack_token
-        from chalicelib.aws.secrets import SecretValues
-
-        assert settings.slack_token_arn is not None
-        return SecretValues(clients.client("secretsmanager")).get(settings.slack_token_arn)
-
+    token = Secrets.over(settings, clients).slack_token
     slack = SlackNotifier(
-        lambda: slack_client(token().strip(), settings.slack_api_url),
+        lambda: slack_client(token.current(), settings.slack_api_url),
         lambda env: channel,
         lambda env: "",
     )

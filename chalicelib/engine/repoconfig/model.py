@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain.settings import Settings
+from chalicelib.domain.settings import Settings, default_of
 from chalicelib.engine.repoconfig.branches import BranchFilter
 from chalicelib.engine.repoconfig.globs import glob_match
 
@@ -80,19 +80,14 @@ class CommonConfig:
     secrets: Mapping[str, str] = field(default_factory=dict)
 
 
-def _setting_default(name: str) -> Any:
-    """The default of a Settings field: written once, in chalicelib/domain/settings.py."""
-    return Settings.__dataclass_fields__[name].default
-
-
 @dataclass(frozen=True)
 class RepoDefaults:
     """What the installation puts under every repository's file: the sizes a file that
     sets only one of cpu and memory is checked against, and the operator's common block
     (built from settings by :func:`~chalicelib.engine.repoconfig.parsing.repo_defaults`)."""
 
-    default_cpu: int = field(default=_setting_default("cpu"))
-    default_memory: int = field(default=_setting_default("memory"))
+    default_cpu: int = field(default=default_of("cpu"))
+    default_memory: int = field(default=default_of("memory"))
     common: CommonConfig = field(default_factory=CommonConfig)
 
 

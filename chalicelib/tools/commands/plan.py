@@ -187,13 +187,12 @@ def read_config(
 def github_source(settings: Settings, err: TextIO) -> FileSource | None:
     """The GitHub gateway when GitHub is configured (a token, or a GitHub App)."""
     from chalicelib.aws.clients import ClientFactory
-    from chalicelib.github.auth import github_token_source
-    from chalicelib.github.gateway import GitHubError, GitHubGateway
+    from chalicelib.github.connect import gateway_from_settings
+    from chalicelib.github.gateway import GitHubError
 
-    token = github_token_source(settings, ClientFactory(settings.region, settings.aws_endpoint_url))
-    if token is None:
-        return None
-    return _GitHubFiles(GitHubGateway(token, settings.github_api_url), GitHubError)
+    clients = ClientFactory(settings.region, settings.aws_endpoint_url)
+    gateway = gateway_from_settings(settings, clients)
+    return _GitHubFiles(gateway, GitHubError) if gateway is not None else None
 
 
 class _GitHubFiles:
