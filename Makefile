@@ -27,8 +27,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# One worker per core (pytest-xdist), each test file on one worker, so a module's fixture
+# (the local stack, a Terraform apply) is built once.
 pytest: $(STAMP) chromium
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 # Headless Chromium for tests/browser (Debian packages chromium and chromium-driver).
 # Idempotent, quiet and never fatal: where it cannot be installed (no apt-get, not root and
