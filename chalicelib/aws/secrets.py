@@ -98,8 +98,9 @@ class SecretSetting:
         return f"{type(self).__name__}({self.variable}, from {source})"
 
     def _fetch(self, arn: str) -> tuple[str, ...]:
+        client = self._client()  # a boto3 secretsmanager client (tests/terraform/test_iam.py)
         try:
-            answer = self._client().get_secret_value(SecretId=arn)
+            answer = client.get_secret_value(SecretId=arn)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             raise SecretUnavailable(

@@ -111,14 +111,20 @@ def preview_port() -> Iterator[int]:
 @pytest.fixture(scope="module")
 def dashboard_url() -> Iterator[str]:
     from chalice.config import Config
-    from chalice.local import create_local_server
+    from chalice.local import LocalChalice, LocalDevServer, create_local_server
 
     store = InMemoryEnvironmentStore()
     store.put(_environment("feature-a", "feature-a", Status.READY))
     store.put(_environment("script-x", SCRIPT_BRANCH, Status.FAILED, reason="health check failed"))
     app_module.use_runtime(Runtime(SETTINGS, store=store))
     config = Config.create(chalice_stage="local", app_name="branchenv")
-    server = create_local_server(app_module.app, config, "127.0.0.1", 0)
+    if isinstance(app_module.app, LocalChalice):
+        # Made local already in this process (the local stack's tests, run by the same
+        # pytest worker): chalice's create_local_server would make it again, an
+        # inheritance cycle.
+        server = LocalDevServer(app_module.app, config, "127.0.0.1", 0)
+    else:
+        server = create_local_server(app_module.app, config, "127.0.0.1", 0)
     try:
         for port in _serve(server.server):
             yield f"http://127.0.0.1:{port}"
