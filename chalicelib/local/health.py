@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.local.tasks import TaskNetwork
+from chalicelib.local.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +68,19 @@ class HealthChecker:
     ) -> None:
         self._elbv2 = clients.client("elbv2")
         self._network, self._scale, self._reachable = network, scale, port_reachable
-        self._tick, self._refresh = tick_seconds, refresh_seconds
+        self._refresh = refresh_seconds
         self._lock = threading.Lock()
         self._targets: dict[Key, _Target] = {}
         self._groups: dict[str, dict[str, Any]] = {}  # ARN -> DescribeTargetGroups entry
         self._refreshed = 0.0
         self._verdicts: dict[tuple[str, int], tuple[float, bool]] = {}  # port_reachable's
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="health-checks", daemon=True)
+        self._ticker = Ticker("health checks", tick_seconds, self._check_all)
 
     def start(self) -> None:
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._ticker.stop()
 
     def install(self, clients: Any) -> None:
         """DescribeTargetHealth on ``clients``' elbv2 client answers from these checks."""
@@ -132,17 +130,10 @@ class HealthChecker:
 
     # --- the checks -------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stopping.wait(self._tick):
-            try:
-                if time.monotonic() - self._refreshed >= self._refresh:
-                    self._read_groups()
-                self._check_due()
-            except Exception as exc:  # moto shutting down, or a bug: keep checking
-                if self._stopping.is_set():
-                    return
-                log.warning("health checks: %s: %s", type(exc).__name__, exc)
-                log.debug("health check failure", exc_info=True)
+    def _check_all(self) -> None:
+        if time.monotonic() - self._refreshed >= self._refresh:
+            self._read_groups()
+        self._check_due()
 
     def _read_groups(self) -> None:
         """Each watched group's health check settings and registered targets, from moto."""

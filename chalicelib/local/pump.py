@@ -36,6 +36,7 @@ from typing import Any
 from chalice.local import LambdaContext
 
 from chalicelib.local.eventbridge import QueuedMessage, scheduled_event, sqs_event
+from chalicelib.local.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -297,25 +298,16 @@ class Scheduler:
     ) -> None:
         self._name = name
         self._handler = handler
-        self._interval = interval
         self._rule_arn = rule_arn
         self._region = region
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"schedule-{name}", daemon=True)
+        self._ticker = Ticker(f"schedule-{name}", interval, self._invoke)
 
     def start(self) -> None:
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._ticker.stop()
 
-    def _run(self) -> None:
-        while not self._stopping.wait(self._interval):
-            event = scheduled_event(rule_arn=self._rule_arn, region=self._region)
-            try:
-                self._handler(event, lambda_context(self._name))
-            except Exception as exc:
-                log.warning("scheduled %s failed (%s: %s)", self._name, type(exc).__name__, exc)
-                log.debug("scheduled failure", exc_info=True)
+    def _invoke(self) -> None:
+        event = scheduled_event(rule_arn=self._rule_arn, region=self._region)
+        self._handler(event, lambda_context(self._name))

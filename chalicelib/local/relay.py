@@ -66,6 +66,7 @@ from chalicelib.local.shapes import (
     stand_in_address,
 )
 from chalicelib.local.tasks import Task
+from chalicelib.local.ticker import Ticker
 
 __all__ = ["BuildRecorder", "EventRelay", "image_tags", "stand_in_address"]
 
@@ -132,7 +133,6 @@ class EventRelay:
         self._ecr_repository = ecr_repository
         self._region = region
         self._build_seconds = build_seconds
-        self._poll_seconds = poll_seconds
         self._branch_of = branch_of
         self._failing_shas = failing_shas
         self._port_reachable = port_reachable
@@ -146,8 +146,13 @@ class EventRelay:
         self._views_lock = threading.Lock()
         self._build_states: dict[str, str] = {}  # build ARN → IN_PROGRESS, SUCCEEDED, ...
         self._builds: list[_Build] = []
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="event-relay", daemon=True)
+        self._ticker = Ticker(
+            "event relay",
+            poll_seconds,
+            self._collect_builds,
+            self._finish_due_builds,
+            self._watch_services,
+        )
         self.emitted: list[dict[str, Any]] = []
 
     def install(self, clients: Any) -> None:
@@ -161,25 +166,10 @@ class EventRelay:
         )
 
     def start(self) -> None:
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._poll_seconds):
-            for step in (self._collect_builds, self._finish_due_builds, self._watch_services):
-                try:
-                    step()
-                except Exception as exc:  # moto shutting down, or a bug: keep relaying
-                    if self._stopping.is_set():
-                        return
-                    log.warning(
-                        "event relay: %s failed (%s: %s)", step.__name__, type(exc).__name__, exc
-                    )
-                    log.debug("event relay failure", exc_info=True)
+        self._ticker.stop()
 
     # --- CodeBuild ------------------------------------------------------------------------
 
@@ -440,7 +430,7 @@ class EventRelay:
     def _emit(self, handler: str, event: dict[str, Any]) -> None:
         self.emitted.append(event)
         for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-            if self._deliver(handler, event) or self._stopping.is_set():
+            if self._deliver(handler, event) or self._ticker.stopping:
                 return
             if attempt < DELIVERY_ATTEMPTS:  # EventBridge retries a failed Lambda invocation
-                self._stopping.wait(1.0)
+                self._ticker.wait(1.0)
