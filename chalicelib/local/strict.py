@@ -34,12 +34,11 @@ from botocore.parsers import create_parser
 
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.local.agents import stand_in_agent
+from chalicelib.local.strict_quota import OLD, Quotas
 from chalicelib.local.strict_reads import Reads, TokenBucket, allowed, forwards
 
 PARAMS = "strict_aws_params"  # where a call's own parameters wait for its before-call
-OLD = "strict_aws_old"  # the target groups a rule forwarded to before the call
 READS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
-HOST_MAX = 128
 ANSWER_URL = "https://strict-aws.invalid/"  # where refused and throttled attempts "went"
 TIMED_OUT = {"State": "unhealthy", "Reason": "Target.Timeout", "Description": "Request timed out"}
 Answer = tuple[AWSResponse, dict[str, Any]]
@@ -80,8 +79,7 @@ class StrictAws:
     ) -> None:
         self._clock, self._enforce_sgs = clock, enforce_security_groups
         # Public: a test or the local stack may lower a quota on a running layer.
-        self.rules_per_load_balancer = rules_per_load_balancer
-        self.target_groups_per_load_balancer = target_groups_per_load_balancer
+        self.quotas = Quotas(rules_per_load_balancer, target_groups_per_load_balancer)
         self._propagation, self._release = rule_propagation_seconds, target_group_release_seconds
         self._draining = draining_seconds
         self._bucket = None
@@ -94,6 +92,24 @@ class StrictAws:
         self._networks: dict[str, tuple[set[str], list[str], list[str]]] = {}  # ECS services
         self._reads = Reads(None)
         self._route53_model: Any = None
+
+    @property
+    def rules_per_load_balancer(self) -> int:
+        """ELB's rules per load balancer (a test or the local stack may lower it)."""
+        return self.quotas.rules_per_load_balancer
+
+    @rules_per_load_balancer.setter
+    def rules_per_load_balancer(self, value: int) -> None:
+        self.quotas.rules_per_load_balancer = value
+
+    @property
+    def target_groups_per_load_balancer(self) -> int:
+        """ELB's unique target groups per load balancer (not adjustable on AWS: 100)."""
+        return self.quotas.target_groups_per_load_balancer
+
+    @target_groups_per_load_balancer.setter
+    def target_groups_per_load_balancer(self, value: int) -> None:
+        self.quotas.target_groups_per_load_balancer = value
 
     def install(self, clients: ClientFactory, *, reads: ClientFactory | None = None) -> StrictAws:
         """Hook the rules onto ``clients``' elbv2, ecs and route53 clients; return self.
@@ -111,7 +127,7 @@ class StrictAws:
             session = _shared_session()
             agent = stand_in_agent("strict")
             reads = ClientFactory(elbv2.meta.region_name, custom, READS_CONFIG, session, agent)
-        self._reads = Reads(reads)
+        self._reads = self.quotas.reads = Reads(reads)
         for client in (elbv2, ecs):
             # Generic events, so that fault injection (registered on the same ones) counts
             # a call before the layer refuses it, and sees its after-call only after the
@@ -119,6 +135,7 @@ class StrictAws:
             client.meta.events.register("before-parameter-build", _keep_params)
             client.meta.events.register_last("before-call", self._before_call)
             client.meta.events.register_first("after-call", self._after_call)
+            client.meta.events.register_first("after-call-error", self.quotas.answered)
         ecs.meta.events.register("before-parameter-build.ecs.UpdateService", self._new_deployment)
         route53.meta.events.register("before-parameter-build", _keep_params)
         route53.meta.events.register_last("before-call", self._before_call)
@@ -129,8 +146,8 @@ class StrictAws:
 
     def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> Answer | None:
         check = {
-            "CreateRule": self._create_rule,
-            "ModifyRule": self._modify_rule,
+            "CreateRule": self.quotas.create_rule,
+            "ModifyRule": self.quotas.modify_rule,
             "DeleteRule": self._delete_rule,
             "DeleteTargetGroup": self._delete_target_group,
             "CreateService": self._create_service,
@@ -143,6 +160,7 @@ class StrictAws:
     def _after_call(
         self, http_response: Any, parsed: Any, model: Any, context: Any, **_: Any
     ) -> None:
+        self.quotas.answered(context)
         if http_response.status_code >= 300:
             return
         if model.name in ("CreateRule", "ModifyRule", "DeleteRule"):
@@ -152,44 +170,7 @@ class StrictAws:
         elif model.service_model.service_name == "ecs":
             self._services(model.name, parsed)
 
-    # --- 1, 2: listener rule quotas and host-header length ----------------------------------
-
-    def _create_rule(self, params: dict[str, Any], _: dict[str, Any]) -> Refusal | None:
-        return _long_host(params.get("Conditions", [])) or self._quota(
-            params["ListenerArn"], None, forwards(params["Actions"])
-        )
-
-    def _modify_rule(self, params: dict[str, Any], context: dict[str, Any]) -> Refusal | None:
-        rule = str(params["RuleArn"])
-        context[OLD] = self._reads.ruleforwards(rule)
-        refused = _long_host(params.get("Conditions") or [])
-        if refused is None and params.get("Actions"):
-            return self._quota(_listener_of(rule), rule, forwards(params["Actions"]))
-        return refused
-
-    def _quota(self, listener: str, rule: str | None, wanted: set[str]) -> Refusal | None:
-        """TooManyRules / TooManyUniqueTargetGroupsPerLoadBalancer: AWS counts both per load
-        balancer, over all its listeners, default rules excluded.
-        https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
-        (ELB's words are quoted in terraform-provider-aws PR #3582 for TooManyRules and in
-        aws-load-balancer-controller issue #3767 for the target groups)."""
-        balancer = self._reads.load_balancer_of(listener)
-        if balancer is None or ":loadbalancer/app/" not in balancer:
-            return None  # not an Application Load Balancer's listener: moto answers
-        rules, groups = 0, set[str]()
-        for kind, arn, targets in self._reads.forwarders(balancer):
-            if arn != rule:
-                rules, groups = rules + (kind == "rule"), groups | targets
-        if rule is None and rules >= self.rules_per_load_balancer:
-            message = f"The maximum number of rules on load balancer {balancer} has been reached"
-            return "TooManyRules", message
-        most = self.target_groups_per_load_balancer
-        if wanted - groups and len(groups | wanted) > most:
-            return "TooManyUniqueTargetGroupsPerLoadBalancer", (
-                "You have reached the maximum number of unique target groups that you can "
-                f"associate with a load balancer of type 'application': [{most}]"
-            )
-        return None
+    # --- 1, 2: listener rule quotas and host-header length: chalicelib/local/strict_quota.py
 
     # --- 8: Route53 creates a record only where none is in the way, and batches are atomic -
 
@@ -398,27 +379,6 @@ class StrictAws:
                 verdicts[port] = self.port_reachable(arn, port)
             if not all(verdicts[port] for port in ports):
                 description["TargetHealth"] = dict(TIMED_OUT)
-
-
-def _long_host(conditions: list[dict[str, Any]]) -> Refusal | None:
-    """Host names are at most 128 characters: ValidationError. (moto 5.2 refuses them too,
-    in these words; kept for moto versions and stand-ins that do not.)
-    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_HostHeaderConditionConfig.html"""
-    for condition in conditions:
-        config = condition.get("HostHeaderConfig") or {}
-        values = config.get("Values", condition.get("Values", []))
-        if condition.get("Field") == "host-header" and any(len(v) > HOST_MAX for v in values):
-            return (
-                "ValidationError",
-                f"The 'host-header' value is too long; the limit is '{HOST_MAX}'",
-            )
-    return None
-
-
-def _listener_of(rule: str) -> str:
-    """arn:…:listener-rule/app/<lb>/<lb-id>/<listener-id>/<rule-id> → the listener's ARN
-    (the ARN formats of the ELB API reference)."""
-    return rule.replace(":listener-rule/", ":listener/", 1).rsplit("/", 1)[0]
 
 
 def _balancer_of(arn: str) -> str:

@@ -8,6 +8,8 @@ builders: conftest.py and support.py beside this file.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -65,6 +67,51 @@ def test_rules_are_counted_per_load_balancer_across_its_listeners(
 
     message = f"The maximum number of rules on load balancer {balancer} has been reached"
     assert refused(exc) == ("TooManyRules", message, 400)
+    assert len(elbv2.describe_rules(ListenerArn=listener)["Rules"]) == 2  # with the default
+
+
+def test_two_rules_sent_at_once_for_the_last_place_are_not_both_created(
+    strict: Callable[..., Strict], base: BaseInfrastructure, listener: str
+) -> None:
+    """AWS decides each CreateRule against what the load balancer holds when it runs, so
+    of two sent at once for its last free place one is refused (the local stack's workers
+    run in threads: a check that reads moto before the call must not let both through)."""
+    aws = strict(rules_per_load_balancer=1)
+    elbv2, group = aws.client("elbv2"), target_group(aws, base)
+    first_paused, second_checking = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def hold_the_first_after_its_check(**_: object) -> None:
+        if threading.current_thread().name == "first":
+            first_paused.set()
+            assert second_checking.wait(5)
+            time.sleep(0.2)  # long enough for the second's check, were it not held
+
+    def note_the_second(**_: object) -> None:
+        if threading.current_thread().name == "second":
+            second_checking.set()
+
+    elbv2.meta.events.register(
+        "request-created.elastic-load-balancing-v2.CreateRule", hold_the_first_after_its_check
+    )
+    elbv2.meta.events.register("before-call.elastic-load-balancing-v2.CreateRule", note_the_second)
+
+    def create(name: str, priority: int) -> None:
+        try:
+            rule(aws, listener, priority, group, host=f"{name}.example.com")
+            outcomes[name] = "created"
+        except ClientError as exc:
+            outcomes[name] = exc.response["Error"]["Code"]
+
+    first = threading.Thread(target=create, args=("first", 1), name="first")
+    second = threading.Thread(target=create, args=("second", 2), name="second")
+    first.start()
+    assert first_paused.wait(5)
+    second.start()
+    first.join(10)
+    second.join(10)
+
+    assert outcomes == {"first": "created", "second": "TooManyRules"}
     assert len(elbv2.describe_rules(ListenerArn=listener)["Rules"]) == 2  # with the default
 
 
