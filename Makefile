@@ -27,10 +27,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# One worker per core (pytest-xdist), each test file on one worker, so a module's fixture
-# (the local stack, a Terraform apply) is built once.
+# pytest-xdist: one worker per core and one more (the Terraform module mostly waits on the
+# provider), each test file on one worker, so a module's fixture (the local stack, a
+# Terraform apply) is built once.
+WORKERS := $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
+
 pytest: $(STAMP) chromium
-	$(BIN)/pytest -q -n auto --dist loadfile
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile
 
 # Headless Chromium for tests/browser (Debian packages chromium and chromium-driver).
 # Idempotent, quiet and never fatal: where it cannot be installed (no apt-get, not root and

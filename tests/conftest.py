@@ -41,6 +41,13 @@ DOMAIN = "preview.example.com"
 WEBHOOK_SECRET = "test-webhook-secret"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real AWS provider's Terraform module first: its apply takes about three minutes,
+    most of it the provider's own waits, so with pytest-xdist (`make test`) it runs beside
+    the rest of the suite on one worker instead of after it. Otherwise the order is kept."""
+    items.sort(key=lambda item: item.get_closest_marker("terraform") is None)
+
+
 def load_event(name: str) -> Any:
     """A JSON payload from tests/events/ by file name (with or without .json)."""
     path = EVENTS / (name if name.endswith(".json") else f"{name}.json")
