@@ -75,7 +75,11 @@ terraform-checks: $(CHECKOV_STAMP)
 	  echo "terraform fmt: terraform not installed, skipped"; \
 	fi
 
-test: lint typecheck terraform-checks pytest
+# The checks side by side: the two venvs install at once, then lint, types, checkov and
+# pytest run together; each prints its output whole when it ends (--output-sync), and
+# `make test` fails if any of them does.
+test:
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint typecheck terraform-checks pytest
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
