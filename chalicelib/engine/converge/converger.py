@@ -205,13 +205,16 @@ class Converger:
         while): shown ``deleting`` from now on, and, when it was planned from a known
         record, the record keeps what is left, so the redelivery plans only the rest
         without observing everything again."""
+        # The record's own task definition and service stay until a step removes them (the
+        # run's progress knows no task definition for a teardown: there is no target spec).
+        known = trusted and progress.env.known
         env = replace(
             progress.env,
             listener_arn=progress.listener_arn,
             priority=progress.priority,
             target_group_arn=progress.target_group_arn,
             rule_arn=progress.rule_arn,
-            **holdings_while_tearing_down(done, known=trusted and progress.env.known),
+            **holdings_while_tearing_down(done, known=known),
         )
         if env.status != Status.DELETING:
             # The reason it goes (branch gone, idle past its TTL) stays while it goes.
@@ -298,16 +301,7 @@ class Converger:
         signal: Signal | None,
         observed: Observed | None = None,
     ) -> Environment:
-        env = replace(
-            progress.env,
-            listener_arn=progress.listener_arn,
-            priority=progress.priority,
-            target_group_arn=progress.target_group_arn,
-            rule_arn=progress.rule_arn,
-            service_name=progress.service_name,
-            task_definition_arn=progress.task_definition_arn,
-            deployment_id=progress.deployment_id,
-        )
+        env = progress.recorded()
         if env.desired == "present":  # the file was read at the desired sha
             env = replace(env, ttl_hours=target.ttl_hours, kept=target.kept)
         arn = progress.task_definition_arn

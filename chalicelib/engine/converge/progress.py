@@ -7,7 +7,7 @@ steps run; the converger starts it from the record and the observation
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chalicelib.aws.ecr import Image
 from chalicelib.domain.environments import Environment
@@ -31,6 +31,19 @@ class Progress:
     # recorded as one change, so no interruption leaves a claim the record does not name.
     releases: list[tuple[str, int]] = field(default_factory=list)
     unsaved: bool = False  # ``env`` holds a desired state no write has carried yet
+
+    def recorded(self) -> Environment:
+        """The record with what this run found or made written into it."""
+        return replace(
+            self.env,
+            listener_arn=self.listener_arn,
+            priority=self.priority,
+            target_group_arn=self.target_group_arn,
+            rule_arn=self.rule_arn,
+            service_name=self.service_name,
+            task_definition_arn=self.task_definition_arn,
+            deployment_id=self.deployment_id,
+        )
 
 
 def progress_from(env: Environment, observed: Observed, target: Target) -> Progress:
