@@ -107,10 +107,9 @@ def observed_from_record(
         # phase pushes the sha tag and the branch tag, or fails the build.
         images = image_kind.from_record(sha, names.branch_tag)
     elif sha:
-        wanted = [sha, names.branch_tag] + ([target.source_tag] if target.source_tag else [])
-        images = read_images(wanted)
+        images = read_images(image_kind.wanted_tags(env, target))
     build = None
-    if sha and sha not in images and env.build_id and target.image_source == "build":
+    if env.build_id and image_kind.awaits_build(env, target, images):
         build = read_build(env.build_id)
     source = images.get(target.source_tag) if target.source_tag else None
     service = None

@@ -89,20 +89,30 @@ RECORDED_IMAGE = "(verified by converge; see the record)"
 
 
 def find(ctx: Context, env: Environment, target: Target) -> tuple[dict[str, Image], Build | None]:
-    """The desired commit's, the branch's and the retag source's images (one
-    BatchGetImage), and the build converge waits for when the commit's image is missing."""
-    names = target.names
-    wanted_tags = [names.branch_tag]
-    if env.desired_sha and env.desired == "present":
-        wanted_tags.insert(0, env.desired_sha)
-        if target.source_tag:
-            wanted_tags.append(target.source_tag)
-    found = ctx.images.find_images(wanted_tags)
+    """The images of :func:`wanted_tags` (one BatchGetImage), and the build converge waits
+    for when the commit's image is missing (:func:`awaits_build`)."""
+    found = ctx.images.find_images(wanted_tags(env, target))
     build = None
-    missing_image = env.desired_sha is not None and env.desired_sha not in found
-    if missing_image and env.build_id and ctx.builds and target.image_source == "build":
+    if ctx.builds is not None and env.build_id and awaits_build(env, target, found):
         build = ctx.builds.get(env.build_id)
     return found, build
+
+
+def wanted_tags(env: Environment, target: Target) -> list[str]:
+    """The tags to look up: the desired commit's (while the branch is present), the
+    branch's, and the retag source's."""
+    names = target.names
+    if env.desired != "present" or not env.desired_sha:
+        return [names.branch_tag]
+    source = [target.source_tag] if target.source_tag else []
+    return [env.desired_sha, names.branch_tag, *source]
+
+
+def awaits_build(env: Environment, target: Target, found: dict[str, Image]) -> bool:
+    """Whether converge waits for the build the record names: a present branch's commit
+    has no image in ``found`` yet, in ``build`` mode."""
+    sha = env.desired_sha if env.desired == "present" else None
+    return bool(sha and sha not in found and env.build_id and target.image_source == "build")
 
 
 def from_record(sha: str, branch_tag: str) -> dict[str, Image]:
