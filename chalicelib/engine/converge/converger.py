@@ -26,6 +26,7 @@ from chalicelib.domain.environments import (
 from chalicelib.domain.messages import SignalKind
 from chalicelib.domain.names import EnvironmentNames, names_of
 from chalicelib.domain.settings import Settings
+from chalicelib.engine.converge.kinds import Context
 from chalicelib.engine.converge.kinds import dns as dns_kind
 from chalicelib.engine.converge.kinds import images as image_kind
 from chalicelib.engine.converge.kinds import rule as rule_kind
@@ -274,7 +275,7 @@ class Converger:
     def observe(self, env: Environment, target: Target) -> Observed:
         """Read what AWS holds for this environment, every kind by name and tag (each
         kind's ``find``, chalicelib/engine/converge/kinds/): a fixed handful of calls."""
-        ctx, names = self._step_runner().context, target.names
+        ctx, names = self._context(), target.names
         found, build = image_kind.find(ctx, env, target)
         return Observed(
             source_image=found.get(target.source_tag) if target.source_tag else None,
@@ -373,8 +374,12 @@ class Converger:
         return self._put(env, releases)
 
     def _step_runner(self) -> StepRunner:
-        """A runner over this converger's clients as they are now (tests swap some in)."""
-        return StepRunner(
+        return StepRunner(self._context())
+
+    def _context(self) -> Context:
+        """What the kinds' reads and steps use: this converger's clients as they are now
+        (tests swap some in)."""
+        return Context(
             settings=self.settings,
             store=self.store,
             dns=self.dns,

@@ -8,11 +8,8 @@ from step type to runner, a match that mypy proves complete.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, assert_never
+from typing import assert_never
 
-from chalicelib.domain.environments import Environment, EnvironmentStore
-from chalicelib.domain.settings import Settings
 from chalicelib.engine.converge.kinds import (
     Context,
     dns,
@@ -50,13 +47,6 @@ from chalicelib.engine.converge.model import (
 )
 from chalicelib.engine.converge.progress import Progress
 
-if TYPE_CHECKING:
-    from chalicelib.aws.codebuild import Builds
-    from chalicelib.aws.ecr import Images
-    from chalicelib.aws.ecs import Containers
-    from chalicelib.aws.elbv2 import LoadBalancing
-    from chalicelib.aws.route53 import Dns
-
 
 class StepRunner:
     """Runs the steps of a plan against AWS, one at a time.
@@ -66,28 +56,8 @@ class StepRunner:
     must find again is recorded at once through ``put`` (the converger's store write).
     """
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        store: EnvironmentStore,
-        dns: Dns,
-        load_balancing: LoadBalancing,
-        containers: Containers,
-        images: Images,
-        builds: Builds | None,
-        put: Callable[[Environment], Environment],
-    ) -> None:
-        self.context = Context(
-            settings=settings,
-            store=store,
-            dns=dns,
-            load_balancing=load_balancing,
-            containers=containers,
-            images=images,
-            builds=builds,
-            put=put,
-        )
+    def __init__(self, context: Context) -> None:
+        self.context = context
 
     def execute(self, step: AnyStep, progress: Progress, target: Target) -> None:
         """Run one step: a match over every step type, which mypy proves complete
