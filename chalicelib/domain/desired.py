@@ -1,6 +1,6 @@
 """Records what a branch should be: present at a sha, or absent. Stale events never win.
 
-The worker calls :func:`apply_event` for every BranchEvent before converging. Ordering is
+The worker calls :func:`desire_of` for every BranchEvent before converging. Ordering is
 GitHub's ``repository.pushed_at``: an event older than the one recorded is ignored, and on
 a tie an absent branch stays absent, so a late push never resurrects a deleted branch.
 Where GitHub can be asked (a token is configured), its answer about the branch is the
@@ -75,23 +75,6 @@ def decide(env: Environment | None, event: BranchEvent, github: GitHubAnswer | N
     return Decision("present", sha)
 
 
-def apply_event(
-    store: EnvironmentStore,
-    event: BranchEvent,
-    names: EnvironmentNames,
-    *,
-    clock: Callable[[], float],
-    truth: BranchTruth | None = None,
-    history_days: int = 14,
-) -> Environment | None:
-    """Record the desired state ``event`` asks for; return the record to converge, or None
-    when the event changes nothing that needs converging."""
-    desire = desire_of(
-        store, event, names, clock=clock, truth=truth, history_days=history_days, defer=False
-    )
-    return desire.env if desire is not None else None
-
-
 @dataclass(frozen=True)
 class Desire:
     """The record to converge after an event, and whether it is written yet."""
@@ -110,8 +93,9 @@ def desire_of(
     history_days: int = 14,
     defer: bool,
 ) -> Desire | None:
-    """:func:`apply_event`, and with ``defer``, for a record converge knows (``known``),
-    the new desired state is returned unwritten (its ``version`` still the stored one):
+    """The desired state ``event`` asks for, recorded; None when the event changes nothing
+    that needs converging. With ``defer``, for a record converge knows (``known``), the
+    new desired state is returned unwritten (its ``version`` still the stored one):
     the caller converges at once and converge's own first write carries it, one write
     less per event. The work queue hands one environment's messages over one at a time
     (an SQS FIFO message group), and a converge that stops before writing leaves the

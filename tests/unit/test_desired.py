@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from chalicelib.domain.desired import GitHubAnswer, apply_event, decide, desire_of
-from chalicelib.domain.environments import Environment, InMemoryEnvironmentStore, Status
+from chalicelib.domain.desired import GitHubAnswer, decide, desire_of
+from chalicelib.domain.environments import (
+    Environment,
+    EnvironmentStore,
+    InMemoryEnvironmentStore,
+    Status,
+)
 from chalicelib.domain.messages import BranchEvent
-from chalicelib.domain.names import names_for
+from chalicelib.domain.names import EnvironmentNames, names_for
 
 REPO = "octo/shop"
 BRANCH = "feature/cart"
 NAMES = names_for("shop", REPO, BRANCH, "preview.example.com")
 SHA_A, SHA_B = "a" * 40, "b" * 40
+
+
+def apply_event(
+    store: EnvironmentStore, branch_event: BranchEvent, names: EnvironmentNames, **options: Any
+) -> Environment | None:
+    """The record to converge after ``branch_event``, written at once (``defer=False``)."""
+    desire = desire_of(store, branch_event, names, defer=False, **options)
+    return desire.env if desire is not None else None
 
 
 def event(
