@@ -22,7 +22,6 @@ from typing import Any
 
 from chalicelib.domain.settings import Settings, SettingsError, default_of
 from chalicelib.engine.repoconfig import RepoConfig
-from chalicelib.engine.taskdef import RenderContext, render_service, render_task_definition
 
 SECRET_LIKE_NAMES = ("*_TOKEN", "*_SECRET", "*PASSWORD*", "*_KEY")
 HOST_NAMESPACES = ("networkMode", "pidMode", "ipcMode")
@@ -98,19 +97,6 @@ def check(
     for each in (*BUILT_IN_CHECKS, *operator.checks):
         violations.extend(_run(each, task_definition, service, config=config, operator=operator))
     return violations
-
-
-def check_context(ctx: RenderContext, *, operator: OperatorPolicy) -> list[Violation]:
-    """Render both requests for ``ctx`` and check them, before anything exists in AWS:
-    the ARNs converge has not made yet are placeholders no check depends on."""
-    not_yet = "(created by converge)"
-    service = render_service(
-        ctx,
-        service_name=ctx.names.service(1),
-        task_definition_arn=not_yet,
-        target_group_arn=not_yet,
-    )
-    return check(render_task_definition(ctx), service, config=ctx.config, operator=operator)
 
 
 def failure_reason(violations: Sequence[Violation]) -> str:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.names import names_for
+from chalicelib.engine.converge.targets import service_before_creation
 from chalicelib.engine.policy import (
     OperatorPolicy,
     Violation,
     check,
-    check_context,
     failure_reason,
     image_reference_tag,
 )
@@ -180,7 +180,10 @@ def test_converge_fails_a_port_outside_the_range_before_any_aws_change() -> None
     config = load_repo_config("service:\n  container_port: 3000\n", defaults=RepoDefaults())
     names = names_for("demo", "acme/shop", "feature/login", settings.preview_domain)
     ctx = RenderContext(settings=settings, names=names, sha=SHA, image_uri=IMAGE, config=config)
-    reason = failure_reason(check_context(ctx, operator=operator))
+    violations = check(
+        render_task_definition(ctx), service_before_creation(ctx), config=config, operator=operator
+    )
+    reason = failure_reason(violations)
     assert reason.startswith("policy check failed: service.container_port 3000 in branchenv.yml")
 
 
@@ -330,10 +333,12 @@ def test_checks_do_not_change_the_requests() -> None:
     assert (task_definition, service) == before
 
 
-def test_check_context_renders_and_checks_before_anything_exists() -> None:
+def test_what_would_be_deployed_is_checked_before_anything_exists() -> None:
     settings = minimal_settings()
     config = load_repo_config("env:\n  API_TOKEN: x\n", defaults=RepoDefaults())
     names = names_for("demo", "acme/shop", "feature/login", settings.preview_domain)
     ctx = RenderContext(settings=settings, names=names, sha=SHA, image_uri=IMAGE, config=config)
-    violations = check_context(ctx, operator=OPERATOR)
+    violations = check(
+        render_task_definition(ctx), service_before_creation(ctx), config=config, operator=OPERATOR
+    )
     assert names_of(violations) == ["env-secret-name"]

@@ -104,12 +104,7 @@ class TargetBuilder:
         if settings.image_source == "retag" and settings.retag_pattern:
             source_tag = retag_source(settings.retag_pattern, sha, names)
         request = render_task_definition(ctx)
-        service = render_service(
-            ctx,
-            service_name=names.service(1),
-            task_definition_arn=NOT_YET_CREATED,
-            target_group_arn=NOT_YET_CREATED,
-        )
+        service = service_before_creation(ctx)
         violations = check(request, service, config=config, operator=self.operator)
         spec = spec_fingerprint(request)
         request["tags"] = [*request["tags"], {"key": SPEC_TAG, "value": spec}]
@@ -157,6 +152,17 @@ class TargetBuilder:
         start = int(short_hash(names.slug), 16) % len(pool)
         ordered = [pool[(start + n) % len(pool)] for n in range(len(pool))]
         return min(ordered, key=lambda listener: held.get(listener.listener_arn, 0))
+
+
+def service_before_creation(ctx: RenderContext) -> dict[str, Any]:
+    """The CreateService request for ``ctx`` before anything exists in AWS: the ARNs
+    converge has not made yet are :data:`NOT_YET_CREATED`, which no policy check reads."""
+    return render_service(
+        ctx,
+        service_name=ctx.names.service(1),
+        task_definition_arn=NOT_YET_CREATED,
+        target_group_arn=NOT_YET_CREATED,
+    )
 
 
 def _by_hash(pool: Sequence[Listener], names: EnvironmentNames) -> Listener:
