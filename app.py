@@ -92,6 +92,16 @@ def _dashboard_response(answer: dashboard.Answer) -> Response:
     return Response(body=answer.body, status_code=answer.status, headers=dict(answer.headers))
 
 
+# A sleeping preview's URL: its listener rule forwards to the load balancer's waker target
+# group, a Lambda target (ALB → Lambda event in, ALB response out). terraform/ makes the
+# target group and lets Elastic Load Balancing invoke this function.
+@app.lambda_function(name="waker")
+def waker(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.handlers.waker import answer
+
+    return answer(event, runtime().waker_deps())
+
+
 # Events back from AWS: each handler only translates the event into a converge request on
 # the work queue (chalicelib.handlers.aws_events); terraform/ routes the same patterns to them.
 @app.on_cw_event({"source": ["aws.codebuild"], "detail-type": ["CodeBuild Build State Change"]})

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chalicelib.engine.converge import Converger
     from chalicelib.github.gateway import GitHubGateway
     from chalicelib.handlers.reaper import Reaper
+    from chalicelib.handlers.waker import WakerDeps
     from chalicelib.notify import Notifier
 
 
@@ -70,6 +71,14 @@ class Runtime:
                 self.clients.client("dynamodb"), self.settings.table_name
             )
         return self._store
+
+    def waker_deps(self) -> WakerDeps:
+        """What a sleeping preview's URL needs (chalicelib.handlers.waker): the records and
+        the queue, nothing else."""
+        from chalicelib.handlers.waker import WakerDeps
+
+        s = self.settings
+        return WakerDeps(self.store, self.queue, s.app_name, s.preview_domain)
 
     @functools.cached_property
     def secrets(self) -> Secrets:

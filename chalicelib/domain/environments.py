@@ -41,6 +41,7 @@ class Status(StrEnum):
     BUILDING = "building"
     DEPLOYING = "deploying"
     READY = "ready"
+    SLEEPING = "sleeping"  # idle: scaled to zero, its rule forwards to the waker
     FAILED = "failed"
     DELETING = "deleting"
     DELETED = "deleted"
@@ -52,6 +53,7 @@ LIVE_STATUSES = frozenset(
         Status.BUILDING,
         Status.DEPLOYING,
         Status.READY,
+        Status.SLEEPING,
         Status.FAILED,
         Status.DELETING,
     }
@@ -112,6 +114,12 @@ class Environment:
     # read yet), so the reaper's sweep needs no GitHub call per environment.
     ttl_hours: float | None = None
     kept: bool | None = None
+    # branchenv.yml's sleep_after in minutes, read with ttl (None: not read, or the setting's;
+    # 0: ``never``), and whether the environment is to sleep (the reaper found it idle) or
+    # be awake (a request reached the waker, a push, the dashboard's wake).
+    sleep_after_minutes: float | None = None
+    asleep: bool = False
+    slept_at: float | None = None
     # What AWS holds, as the last clean converge run left it (chalicelib/engine/converge/
     # recorded.py): ``known`` False means look in AWS (never written, or a run that changed
     # AWS stopped on an error).

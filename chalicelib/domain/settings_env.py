@@ -37,6 +37,11 @@ class Listener:
     listener_arn: str
     dns_name: str
     zone_id: str
+    # The load balancer's Lambda target group served by app.py's ``waker``: a sleeping
+    # environment's rule forwards there. A target group belongs to one load balancer
+    # ("Target groups for your Application Load Balancers": a target group can be used by
+    # one load balancer only), so each of the pool has its own. None: previews never sleep.
+    waker_target_group_arn: str | None = None
 
 
 class EnvReader:
@@ -237,7 +242,14 @@ class EnvReader:
                 raise SettingsError(
                     f"{PREFIX}{name}[{index}] must have string values for {', '.join(keys)}"
                 )
-            listeners.append(Listener(item["listener_arn"], item["dns_name"], item["zone_id"]))
+            waker = item.get("waker_target_group_arn")
+            if waker is not None and not (isinstance(waker, str) and waker):
+                raise SettingsError(
+                    f"{PREFIX}{name}[{index}].waker_target_group_arn must be a target group ARN"
+                )
+            listeners.append(
+                Listener(item["listener_arn"], item["dns_name"], item["zone_id"], waker or None)
+            )
         return tuple(listeners)
 
 
