@@ -137,6 +137,7 @@ class Runtime:
 
     @functools.cached_property
     def reaper(self) -> Reaper:
+        from chalicelib.aws.cloudwatch import Metrics
         from chalicelib.handlers.deadletter import dead_letters_from_settings
         from chalicelib.handlers.reaper import Reaper
 
@@ -149,6 +150,7 @@ class Runtime:
             github=self.github,
             dead_letters=dead_letters_from_settings(self.settings, self.clients),
             queue=self.queue,
+            metrics=Metrics(self.clients.client("cloudwatch")),
         )
 
     @functools.cached_property

@@ -54,6 +54,9 @@ class Rule:
     hosts: tuple[str, ...]
     target_group_arns: tuple[str, ...]
     tags: dict[str, str]
+    # The target group that gets the rule's traffic: the only one, or the weighted one of
+    # highest weight (a weight-0 group gets none). None: the rule does not forward.
+    serves: str | None = None
 
 
 class LoadBalancing:
@@ -226,6 +229,22 @@ class LoadBalancing:
         except BotoCoreError as exc:
             raise translate(exc, "DeleteRule") from exc
 
+    def forward(self, rule_arn: str, weights: Sequence[tuple[str, int]]) -> None:
+        """Make the rule forward to ``weights`` (target group ARN, weight): one group is a
+        plain forward, several a weighted ForwardConfig. RuleNotFound is NotFound."""
+        if len(weights) == 1:
+            action: dict[str, Any] = {"Type": "forward", "TargetGroupArn": weights[0][0]}
+        else:
+            groups = [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in weights]
+            action = {"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}
+        self._call(
+            "ModifyRule",
+            self._client.modify_rule,
+            not_found=("RuleNotFound", "TargetGroupNotFound"),
+            RuleArn=rule_arn,
+            Actions=[action],
+        )
+
     def used_priorities(self, listener_arn: str) -> set[int]:
         """Priorities of every rule on the listener (the default rule has none)."""
         return {
@@ -305,6 +324,7 @@ def _rule(listener_arn: str, raw: dict[str, Any], tags: dict[str, str]) -> Rule:
         hosts=_hosts(raw),
         target_group_arns=_forward_targets(raw),
         tags=tags,
+        serves=_served(raw),
     )
 
 
@@ -327,6 +347,19 @@ def _forward_targets(raw: dict[str, Any]) -> tuple[str, ...]:
         candidates = [action.get("TargetGroupArn")] + [g.get("TargetGroupArn") for g in groups]
         arns.extend(arn for arn in candidates if arn and arn not in arns)
     return tuple(arns)
+
+
+def _served(raw: dict[str, Any]) -> str | None:
+    for action in raw.get("Actions", []):
+        if action.get("Type") != "forward":
+            continue
+        groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
+        weighted = [(int(g.get("Weight", 1)), g.get("TargetGroupArn")) for g in groups]
+        best = max(weighted, key=lambda item: item[0], default=(0, None))
+        if action.get("TargetGroupArn") and (not groups or best[0] == 0):
+            return str(action["TargetGroupArn"])
+        return str(best[1]) if best[0] > 0 and best[1] else None
+    return None
 
 
 def _managed_by(tags: dict[str, str], app: str) -> bool:

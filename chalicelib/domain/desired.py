@@ -215,7 +215,31 @@ def _updated(
         reason=None if restarted else env.reason,
         log_url=None if restarted else env.log_url,
         triggered_at=now if new_sha and decision.sha else env.triggered_at,
+        asleep=False,  # a push wakes a sleeping branch (and deploys it)
         expires_at=None,
         created_at=now if env.status == Status.DELETED else env.created_at,
         updated_at=now,
     )
+
+
+def desire_sleep(
+    store: EnvironmentStore,
+    slug: str,
+    *,
+    asleep: bool,
+    when: Callable[[Environment], bool],
+) -> Environment | None:
+    """Record that ``slug`` is to sleep (the reaper found it idle) or to be awake (a request
+    reached the waker, the dashboard's wake), if ``when`` holds for the record as it is now
+    (re-checked after a lost race); the record as it then is, or None (no record, or
+    ``when`` does not hold). Converge does the rest."""
+
+    def attempt(_: int) -> Environment | None:
+        env = store.get(slug)
+        if env is None or not when(env):
+            return None
+        if env.asleep == asleep:
+            return env
+        return store.put(replace(env, asleep=asleep))
+
+    return retry_concurrent_updates(attempt, slug)

@@ -120,6 +120,7 @@ class Environment:
     sleep_after_minutes: float | None = None
     asleep: bool = False
     slept_at: float | None = None
+    routed_to_waker: bool = False  # the rule forwards to the waker (converge's last word)
     # What AWS holds, as the last clean converge run left it (chalicelib/engine/converge/
     # recorded.py): ``known`` False means look in AWS (never written, or a run that changed
     # AWS stopped on an error).

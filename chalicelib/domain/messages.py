@@ -80,6 +80,11 @@ class Signal:
         return cls(kind, **{k: str(v) if v is not None else None for k, v in text.items()})
 
 
+# A converge request's cause when someone asks a sleeping preview to wake (a request that
+# reached the waker, the dashboard): the worker records the environment awake first.
+WAKE_CAUSE = "wake"
+
+
 @dataclass(frozen=True)
 class ConvergeRequest:
     """Converge one environment again (an AWS event, a retry, the reaper)."""

@@ -156,6 +156,12 @@ class Settings:
         default=None, metadata=variable("DASHBOARD_API_KEY_ARN", parse.text)
     )
     ttl_hours: float = field(default=72.0, metadata=variable("TTL_HOURS", parse.number(0.0)))
+    # An hour without a request or a deploy: longer than a lunch break or a meeting, so a
+    # preview in use is not put to sleep under its tester, and short enough that a preview
+    # nobody opens runs an hour or so a day (README.md, "Sleeping previews"). 0: never.
+    sleep_after_minutes: float = field(
+        default=60.0, metadata=variable("SLEEP_AFTER", parse.sleep_after)
+    )
     stuck_minutes: int = field(
         default=30, metadata=variable("STUCK_MINUTES", parse.integer(1, 24 * 60))
     )

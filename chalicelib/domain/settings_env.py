@@ -367,6 +367,23 @@ def number(low: float) -> Parse:
     return parse
 
 
+def sleep_after(env: EnvReader, name: str, default: Any) -> float:
+    """A duration of at least a minute (``30m``, ``2h``, a bare number of hours) or
+    ``never``, in minutes (0: never)."""
+    from chalicelib.domain.durations import parse_sleep_after_minutes
+
+    raw = env.optional(name)
+    if raw is None:
+        return float(default)
+    minutes = parse_sleep_after_minutes(raw)
+    if minutes is None:
+        raise SettingsError(
+            f"{PREFIX}{name} must be a duration like 30m, 2h or 1d (at least 1m, up to a "
+            f"year) or never, got {raw!r}"
+        )
+    return minutes
+
+
 def choice(*allowed: str) -> Parse:
     def parse(env: EnvReader, name: str, default: Any) -> Any:
         return env.choice(name, allowed, default)

@@ -6,6 +6,8 @@ missed and hands it to converge (the one way AWS changes):
 - no push for longer than the TTL (branchenv.yml ``ttl``, else the setting), unless the
   branch is kept → absent, with a reason saying how to bring it back;
 - stuck in a transient state past the limit → failed with a reason, then converged;
+- ready with no request and no deploy for longer than ``sleep_after`` → asleep, converged
+  (scaled to zero behind the waker: chalicelib/handlers/idle.py, engine/converge/sleep.py);
 - resources tagged as ours whose environment is deleted or unknown → removed;
 - a live environment whose recorded resources the sweep did not find (a rule or service
   deleted by hand, say) → converged with a full observation, which puts them back: event
@@ -32,7 +34,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+from chalicelib.aws.errors import AwsError
 from chalicelib.aws.inventory import Inventory
+from chalicelib.domain.desired import desire_sleep
 from chalicelib.domain.environments import (
     TRANSIENT_STATUSES,
     ConcurrentUpdate,
@@ -49,6 +53,7 @@ from chalicelib.engine.converge import RetryLater
 from chalicelib.engine.converge.kinds import REGISTRY, spec_of
 from chalicelib.engine.repoconfig import RepoConfig
 from chalicelib.handlers.deadletter import DeadLetters
+from chalicelib.handlers.idle import RequestCounts, can_sleep, idle_environments
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +98,7 @@ class ReapReport:
     stuck: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     drifted: list[str] = field(default_factory=list)  # live, but AWS lacks what it recorded
+    slept: list[str] = field(default_factory=list)  # idle past sleep_after: scaled to zero
     dead_letters: list[str] = field(default_factory=list)  # environments SQS gave up on
     errors: list[str] = field(default_factory=list)
 
@@ -125,7 +131,9 @@ class Reaper:
         clock: Callable[[], float] = time.time,
         dead_letters: DeadLetters | None = None,
         queue: Queue | None = None,
+        metrics: RequestCounts | None = None,
     ) -> None:
+        self.metrics = metrics  # CloudWatch's request counts (None: nothing sleeps)
         self.dead_letters = dead_letters
         self.queue = queue  # where a converge that must wait goes on, with its backoff
         self.settings = settings
@@ -143,12 +151,16 @@ class Reaper:
         envs = list(snapshot.environments)
         live = [e for e in envs if e.desired == "present" and e.status != Status.DELETED]
         branches = self._branches({e.repository for e in live}, report)
+        resting: list[Environment] = []
         for env in live:
             verdict = self._verdict(env, branches, now, report)
             if verdict is not None:
                 getattr(report, verdict.kind).append(env.slug)
                 if not dry_run:
                     self._act(env, verdict, report)
+            else:
+                resting.append(env)
+        self._sleep_idle(resting, now, report, dry_run)
         for env in envs:
             if env.desired == "absent" and env.status == Status.DELETING and not dry_run:
                 self._converge(env.slug, report)  # a teardown that stopped half-way
@@ -249,6 +261,37 @@ class Reaper:
         if changes and not self._update(env.slug, changes, report):
             return
         self._converge(env.slug, report)
+
+    def _sleep_idle(
+        self, envs: list[Environment], now: float, report: ReapReport, dry_run: bool
+    ) -> None:
+        """Put the idle ready previews to sleep; wake any that a lost wake left sleeping."""
+        for env in envs:
+            if env.status == Status.SLEEPING and not env.asleep and not dry_run:
+                self._converge(env.slug, report, observe_all=False)
+        if self.metrics is None:
+            return
+        try:
+            sleepers = idle_environments(envs, self.settings, self.metrics, now=now)
+        except AwsError as exc:
+            report.errors.append(f"could not read request counts from CloudWatch ({exc})")
+            return
+        for sleeper in sleepers:
+            report.slept.append(f"{sleeper.slug}: {sleeper.reason}")
+            if dry_run:
+                continue
+            try:
+                marked = desire_sleep(
+                    self.store,
+                    sleeper.slug,
+                    asleep=True,
+                    when=lambda env: can_sleep(env, self.settings),
+                )
+            except ConcurrentUpdate:
+                report.errors.append(f"{sleeper.slug}: the record kept changing; not slept")
+                continue
+            if marked is not None:
+                self._converge(sleeper.slug, report, observe_all=False)
 
     def _update(self, slug: str, changes: dict[str, Any], report: ReapReport) -> bool:
         def attempt(_: int) -> bool:

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.environments import Environment, EnvironmentStore, Status
+from chalicelib.domain.messages import WAKE_CAUSE as WAKE_CAUSE
 from chalicelib.domain.messages import ConvergeRequest, Queue
 from chalicelib.domain.names import names_of
 
-WAKE_CAUSE = "wake"
 RETRY_AFTER_SECONDS = 10
 RELOAD_SECONDS = 5
 # Requests within this many seconds of each other send one wake: the queue drops a message

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.aws.errors import AwsError
-from chalicelib.domain.desired import desire_of
+from chalicelib.domain.desired import desire_of, desire_sleep
 from chalicelib.domain.environments import Status
 from chalicelib.domain.messages import (
+    WAKE_CAUSE,
     BranchEvent,
     ConvergeRequest,
     Message,
@@ -203,4 +204,14 @@ def handle_converge_request(request: ConvergeRequest, runtime: Runtime) -> None:
     except MessageError as exc:  # a newer producer's signal: converge still observes AWS
         log.warning("%s: converging without the signal: %s", request.slug, exc)
         signal = None
+    if request.cause == WAKE_CAUSE:
+        env = desire_sleep(
+            runtime.store,
+            request.slug,
+            asleep=False,
+            when=lambda env: env.is_live and env.desired == "present",
+        )
+        if env is not None:
+            runtime.converger.converge(request.slug, signal, env=env)
+        return
     runtime.converger.converge(request.slug, signal)

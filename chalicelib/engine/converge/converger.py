@@ -39,6 +39,7 @@ from chalicelib.engine.converge.model import (
     Observed,
     Plan,
     RetryLater,
+    RouteToService,
     Signal,
     Target,
 )
@@ -179,6 +180,11 @@ class Converger:
         except RetryLater:
             if env.desired == "absent" and (changing or env.status != Status.DELETING):
                 self._record_teardown_wait(progress, done, trusted=trusted)
+            elif the_plan.waiting is not None:
+                # Where the plan stands (a wake waiting for its healthy target): recorded
+                # with the steps done, so the next delivery plans only the rest.
+                waits = Plan(tuple(done), the_plan.waiting, the_plan.waiting_reason)
+                self._finish(progress, waits, target, signal, observed)
             elif changing and progress.env.known:
                 self._forget_holdings(progress.env)
             raise
@@ -304,7 +310,12 @@ class Converger:
     ) -> Environment:
         env = progress.recorded()
         if env.desired == "present":  # the file was read at the desired sha
-            env = replace(env, ttl_hours=target.ttl_hours, kept=target.kept)
+            env = replace(
+                env,
+                ttl_hours=target.ttl_hours,
+                kept=target.kept,
+                sleep_after_minutes=target.sleep_after_minutes,
+            )
         arn = progress.task_definition_arn
         if arn is not None and arn not in env.task_definitions:
             env = replace(env, task_definitions=(*env.task_definitions, arn))
@@ -348,8 +359,10 @@ class Converger:
                 image_uri=target.image_uri,
                 serving_health_check_path=target.health_check_path,
             )
-        if status == Status.READY and env.status != Status.READY:
+        if status == Status.READY and env.status != Status.READY and not _woke(the_plan):
             env = _record_ready_time(env, now)
+        if status == Status.SLEEPING and env.status != Status.SLEEPING:
+            env = replace(env, slept_at=now)
         if _new_spot_interruption(signal, env):
             # ECS replaces the task itself; each interrupted task is counted once.
             assert signal is not None
@@ -411,6 +424,7 @@ class Converger:
                 pusher=latest.pusher,
                 commit_url=latest.commit_url,
                 triggered_at=latest.triggered_at,
+                asleep=latest.asleep,
                 version=latest.version,
             )
             return self._write(merged, releases)
@@ -419,6 +433,12 @@ class Converger:
 
     def _write(self, env: Environment, releases: Sequence[tuple[str, int]]) -> Environment:
         return self.store.put_releasing(env, releases) if releases else self.store.put(env)
+
+
+def _woke(the_plan: Plan) -> bool:
+    """A plan that routes a woken environment back to its service: ready again, but no
+    push became ready (push-to-ready times count pushes)."""
+    return any(isinstance(step, RouteToService) for step in the_plan.steps)
 
 
 def _new_spot_interruption(signal: Signal | None, env: Environment) -> bool:

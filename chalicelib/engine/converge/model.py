@@ -81,6 +81,12 @@ class Target:
     excluded: str | None = None  # branchenv.yml says this branch gets no preview
     ttl_hours: float | None = None  # branchenv.yml's ttl at the sha (None: the setting's)
     kept: bool = False  # branchenv.yml's keep names the branch
+    sleep_after_minutes: float | None = None  # branchenv.yml's (0: never; None: the setting's)
+
+    @property
+    def waker_target_group_arn(self) -> str | None:
+        """Where the environment's rule forwards while it sleeps (None: it never sleeps)."""
+        return self.listener.waker_target_group_arn
 
 
 # ----------------------------------------------------------------------------- steps
@@ -164,6 +170,28 @@ class CreateService(Step):
 class UpdateService(Step):
     name: str
     container_port: int | None = None  # set when the load balancer mapping must change
+    desired_count: int | None = None  # set to scale (0: to sleep); None: the target's count
+
+
+@dataclass(frozen=True)
+class RouteToWaker(Step):
+    """The environment goes to sleep: its rule forwards to the load balancer's waker (weight
+    1) and keeps its own target group at weight 0, so ELB keeps health-checking it and the
+    service keeps a target group on a rule (ELB guide, "Listener rules": forward actions with
+    weighted target groups, weight 0 to 999; every target group type, Lambda included)."""
+
+    rule_arn: str
+    waker_target_group_arn: str
+    target_group_arn: str
+
+
+@dataclass(frozen=True)
+class RouteToService(Step):
+    """The environment is awake and a target is healthy: its rule forwards to its own target
+    group alone again."""
+
+    rule_arn: str
+    target_group_arn: str
 
 
 @dataclass(frozen=True)
@@ -237,6 +265,8 @@ AnyStep = (
     | RegisterTaskDefinition
     | CreateService
     | UpdateService
+    | RouteToWaker
+    | RouteToService
     | AwaitHealthyTarget
     | DeleteDns
     | DeleteDnsByHost
@@ -257,6 +287,11 @@ class Plan:
     status: Status
     reason: str | None = None
     log_url: str | None = None
+    # What the environment shows while a step of this plan waits on AWS (RetryLater), the
+    # steps before it done: a wake shows ``deploying`` until its target is healthy. None:
+    # the record keeps its status while it waits.
+    waiting: Status | None = None
+    waiting_reason: str | None = None
 
     def describe(self) -> str:
         lines = [step.describe() for step in self.steps] or ["(nothing to change)"]

@@ -47,6 +47,7 @@ from chalicelib.engine.converge.model import (
     UpsertDns,
     is_ours,
 )
+from chalicelib.engine.converge.sleep import back_to_service, plan_sleep_or_wake, routed_to_waker
 from chalicelib.engine.converge.status import (
     Readiness,
     building,
@@ -199,6 +200,11 @@ def _plan_service(
         steps.append(CreateService(env.generation + 1))
         return Plan(tuple(steps), Status.DEPLOYING)
     current_td = observed.task_definition.arn if observed.task_definition else None
+    port_changed = service.container_port not in (None, target.container_port)
+    if not (new_revision or port_changed) and service.task_definition_arn == current_td:
+        resting = plan_sleep_or_wake(env, observed, target, service)
+        if resting is not None:
+            return replace(resting, steps=(*steps, *resting.steps))
     serving = env.status == Status.READY and env.deployed_sha == env.desired_sha
     if not new_revision and current_td is not None and not serving:
         verdict = rollback_verdict(env, service, current_td, signal, target)
@@ -207,7 +213,6 @@ def _plan_service(
     # A changed health check path goes with the rollout that brings the commit wanting it
     # (the target group is shared with the tasks that still run the previous commit).
     steps += _health_check_path(observed, target.health_check_path)
-    port_changed = service.container_port not in (None, target.container_port)
     if (
         new_revision
         or port_changed
@@ -218,10 +223,14 @@ def _plan_service(
         steps.append(UpdateService(service.name, container_port=port))
         return Plan(tuple(steps), Status.DEPLOYING)
     stage = readiness(env, service, signal)
-    if stage == Readiness.READY_ONCE_HEALTHY:
+    if stage == Readiness.DEPLOYING:
+        return Plan(tuple(steps), Status.DEPLOYING)
+    # A push to a sleeping branch: its host goes back to the service once a target is
+    # healthy (which READY_ONCE_HEALTHY waits for anyway).
+    back = back_to_service(observed, routed_to_waker(observed, target))
+    if stage == Readiness.READY_ONCE_HEALTHY and not back:
         steps.append(AwaitHealthyTarget())  # ECS says completed; ELB must say healthy
-    deploying = stage == Readiness.DEPLOYING
-    return Plan(tuple(steps), Status.DEPLOYING if deploying else Status.READY)
+    return Plan((*steps, *back), Status.READY)
 
 
 def _health_check_path(observed: Observed, path: str | None) -> list[AnyStep]:

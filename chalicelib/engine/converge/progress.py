@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from chalicelib.aws.ecr import Image
 from chalicelib.domain.environments import Environment
 from chalicelib.engine.converge.model import SPEC_TAG, Observed, Target
+from chalicelib.engine.converge.sleep import routed_to_waker
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Progress:
     service_name: str | None = None
     sha_image: Image | None = None  # the desired commit's image, as observed in ECR
     deployment_id: str | None = None  # of the rollout this run started (Create/UpdateService)
+    routed_to_waker: bool = False  # the rule forwards to the load balancer's waker
     # Claims to give up with the run's last write (the store's put_releasing): released and
     # recorded as one change, so no interruption leaves a claim the record does not name.
     releases: list[tuple[str, int]] = field(default_factory=list)
@@ -43,6 +45,7 @@ class Progress:
             service_name=self.service_name,
             task_definition_arn=self.task_definition_arn,
             deployment_id=self.deployment_id,
+            routed_to_waker=self.routed_to_waker,
         )
 
 
@@ -66,4 +69,5 @@ def progress_from(env: Environment, observed: Observed, target: Target) -> Progr
         service_name=service.name if service else env.service_name,
         sha_image=image,  # never one rebuilt from the record: that has no manifest
         deployment_id=deployment_id,
+        routed_to_waker=routed_to_waker(observed, target),
     )

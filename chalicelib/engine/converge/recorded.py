@@ -70,7 +70,7 @@ TEARDOWN_STEPS = (
 )
 # The statuses after which the record says all that AWS holds: a failed run (foreign
 # resource, policy, rollback) or a teardown leaves the next run to look for itself.
-KNOWN_AFTER = (Status.PENDING, Status.BUILDING, Status.DEPLOYING, Status.READY)
+KNOWN_AFTER = (Status.PENDING, Status.BUILDING, Status.DEPLOYING, Status.READY, Status.SLEEPING)
 
 
 def can_trust(env: Environment) -> bool:

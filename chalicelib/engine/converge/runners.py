@@ -37,6 +37,8 @@ from chalicelib.engine.converge.model import (
     ReleasePriority,
     RemoveImageTags,
     RetagImage,
+    RouteToService,
+    RouteToWaker,
     SetHealthCheckPath,
     StartBuild,
     StopBuild,
@@ -84,6 +86,10 @@ class StepRunner:
                 target_group.run_delete(ctx, step, progress, target)
             case CreateRule():
                 rule.run_create(ctx, step, progress, target)
+            case RouteToWaker():
+                rule.run_route_to_waker(ctx, step, progress, target)
+            case RouteToService():
+                rule.run_route_to_service(ctx, step, progress, target)
             case DeleteRule():
                 rule.run_delete(ctx, step, progress, target)
             case StopBuild():

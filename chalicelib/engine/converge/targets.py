@@ -136,6 +136,7 @@ class TargetBuilder:
             excluded=None if rendering.verdict.wanted else rendering.verdict.reason,
             ttl_hours=rendering.config.ttl_hours,
             kept=rendering.config.is_kept(env.branch),
+            sleep_after_minutes=rendering.config.sleep_after_minutes,
         )
 
     def listener_for(self, env: Environment, names: EnvironmentNames) -> Listener:

@@ -54,6 +54,7 @@ class RepoConfig:
     ttl_hours: float | None = None
     slack_channel: str | None = None
     keep: tuple[str, ...] = ()
+    sleep_after_minutes: float | None = None  # 0: never; None: the installation's setting
 
     def service_spec(self, settings: Settings) -> ServiceSpec:
         """The effective service: the file's values, else the installation's settings."""

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from chalicelib.domain.durations import parse_sleep_after_minutes
 from chalicelib.domain.settings import Settings, SettingsError
 from chalicelib.engine.repoconfig.branches import BranchFilter
 from chalicelib.engine.repoconfig.model import (
@@ -91,10 +92,11 @@ def _merge_common(config: RepoConfig, common: CommonConfig) -> RepoConfig:
         ttl_hours=config.ttl_hours,
         slack_channel=config.slack_channel,
         keep=config.keep,
+        sleep_after_minutes=config.sleep_after_minutes,
     )
 
 
-TOP_LEVEL = ("branches", "service", "env", "secrets", "ttl", "slack", "keep")
+TOP_LEVEL = ("branches", "service", "env", "secrets", "ttl", "sleep_after", "slack", "keep")
 SERVICE_KEYS = ("container_port", "health_check_path", "cpu", "memory", "desired_count", "spot")
 
 
@@ -147,6 +149,9 @@ class _Parser:
             ttl_hours=self.ttl(fields["ttl"]) if "ttl" in fields else None,
             slack_channel=self.slack(fields["slack"]) if "slack" in fields else None,
             keep=self.globs(fields["keep"], "keep") if "keep" in fields else (),
+            sleep_after_minutes=(
+                self.sleep_after(fields["sleep_after"]) if "sleep_after" in fields else None
+            ),
         )
 
     # -- shapes
@@ -344,6 +349,22 @@ class _Parser:
                 f"got {_shown(node)}",
             )
         return hours
+
+    def sleep_after(self, node: Node) -> float:
+        value = self.scalar(node, "sleep_after")
+        minutes: float | None = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            minutes = parse_sleep_after_minutes(str(value))
+        elif isinstance(value, str):
+            minutes = parse_sleep_after_minutes(value)
+        if minutes is None:
+            raise self.error(
+                node,
+                "sleep_after",
+                "must be a duration like 30m, 2h or 1d (at least 1m, up to a year) or never, "
+                f"got {_shown(node)}",
+            )
+        return minutes
 
     def slack(self, node: Node) -> str:
         fields = self.mapping(node, "slack", {"channel": None})

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from chalicelib.domain.durations import parse_duration_hours as parse_duration_hours
+
 FILE_NAME = "branchenv.yml"
 MAX_FILE_BYTES = 64 * 1024
 # Set by branchenv in every task definition; a repository cannot redefine them.
@@ -22,8 +24,6 @@ _SECRETS_MANAGER_ARN = re.compile(
     r"^arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@\-]+"
     r"(:[^:]*:[^:]*:[^:]*)?$"
 )
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhdw])$")
-_DURATION_HOURS = {"m": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0}
 ARN_FORMS = (
     "an SSM parameter ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME) or a Secrets Manager "
     "ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
@@ -45,13 +45,3 @@ def fargate_memory(cpu: int) -> list[int]:
 def is_secret_arn(value: str) -> bool:
     """An SSM parameter or Secrets Manager secret ARN (what ECS ``valueFrom`` takes)."""
     return bool(_SSM_ARN.match(value) or _SECRETS_MANAGER_ARN.match(value))
-
-
-def parse_duration_hours(text: str) -> float | None:
-    """``12h``, ``3d``, ``2w``, ``90m`` or a bare number of hours; None if not one."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    match = _DURATION.match(text.strip().lower())
-    return float(match.group(1)) * _DURATION_HOURS[match.group(2)] if match else None

@@ -4,7 +4,10 @@ Found on its listener by its host (one DescribeRules per listener), confirmed ou
 tags; the record keeps its ARN with the listener and priority it holds. Creating it is
 where a full load balancer is met: the environment moves its claim (and its DNS alias)
 to the next load balancer of the pool, or fails at once when all are full (:class:`NoRoom`).
-Removed right after DNS, so traffic stops before the service goes.
+Removed right after DNS, so traffic stops before the service goes. While the environment
+sleeps, the rule forwards to its load balancer's waker (``RouteToWaker``) and back to the
+environment's own target group once it is awake and healthy (``RouteToService``); the record
+keeps which (``routed_to_waker``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from chalicelib.engine.converge.model import (
     DeleteRule,
     NoRoom,
     RetryLater,
+    RouteToService,
+    RouteToWaker,
     Target,
     is_ours,
 )
@@ -102,6 +107,21 @@ def _create_rule(
     raise RetryLater(f"no free rule priority after {PRIORITY_ATTEMPTS} attempts")
 
 
+def run_route_to_waker(
+    ctx: Context, step: RouteToWaker, progress: Progress, target: Target
+) -> None:
+    weights = ((step.waker_target_group_arn, 1), (step.target_group_arn, 0))
+    ctx.load_balancing.forward(step.rule_arn, weights)
+    progress.routed_to_waker = True
+
+
+def run_route_to_service(
+    ctx: Context, step: RouteToService, progress: Progress, target: Target
+) -> None:
+    ctx.load_balancing.forward(step.rule_arn, ((step.target_group_arn, 1),))
+    progress.routed_to_waker = False
+
+
 def run_delete(ctx: Context, step: DeleteRule, progress: Progress, target: Target) -> None:
     ctx.load_balancing.delete_rule(step.arn)
     progress.rule_arn = None
@@ -130,8 +150,13 @@ def from_record(env: Environment, target: Target) -> Rule | None:
     if not (env.rule_arn and env.listener_arn and env.priority is not None):
         return None
     names = target.names
-    forwards = (env.target_group_arn,) if env.target_group_arn else ()
-    return Rule(env.rule_arn, env.listener_arn, env.priority, (names.host,), forwards, names.tags())
+    own = (env.target_group_arn,) if env.target_group_arn else ()
+    waker = target.waker_target_group_arn if env.routed_to_waker else None
+    forwards = (waker, *own) if waker else own
+    serves = waker or env.target_group_arn
+    return Rule(
+        env.rule_arn, env.listener_arn, env.priority, (names.host,), forwards, names.tags(), serves
+    )
 
 
 def _recorded(env: Environment, host: str) -> str | None:
@@ -140,7 +165,7 @@ def _recorded(env: Environment, host: str) -> str | None:
 
 KIND = KindSpec(
     kind=ResourceKind.LISTENER_RULE,
-    steps=(CreateRule, DeleteRule),
+    steps=(CreateRule, RouteToWaker, RouteToService, DeleteRule),
     leftover=DeleteRule,
     recorded=_recorded,
 )

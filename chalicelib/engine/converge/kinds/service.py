@@ -69,7 +69,7 @@ def run_update(ctx: Context, step: UpdateService, progress: Progress, target: Ta
     updated = ctx.containers.update_service(
         step.name,
         task_definition_arn=td_arn,
-        desired_count=target.desired_count,
+        desired_count=target.desired_count if step.desired_count is None else step.desired_count,
         load_balancers=balancers,
     )
     progress.service_name = step.name
