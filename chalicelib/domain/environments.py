@@ -119,7 +119,7 @@ class Environment:
     # be awake (a request reached the waker, a push, the dashboard's wake).
     sleep_after_minutes: float | None = None
     asleep: bool = False
-    slept_at: float | None = None
+    slept_at: float | None = None  # when it went to sleep; None again once it is ready
     routed_to_waker: bool = False  # the rule forwards to the waker (converge's last word)
     # What AWS holds, as the last clean converge run left it (chalicelib/engine/converge/
     # recorded.py): ``known`` False means look in AWS (never written, or a run that changed

@@ -265,9 +265,11 @@ class Reaper:
     def _sleep_idle(
         self, envs: list[Environment], now: float, report: ReapReport, dry_run: bool
     ) -> None:
-        """Put the idle ready previews to sleep; wake any that a lost wake left sleeping."""
+        """Put the idle ready previews to sleep; finish a sleep or a wake that stopped
+        half-way (a lost wake request, a sweep cut off after marking one asleep)."""
         for env in envs:
-            if env.status == Status.SLEEPING and not env.asleep and not dry_run:
+            half_done = env.asleep != (env.status == Status.SLEEPING)
+            if half_done and env.status in (Status.READY, Status.SLEEPING) and not dry_run:
                 self._converge(env.slug, report, observe_all=False)
         if self.metrics is None:
             return

@@ -19,6 +19,7 @@ converge brings the service back (chalicelib/engine/converge).
 from __future__ import annotations
 
 import html
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from chalicelib.domain.environments import Environment, EnvironmentStore, Status
 from chalicelib.domain.messages import WAKE_CAUSE as WAKE_CAUSE
 from chalicelib.domain.messages import ConvergeRequest, Queue
 from chalicelib.domain.names import names_of
+
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 10
 RELOAD_SECONDS = 5
@@ -98,13 +101,21 @@ def answer(event: Mapping[str, Any], deps: WakerDeps) -> dict[str, Any]:
     """The load balancer's response to one request that reached the waker."""
     headers = event.get("headers") or {}
     host = _host(headers.get("host"))
-    env = _environment_at(host, deps)
+    try:
+        env = _environment_at(host, deps)
+    except Exception as exc:  # the records could not be read: a page, never a 502
+        log.warning("could not read the record for %s (%s)", host, type(exc).__name__)
+        body = _page("Try again", "This preview could not be looked up just now.", reload=True)
+        return _response(503, body, retry_after=RETRY_AFTER_SECONDS)
     if env is None or not env.is_live or env.status == Status.DELETING:
         return _response(404, _page("No preview here", "No preview answers at this address."))
     method = str(event.get("httpMethod") or "GET").upper()
     wakes = method not in NEVER_WAKE_METHODS and not is_bot(headers.get("user-agent"))
     if wakes and (env.asleep or env.status == Status.SLEEPING):
-        request_wake(deps.queue, env, now=deps.clock())
+        try:
+            request_wake(deps.queue, env, now=deps.clock())
+        except Exception as exc:  # the page still answers; its next reload asks again
+            log.warning("%s: could not ask for a wake (%s)", env.slug, type(exc).__name__)
     branch = html.escape(env.branch)
     body = _page(
         f"Waking up {branch}",

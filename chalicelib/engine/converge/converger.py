@@ -363,6 +363,8 @@ class Converger:
             env = _record_ready_time(env, now)
         if status == Status.SLEEPING and env.status != Status.SLEEPING:
             env = replace(env, slept_at=now)
+        elif status == Status.READY:
+            env = replace(env, slept_at=None)
         if _new_spot_interruption(signal, env):
             # ECS replaces the task itself; each interrupted task is counted once.
             assert signal is not None

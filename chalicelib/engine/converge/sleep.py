@@ -61,7 +61,9 @@ def plan_sleep_or_wake(
     if wants_sleep(env, target):
         return _plan_sleep(observed, target, service)
     routed = routed_to_waker(observed, target)
-    if not routed and env.status != Status.SLEEPING:
+    # ``slept_at`` stays until the environment is ready again: a wake that stopped after
+    # routing back (its record not written) is finished here, not left deploying.
+    if not routed and env.status != Status.SLEEPING and env.slept_at is None:
         return None
     if env.deployed_sha is None or env.deployed_sha != env.desired_sha:
         return None  # a push to a sleeping branch: the deploy path wakes it
