@@ -80,6 +80,13 @@ def dashboard_environment(slug: str) -> Response:
     return _dashboard_response(dashboard.environment(runtime(), _dashboard_request(), slug))
 
 
+# The dashboard's one request that is not a read: wake a sleeping preview (a converge
+# request on the work queue, as a request to its URL sends); the same access rules.
+@app.route("/api/environments/{slug}/wake", methods=["POST"])
+def dashboard_wake(slug: str) -> Response:
+    return _dashboard_response(dashboard.wake(runtime(), _dashboard_request(), slug))
+
+
 def _dashboard_request() -> dashboard.Request:
     request = app.current_request
     assert request is not None

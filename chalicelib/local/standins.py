@@ -405,6 +405,7 @@ def _slack_post(standins: StandIns, args: dict[str, Any]) -> dict[str, Any]:
             "thread_ts": thread_ts,
             "text": text,
             "blocks": blocks,
+            "unfurl": {k: args.get(k) for k in ("unfurl_links", "unfurl_media")},
         }
     )
     return {"ok": True, "channel": channel, "ts": ts, "message": {"text": text, "ts": ts}}

@@ -57,9 +57,10 @@ def describe_error(exc: BaseException) -> str:
 
 
 def current_sha(env: Environment) -> str | None:
-    """The commit the environment's status is about: the deployed one once ready, the
-    wanted one while building or after a failure."""
-    if env.status == Status.READY and env.deployed_sha:
+    """The commit the environment's status is about: the deployed one once ready (and
+    while it sleeps: that commit answers again when it wakes), the wanted one while
+    building or after a failure."""
+    if env.status in (Status.READY, Status.SLEEPING) and env.deployed_sha:
         return env.deployed_sha
     return env.desired_sha or env.deployed_sha
 
@@ -69,6 +70,7 @@ STATUS_LABELS = {
     Status.BUILDING: "Building",
     Status.DEPLOYING: "Deploying",
     Status.READY: "Ready",
+    Status.SLEEPING: "Sleeping",
     Status.FAILED: "Failed",
     Status.DELETING: "Deleting",
     Status.DELETED: "Deleted",

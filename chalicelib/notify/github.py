@@ -4,7 +4,9 @@
 :class:`chalicelib.github.gateway.GitHubGateway`: for each deployed sha a Deployment on
 ``preview/<branch>`` and its statuses (in_progress, success with the preview URL, failure
 with the log link; inactive once a newer commit's preview replaced it, and for all of
-them once the branch is deleted).
+them once the branch is deleted). A sleeping preview keeps its ``success``: its URL still
+answers (the first request wakes it), so going to sleep and waking again post nothing
+when GitHub already shows that commit's success.
 
 Must never: import PyGithub at module import time; log or return the token; put a
 secret in a deployment description.
@@ -130,6 +132,9 @@ def deployment_state(status: Status) -> str | None:
         Status.BUILDING: "in_progress",
         Status.DEPLOYING: "in_progress",
         Status.READY: "success",
+        # Still success: the URL answers and wakes it. Posted only if GitHub did not
+        # already show success for the deployed commit (a failed notification to catch up).
+        Status.SLEEPING: "success",
         Status.FAILED: "failure",
     }.get(status)
 
@@ -140,6 +145,8 @@ def status_description(env: Environment) -> str:
         text = redact(env.reason or "The preview failed; see the logs.")
     elif env.status == Status.READY:
         text = "The preview is ready."
+    elif env.status == Status.SLEEPING:
+        text = "The preview is asleep; it wakes on the first request."
     else:
         text = f"The preview is {env.status.value}."
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"

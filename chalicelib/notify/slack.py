@@ -2,9 +2,16 @@
 
 The message is posted when an environment is first seen and then changed with
 ``chat.update`` (the stored ``ts``) as it moves building → deploying → ready / failed →
-deleted. Each later deploy of the same branch adds a threaded reply. A call is made only
+deleted, and ready ⇄ sleeping (the URL stays on the message: its first request wakes
+it). Each later deploy of the same branch adds a threaded reply. A call is made only
 when what the message shows changed (a hash of the blocks is kept), so a repeated
 converge makes no Slack call.
+
+No message of branchenv's unfurls a link: every ``chat.postMessage`` passes
+``unfurl_links=False`` and ``unfurl_media=False`` (Slack API, chat.postMessage arguments;
+``chat.update`` takes neither, so the post is where they are set). A preview link is never
+fetched for a preview card, so posting one does not wake a sleeping preview or load a
+page nobody asked for (the waker also never wakes for Slack's unfurler).
 
 Must never: put a secret, token or environment variable value in a message (only the
 branch, the pusher, the commit, the status, the failure reason with tokens redacted, and
@@ -28,15 +35,19 @@ TIMEOUT_SECONDS = 10
 MAX_RATE_LIMIT_WAIT = 10
 MAX_REASON_CHARS = 500
 KEEP_LIVE_SHAS = 20
+SLEEPING_DETAIL = "Sleeping, wakes on the first request"
 STATUS_EMOJI = {
     Status.PENDING: ":hourglass_flowing_sand:",
     Status.BUILDING: ":hammer_and_wrench:",
     Status.DEPLOYING: ":rocket:",
     Status.READY: ":white_check_mark:",
+    Status.SLEEPING: ":zzz:",
     Status.FAILED: ":x:",
     Status.DELETING: ":wastebasket:",
     Status.DELETED: ":wastebasket:",
 }
+# The statuses whose preview URL answers: ready, and sleeping (its first request wakes it).
+SERVING = frozenset({Status.READY, Status.SLEEPING})
 
 
 def slack_client(
@@ -85,6 +96,13 @@ def _bounded_rate_limit_handler(retries: int, max_wait: int) -> Any:
     return BoundedRateLimitRetryHandler(max_retry_count=retries)
 
 
+def post_message(web: WebClient, channel: str, text: str, **fields: Any) -> Any:
+    """``chat.postMessage`` that never unfurls a link (see the module docstring)."""
+    return web.chat_postMessage(
+        channel=channel, text=text, unfurl_links=False, unfurl_media=False, **fields
+    )
+
+
 class SlackError(Exception):
     """Slack refused a call or could not be reached; the message says which and why."""
 
@@ -123,13 +141,13 @@ class SlackNotifier:
     def alert(self, channel: str, text: str) -> None:
         """Post a plain alert (no environment message to update); SlackError on failure."""
         safe = redact(text)
-        self._call("chat.postMessage", lambda web: web.chat_postMessage(channel=channel, text=safe))
+        self._call("chat.postMessage", lambda web: post_message(web, channel, safe))
 
     def _post(self, env: Environment, channel: str, state: dict[str, Any]) -> None:
         text, blocks = self._message(env)
         answer = self._call(
             "chat.postMessage",
-            lambda web: web.chat_postMessage(channel=channel, text=text, blocks=blocks),
+            lambda web: post_message(web, channel, text, blocks=blocks),
         )
         state.update(channel=answer["channel"], ts=answer["ts"], hash=_digest(text, blocks))
 
@@ -156,15 +174,15 @@ class SlackNotifier:
         if live:  # the first deploy is told by the message itself; later ones in its thread
             self._call(
                 "chat.postMessage",
-                lambda web: web.chat_postMessage(
-                    channel=state["channel"], thread_ts=state["ts"], text=live_line(env)
+                lambda web: post_message(
+                    web, state["channel"], live_line(env), thread_ts=state["ts"]
                 ),
             )
         live.append(sha)
         del live[:-KEEP_LIVE_SHAS]
 
     def _message(self, env: Environment) -> tuple[str, list[dict[str, Any]]]:
-        serves = env.status == Status.READY or still_serving(env) is not None
+        serves = env.status in SERVING or still_serving(env) is not None
         url = self._url_for(env) if serves else None
         return summary_text(env, url), message_blocks(env, url)
 
@@ -202,6 +220,8 @@ def summary_text(env: Environment, url: str | None) -> str:
     text = f"{env.branch} ({env.repository}): {STATUS_LABELS[env.status].lower()}"
     if url and env.status == Status.READY:
         text += f", {url}"
+    if url and env.status == Status.SLEEPING:
+        text += f", wakes on the first request, {url}"
     if env.status in (Status.FAILED, Status.DELETED) and env.reason:
         text += f": {_reason(env.reason)}"
     previous = still_serving(env)
@@ -211,8 +231,8 @@ def summary_text(env: Environment, url: str | None) -> str:
 
 
 def message_blocks(env: Environment, url: str | None) -> list[dict[str, Any]]:
-    """The Block Kit message for ``env`` (``url`` once it is ready, or while a previous
-    commit still serves after a failed one)."""
+    """The Block Kit message for ``env`` (``url`` once it is ready, while it sleeps, or
+    while a previous commit still serves after a failed one)."""
     from slack_sdk.models.blocks import (
         ActionsBlock,
         ButtonElement,
@@ -255,6 +275,13 @@ def message_blocks(env: Environment, url: str | None) -> list[dict[str, Any]]:
         buttons.append(ButtonElement(text="Open logs", url=env.log_url, action_id="open_logs"))
     if buttons:
         blocks.append(ActionsBlock(elements=buttons))
+    if env.status == Status.SLEEPING and url:
+        asleep = (
+            ":zzz: Nobody opened it for a while, so it was scaled to zero. Opening "
+            f"<{url}|{_escape(url)}> wakes it: a page that reloads itself shows until it "
+            "serves again."
+        )
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=asleep)]))
     if env.status == Status.DELETED:
         # The reaper says why (idle past its TTL: push again to bring it back); a webhook
         # delete has no reason of its own.
@@ -279,6 +306,8 @@ def _status_detail(env: Environment) -> str:
     detail = STATUS_LABELS[env.status]
     if env.status == Status.READY and env.ready_seconds:
         detail = f"Ready in {env.ready_seconds[-1]:.0f} s"
+    if env.status == Status.SLEEPING:
+        detail = SLEEPING_DETAIL
     if env.spot_interruptions and env.status in (Status.READY, Status.DEPLOYING):
         # ECS replaces an interrupted Fargate Spot task by itself; people see it happened.
         times = "once" if env.spot_interruptions == 1 else f"{env.spot_interruptions} times"

@@ -1,7 +1,8 @@
 """The QA page in a real headless Chromium: QA sees a live environment and follows its link.
 
 The Chalice app runs on Chalice's local server on a free loopback port, with an in-memory
-store holding the environments. The preview host is mapped by Chromium's
+store holding the environments and a work queue over a recording SQS client (what a Wake
+click sends). The preview host is mapped by Chromium's
 ``--host-resolver-rules`` to a tiny page on another loopback port, so clicking the preview
 link really navigates there; nothing leaves 127.0.0.1.
 
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 import app as app_module
+from chalicelib.aws.sqs import WorkQueue
 from chalicelib.domain.environments import Environment, InMemoryEnvironmentStore, Status
 from chalicelib.runtime import Runtime
 from tests.conftest import offline_settings
@@ -64,6 +66,20 @@ def _environment(slug: str, branch: str, status: Status, **extra: Any) -> Enviro
         ready_at=NOW - 300 if status is Status.READY else None,
         **extra,
     )
+
+
+class _RecordingSqs:
+    """The one SQS call a wake makes (SendMessage), recorded; the rest of the page reads."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send_message(self, **request: Any) -> dict[str, str]:
+        self.sent.append(request)
+        return {"MessageId": f"m-{len(self.sent)}"}
+
+
+SQS = _RecordingSqs()
 
 
 class _PreviewPage(BaseHTTPRequestHandler):
@@ -116,7 +132,10 @@ def dashboard_url() -> Iterator[str]:
     store = InMemoryEnvironmentStore()
     store.put(_environment("feature-a", "feature-a", Status.READY))
     store.put(_environment("script-x", SCRIPT_BRANCH, Status.FAILED, reason="health check failed"))
-    app_module.use_runtime(Runtime(SETTINGS, store=store))
+    store.put(_environment("nap", "nap", Status.SLEEPING, asleep=True))
+    runtime = Runtime(SETTINGS, store=store)
+    runtime.queue = WorkQueue(SQS, SETTINGS.queue_url)
+    app_module.use_runtime(runtime)
     config = Config.create(chalice_stage="local", app_name="branchenv")
     if isinstance(app_module.app, LocalChalice):
         # Made local already in this process (the local stack's tests, run by the same
@@ -191,3 +210,19 @@ def test_page_fits_a_phone_screen(page: Any, dashboard_url: str, tmp_path: Path)
     page.screenshot(path=str(tmp_path / "dashboard-phone.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert page.locator("thead").is_hidden()
+
+
+def test_qa_wakes_a_sleeping_preview_from_its_row(page: Any, dashboard_url: str) -> None:
+    page.goto(dashboard_url + "/")
+    assert page.locator("button.wake").count() == 1  # only the sleeping row has one
+    row = page.locator('tr[data-slug="nap"]')
+    assert row.locator(".badge").inner_text() == "sleeping"
+    assert row.locator(".sleep-note").inner_text() == "sleeping: wakes on the first request"
+    before = len(SQS.sent)
+    row.locator("button.wake").click()
+    note = row.locator(".wake-note")
+    note.filter(has_text="waking up nap").wait_for(timeout=10_000)
+    assert row.locator("button.wake").is_disabled()
+    [sent] = SQS.sent[before:]
+    assert sent["MessageGroupId"] == "nap"
+    assert '"cause":"wake"' in sent["MessageBody"]

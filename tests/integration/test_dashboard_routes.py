@@ -1,12 +1,16 @@
-"""The dashboard routes through the real Chalice app: GET /, /api/environments, and one.
+"""The dashboard routes through the real Chalice app: GET /, /api/environments, and one,
+and POST /api/environments/{slug}/wake.
 
 Settings come from environment variables exactly as the Lambda reads them; the key in
-Secrets Manager lives in moto.
+Secrets Manager and the work queue a wake goes to live in moto.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -107,7 +111,7 @@ def test_page_escapes_a_branch_named_script(
 ) -> None:
     store.put(ready("script-b", branch="<script>"))
     page = open_client.http.get("/").body.decode()
-    assert "<script>" not in page
+    assert page.count("<script>") == 1  # the page's own, allowed by its hash in the CSP
     assert "&lt;script&gt;" in page
 
 
@@ -223,3 +227,133 @@ def test_api_key_mode_with_a_missing_secret_answers_503(
     app_module.use_runtime(None)
     assert response.status_code == 503
     assert "try again" in json.loads(response.body)["error"]
+
+
+# ---------------------------------------------------------------- waking a sleeping preview
+
+
+def sleeping(slug: str, **changes: object) -> Environment:
+    values: dict[str, object] = {
+        "status": Status.SLEEPING,
+        "asleep": True,
+        "slept_at": 1_790_001_000.0,
+        **changes,
+    }
+    return ready(slug, **values)
+
+
+def work_queue(clients: ClientFactory) -> str:
+    """The installation's FIFO work queue, in moto; returns its URL."""
+    url = clients.client("sqs").create_queue(
+        QueueName="demo-work.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    return str(url)
+
+
+def queued(clients: ClientFactory, url: str) -> list[dict[str, object]]:
+    answer = clients.client("sqs").receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["MessageGroupId"]
+    )
+    return [
+        {"body": json.loads(m["Body"]), "group": m["Attributes"]["MessageGroupId"]}
+        for m in answer.get("Messages", [])
+    ]
+
+
+@pytest.fixture
+def queue_url(clients: ClientFactory) -> str:
+    return work_queue(clients)
+
+
+@pytest.fixture
+def waking_client(
+    clients: ClientFactory, store: InMemoryEnvironmentStore, queue_url: str
+) -> Iterator[Client]:
+    settings = settings_with(dashboard_auth="none", queue_url=queue_url)
+    with client_for(settings, store, clients=clients) as client:
+        yield client
+    app_module.use_runtime(None)
+
+
+def test_wake_of_a_sleeping_preview_answers_202_and_puts_a_wake_on_the_queue(
+    waking_client: Client, store: InMemoryEnvironmentStore, clients: ClientFactory, queue_url: str
+) -> None:
+    before = store.put(sleeping("feature-a"))
+    response = waking_client.http.post("/api/environments/feature-a/wake")
+    body = json.loads(response.body)
+    assert response.status_code == 202
+    assert response.headers["Content-Type"] == "application/json"
+    assert body["wake"] == "requested"
+    assert body["environment"]["url"] == "https://feature-a.preview.example.com"
+    assert queued(clients, queue_url) == [
+        {
+            "body": {"type": "converge", "slug": "feature-a", "cause": "wake", "detail": {}},
+            "group": "feature-a",
+        }
+    ]
+    assert store.get("feature-a") == before  # no record write
+
+
+def test_two_wakes_in_a_row_send_one_message(
+    waking_client: Client, store: InMemoryEnvironmentStore, clients: ClientFactory, queue_url: str
+) -> None:
+    store.put(sleeping("feature-a"))
+    first = waking_client.http.post("/api/environments/feature-a/wake")
+    second = waking_client.http.post("/api/environments/feature-a/wake")
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert len(queued(clients, queue_url)) == 1  # the FIFO queue dropped the repeat
+
+
+def test_wake_of_a_ready_preview_is_409_and_queues_nothing(
+    waking_client: Client, store: InMemoryEnvironmentStore, clients: ClientFactory, queue_url: str
+) -> None:
+    store.put(ready("feature-a"))
+    response = waking_client.http.post("/api/environments/feature-a/wake")
+    assert response.status_code == 409
+    assert json.loads(response.body)["status"] == "ready"
+    assert queued(clients, queue_url) == []
+
+
+def test_wake_of_an_unknown_or_deleted_preview_is_404(
+    waking_client: Client, store: InMemoryEnvironmentStore, clients: ClientFactory, queue_url: str
+) -> None:
+    store.put(sleeping("gone", status=Status.DELETED))
+    for slug in ("never-was", "gone"):
+        response = waking_client.http.post(f"/api/environments/{slug}/wake")
+        assert response.status_code == 404
+        assert slug in json.loads(response.body)["error"]
+    assert queued(clients, queue_url) == []
+
+
+def test_wake_in_api_key_mode_is_refused_without_the_key(
+    clients: ClientFactory, store: InMemoryEnvironmentStore, queue_url: str
+) -> None:
+    store.put(sleeping("feature-a"))
+    settings = settings_with(dashboard_auth="api_key", dashboard_api_key=KEY, queue_url=queue_url)
+    with client_for(settings, store, clients=clients) as client:
+        without = client.http.post("/api/environments/feature-a/wake")
+        wrong = client.http.post("/api/environments/feature-a/wake", headers={"X-Api-Key": "x"})
+        nothing_yet = queued(clients, queue_url)
+        header = client.http.post("/api/environments/feature-a/wake", headers={"X-Api-Key": KEY})
+        query = client.http.post(f"/api/environments/feature-a/wake?key={KEY}")
+    app_module.use_runtime(None)
+    assert (without.status_code, wrong.status_code) == (401, 401)
+    assert KEY not in without.body.decode() + wrong.body.decode()
+    assert nothing_yet == []
+    assert (header.status_code, query.status_code) == (202, 202)
+
+
+def test_the_page_shows_the_wake_button_only_on_sleeping_rows_with_the_branch_escaped(
+    waking_client: Client, store: InMemoryEnvironmentStore
+) -> None:
+    store.put(ready("awake"))
+    store.put(sleeping("nap", branch='fix/"<b>nap</b>'))
+    response = waking_client.http.get("/")
+    page = response.body.decode()
+    assert re.findall(r'data-wake="([^"]*)"', page) == ["nap"]
+    assert "sleeping: wakes on the first request" in page
+    assert 'aria-label="Wake fix/&quot;&lt;b&gt;nap&lt;/b&gt;"' in page
+    assert "<b>nap" not in page
+    [script] = re.findall(r"<script>(.*?)</script>", page, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in response.headers["Content-Security-Policy"]

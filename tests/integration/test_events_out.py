@@ -119,3 +119,23 @@ def test_a_missing_bus_is_recorded_not_raised(clients: ClientFactory) -> None:
     notifier = NotificationDispatcher(None, None, events, clock=lambda: 1000.0)
     env = notifier.environment_changed(environment(Status.READY))
     assert env.notifications["errors"]["events"]["at"] == 1000.0
+
+
+def test_sleeping_and_waking_are_each_a_state_change_event(clients: ClientFactory) -> None:
+    queue_url = subscribe(clients)
+    notifier = dispatcher(clients)
+    env = notifier.environment_changed(environment(Status.READY))
+    env = notifier.environment_changed(replace(env, status=Status.SLEEPING, asleep=True))
+    env = notifier.environment_changed(env)  # a repeated converge while asleep: no event
+    notifier.environment_changed(replace(env, status=Status.READY, asleep=False))
+    details = [e["detail"] for e in received(clients, queue_url)]
+    assert sorted(d["status"] for d in details) == ["ready", "ready", "sleeping"]
+    [sleeping] = [d for d in details if d["status"] == "sleeping"]
+    assert sleeping == {
+        "repository": REPO,
+        "branch": "feature/login",
+        "slug": "feature-login",
+        "url": URL,
+        "status": "sleeping",
+        "sha": SHA,
+    }

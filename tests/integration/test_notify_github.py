@@ -269,3 +269,49 @@ def test_github_down_raises_github_error_after_retries(standins: StandIns) -> No
     with pytest.raises(GitHubError) as exc:
         gateway(standins).branch_head(REPO, BRANCH)
     assert "too many 503 error responses" in str(exc.value)
+
+
+def asleep(env: Environment) -> Environment:
+    return replace(env, status=Status.SLEEPING, asleep=True, slept_at=2000.0)
+
+
+def test_going_to_sleep_and_waking_post_no_status(standins: StandIns) -> None:
+    ready1 = lifecycle()[2]
+    drive(dispatcher(standins), [*lifecycle()[:3], asleep(ready1), ready1])
+    [deployment] = deployments(standins)
+    assert states(deployment) == ["in_progress", "success"]  # success all along
+    assert deployment["statuses"][-1]["environment_url"] == url_for(created())
+
+
+def test_a_preview_that_fell_asleep_before_github_heard_of_its_success_shows_success(
+    standins: StandIns,
+) -> None:
+    notifier = dispatcher(standins)
+    env = drive(notifier, lifecycle()[:2])
+    set_github_down(standins, True)
+    env = notifier.environment_changed(replace(lifecycle()[2], notifications=env.notifications))
+    set_github_down(standins, False)
+    env = notifier.environment_changed(
+        asleep(replace(lifecycle()[2], notifications=env.notifications))
+    )
+    [deployment] = deployments(standins)
+    assert states(deployment) == ["in_progress", "success"]
+    last = deployment["statuses"][-1]
+    assert last["environment_url"] == url_for(created())  # the URL answers: it wakes
+    assert last["description"] == "The preview is asleep; it wakes on the first request."
+    assert "errors" not in env.notifications
+    again = notifier.environment_changed(replace(lifecycle()[2], notifications=env.notifications))
+    assert states(deployments(standins)[0]) == ["in_progress", "success"]  # woken: no second
+    assert again.notifications == env.notifications
+
+
+def test_a_sleeping_preview_whose_last_push_failed_keeps_the_failure(
+    standins: StandIns,
+) -> None:
+    """sha2 failed and sha1 still serves: asleep, it is sha1 that wakes, so sha1's
+    deployment stays success and sha2's stays failure."""
+    story = failed_redeploy("ECS rolled the deployment back.")
+    drive(dispatcher(standins), [*story, asleep(story[-1])])
+    first, second = deployments(standins)
+    assert (first["sha"], states(first)) == (SHA1, ["in_progress", "success"])
+    assert (second["sha"], states(second)) == (SHA2, ["in_progress", "failure"])

@@ -313,3 +313,57 @@ def test_a_failure_with_nothing_serving_says_nothing_of_a_previous_commit(
         assert env.deployed_sha in (None, env.desired_sha)
         assert "still serves" not in shown(message["blocks"]) + message["text"]
         assert "Open preview" not in buttons(message["blocks"])
+
+
+def sleep_and_wake() -> list[Environment]:
+    """create → ready → idle: sleeping → a request wakes it: ready again, same commit."""
+    ready1 = lifecycle()[2]
+    asleep = replace(ready1, status=Status.SLEEPING, asleep=True, slept_at=2000.0)
+    return [*lifecycle()[:3], asleep, replace(asleep, status=Status.READY, asleep=False)]
+
+
+def test_a_sleeping_preview_keeps_its_url_and_says_it_wakes_on_the_first_request(
+    standins: StandIns,
+) -> None:
+    drive(dispatcher(standins), sleep_and_wake()[:4])
+    [message] = record(standins)["messages"]
+    url = url_for(created())
+    assert message["text"] == (f"{BRANCH} ({REPO}): sleeping, wakes on the first request, {url}")
+    blocks = shown(message["blocks"])
+    assert f":zzz: *{BRANCH}* is sleeping" in blocks
+    assert "Sleeping, wakes on the first request" in blocks  # the Status field
+    assert f"Opening <{url}|{url}> wakes it" in blocks
+    assert buttons(message["blocks"]) == {"Open preview": url}
+
+
+def test_sleep_and_wake_update_the_message_in_place_and_thread_nothing(
+    standins: StandIns,
+) -> None:
+    drive(dispatcher(standins), sleep_and_wake())
+    calls = record(standins)["calls"]
+    assert [(c["method"], bool(c.get("thread_ts"))) for c in calls] == [
+        ("chat.postMessage", False),
+        *[("chat.update", False)] * 4,
+    ]
+    assert [status_in(c["text"]) for c in calls] == [
+        "building",
+        "deploying",
+        "ready",
+        "sleeping",
+        "ready",
+    ]
+    [message] = record(standins)["messages"]
+    assert message["replies"] == []  # waking is not a new deploy
+
+
+def test_no_post_of_branchenv_unfurls_a_link(standins: StandIns) -> None:
+    notifier = dispatcher(standins)
+    ready2 = lifecycle()[5]
+    asleep = replace(ready2, status=Status.SLEEPING, asleep=True)
+    drive(notifier, [*lifecycle()[:6], asleep, replace(asleep, status=Status.READY)])
+    SlackNotifier(
+        lambda: slack_client(TOKEN, standins.slack_api_url), lambda env: "#previews", url_for
+    ).alert("#alerts", f"dead letters: see {url_for(created())}")
+    posts = [c for c in record(standins)["calls"] if c["method"] == "chat.postMessage"]
+    assert [bool(c["thread_ts"]) for c in posts] == [False, True, False]  # message, reply, alert
+    assert all(c["unfurl"] == {"unfurl_links": False, "unfurl_media": False} for c in posts)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,18 +15,23 @@ from string import Template
 
 import pytest
 
+from chalicelib.aws.errors import AwsError
 from chalicelib.domain.environments import Environment, InMemoryEnvironmentStore, Status, StoreError
+from chalicelib.domain.messages import ConvergeRequest
 from chalicelib.domain.names import names_for
 from chalicelib.handlers.dashboard import (
+    SLEEPING_TEXT,
     Access,
     Dashboard,
     Request,
     environment_json,
     human_duration,
     iso_time,
+    page_script_hashes,
     render_page,
 )
 from chalicelib.handlers.dashboard.html_page import PAGE_TEMPLATE
+from chalicelib.handlers.waker import WAKE_DEDUP_WINDOW_SECONDS
 from tests.conftest import offline_settings
 
 NOW = 1_790_000_000.0  # 2026-09-21T14:13:20+00:00
@@ -58,10 +66,32 @@ def store_with(*envs: Environment) -> InMemoryEnvironmentStore:
     return store
 
 
+class RecordingQueue:
+    """The work queue as the dashboard sees it: records what it was sent."""
+
+    def __init__(self, fails: bool = False) -> None:
+        self.sent: list[tuple[dict[str, object], str, str | None]] = []
+        self.fails = fails
+
+    def send(
+        self, message: dict[str, object], *, group_id: str, dedup_id: str | None = None
+    ) -> str:
+        if self.fails:
+            raise AwsError("SendMessage failed: ServiceUnavailable", code="ServiceUnavailable")
+        self.sent.append((message, group_id, dedup_id))
+        return f"m-{len(self.sent)}"
+
+
 def service(
-    store: InMemoryEnvironmentStore, mode: str = "none", keys: tuple[str, ...] = ()
+    store: InMemoryEnvironmentStore,
+    mode: str = "none",
+    keys: tuple[str, ...] = (),
+    queue: RecordingQueue | None = None,
 ) -> Dashboard:
-    return Dashboard(store, SETTINGS, Access(mode, lambda: keys), clock=lambda: NOW)
+    the_queue = queue or RecordingQueue()
+    return Dashboard(
+        store, SETTINGS, Access(mode, lambda: keys), clock=lambda: NOW, queue=lambda: the_queue
+    )
 
 
 class FailingStore(InMemoryEnvironmentStore):
@@ -136,7 +166,8 @@ def test_human_duration_rounds_down_to_two_units(seconds: float, text: str) -> N
 
 def test_page_escapes_a_branch_named_script() -> None:
     page = render_page([make_env("<script>alert(1)</script>")], SETTINGS, NOW)
-    assert "<script>" not in page
+    assert page.count("<script>") == 1  # the page's own, whose hash the CSP allows
+    assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
@@ -315,3 +346,156 @@ def test_iam_mode_accepts_an_authenticated_caller() -> None:
 
 def test_a_refused_request_does_not_read_the_store() -> None:
     assert service(FailingStore(), "api_key", (KEY,)).environments(Request()).status == 401
+
+
+# ---------------------------------------------------------------- sleeping and waking
+
+
+def sleeping(branch: str = "feature-a", **changes: object) -> Environment:
+    return make_env(branch, status=Status.SLEEPING, asleep=True, slept_at=NOW - 900, **changes)
+
+
+def test_json_of_a_sleeping_environment_says_sleeping_and_keeps_its_url() -> None:
+    view = environment_json(sleeping(), SETTINGS)
+    assert (view["status"], view["url"]) == ("sleeping", "https://feature-a.preview.example.com")
+
+
+def test_page_shows_a_sleeping_row_with_its_badge_text_and_wake_button() -> None:
+    page = render_page([sleeping()], SETTINGS, NOW)
+    assert '<span class="badge sleeping">sleeping</span>' in page
+    assert SLEEPING_TEXT == "sleeping: wakes on the first request"
+    assert SLEEPING_TEXT in page
+    assert '<button type="button" class="wake" data-wake="feature-a"' in page
+
+
+def test_the_wake_button_is_only_on_sleeping_rows() -> None:
+    others = [
+        make_env("ok"),
+        make_env("broken", status=Status.FAILED, reason="build failed"),
+        make_env("building", status=Status.BUILDING),
+        make_env("going", status=Status.READY, asleep=True),  # the sleep is under way
+        make_env("leaving", status=Status.DELETING, asleep=True),
+    ]
+    page = render_page([*others, sleeping("nap")], SETTINGS, NOW)
+    assert re.findall(r'data-wake="([^"]*)"', page) == [sleeping("nap").slug]
+
+
+def test_a_sleeping_branch_named_script_is_escaped_in_its_wake_button() -> None:
+    env = sleeping('"><script>alert(1)</script>')
+    page = render_page([env], SETTINGS, NOW)
+    assert page.count("<script>") == 1
+    assert 'aria-label="Wake &quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
+    assert f'data-wake="{env.slug}"' in page
+
+
+def test_the_page_csp_allows_exactly_its_own_script() -> None:
+    answer = service(store_with(sleeping())).page(Request())
+    [script] = re.findall(r"<script>(.*?)</script>", answer.body, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in answer.headers["Content-Security-Policy"].split(";")
+    )
+    assert page_script_hashes() == (f"sha256-{digest}",)
+    assert policy["script-src"] == f"'sha256-{digest}'"  # no 'unsafe-inline', no other script
+    assert policy["connect-src"] == "'self'"
+    assert policy["default-src"] == "'none'"
+    assert policy["form-action"] == "'none'"
+
+
+def test_the_error_page_runs_no_script() -> None:
+    answer = service(store_with(), "api_key", (KEY,)).page(Request())
+    assert answer.status == 401
+    assert "script-src" not in answer.headers["Content-Security-Policy"]
+
+
+def test_wake_of_a_sleeping_environment_queues_one_wake_and_answers_202() -> None:
+    queue = RecordingQueue()
+    env = sleeping()
+    answer = service(store_with(env), queue=queue).wake(Request(), env.slug)
+    body = json.loads(answer.body)
+    assert answer.status == 202
+    assert answer.headers["Content-Type"] == "application/json"
+    assert body["wake"] == "requested"
+    assert body["environment"]["status"] == "sleeping"
+    assert "waking up feature-a" in body["message"]
+    window = int(NOW // WAKE_DEDUP_WINDOW_SECONDS)
+    expected = ConvergeRequest(slug=env.slug, cause="wake").to_message()
+    assert queue.sent == [(expected, env.slug, f"wake-{env.slug}-{window}")]
+
+
+def test_wake_writes_no_record() -> None:
+    store = store_with(sleeping())
+    before = store.get("feature-a")
+    service(store).wake(Request(), "feature-a")
+    assert store.get("feature-a") == before
+
+
+def test_wake_of_an_environment_on_its_way_to_sleep_is_accepted() -> None:
+    env = make_env(status=Status.READY, asleep=True)
+    assert service(store_with(env)).wake(Request(), env.slug).status == 202
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        make_env(status=Status.READY),
+        make_env(status=Status.BUILDING),
+        make_env(status=Status.FAILED, reason="build failed"),
+        make_env(status=Status.DELETING, asleep=True),
+    ],
+    ids=["ready", "building", "failed", "deleting"],
+)
+def test_wake_of_an_environment_that_is_not_sleeping_is_409(env: Environment) -> None:
+    queue = RecordingQueue()
+    answer = service(store_with(env), queue=queue).wake(Request(), env.slug)
+    body = json.loads(answer.body)
+    assert answer.status == 409
+    assert body["status"] == env.status.value
+    assert "not sleeping" in body["error"]
+    assert queue.sent == []
+
+
+@pytest.mark.parametrize("slug", ["never-was", "gone", "Not_A/Slug"])
+def test_wake_of_no_live_environment_is_404(slug: str) -> None:
+    queue = RecordingQueue()
+    store = store_with(make_env("gone", status=Status.DELETED, asleep=True))
+    answer = service(store, queue=queue).wake(Request(), slug)
+    assert answer.status == 404
+    assert "GET /api/environments" in json.loads(answer.body)["error"]
+    assert queue.sent == []
+
+
+def test_wake_in_api_key_mode_needs_the_key_and_reads_nothing_without_it() -> None:
+    queue = RecordingQueue()
+    refused = service(FailingStore(), "api_key", (KEY,), queue).wake(Request(), "feature-a")
+    assert refused.status == 401
+    assert queue.sent == []
+    request = Request(headers={"x-api-key": KEY})
+    accepted = service(store_with(sleeping()), "api_key", (KEY,), queue).wake(request, "feature-a")
+    assert accepted.status == 202
+    assert len(queue.sent) == 1
+
+
+def test_wake_in_iam_mode_refuses_a_caller_api_gateway_did_not_authenticate() -> None:
+    answer = service(store_with(sleeping()), "iam").wake(Request(), "feature-a")
+    assert answer.status == 403
+
+
+def test_wake_when_the_queue_refuses_answers_503_with_what_to_do() -> None:
+    answer = service(store_with(sleeping()), queue=RecordingQueue(fails=True)).wake(
+        Request(), "feature-a"
+    )
+    assert answer.status == 503
+    assert "try again" in json.loads(answer.body)["error"]
+
+
+def test_wake_when_the_store_cannot_be_read_answers_503() -> None:
+    assert service(FailingStore()).wake(Request(), "feature-a").status == 503
+
+
+def test_a_dashboard_without_a_queue_says_it_cannot_wake() -> None:
+    dashboard = Dashboard(store_with(sleeping()), SETTINGS, Access("none", lambda: ()))
+    answer = dashboard.wake(Request(), "feature-a")
+    assert answer.status == 503
+    assert "work queue" in json.loads(answer.body)["error"]

@@ -6,7 +6,7 @@ Chalice response; everything else in the dashboard speaks only these two types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +18,26 @@ COMMON_HEADERS = {
     # The page may carry ?key=; never let it leak to a preview through the Referer.
     "Referrer-Policy": "no-referrer",
 }
-PAGE_HEADERS = {
-    **COMMON_HEADERS,
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
-        "form-action 'none'; frame-ancestors 'none'"
-    ),
-}
+
+
+def page_headers(script_hashes: Iterable[str] = ()) -> dict[str, str]:
+    """The headers of an HTML answer. Its Content-Security-Policy loads nothing: inline
+    style, and only the inline scripts whose hashes are given (CSP Level 2 hash sources,
+    ``'sha256-<base64>'``), which may call back to this origin (``connect-src 'self'``:
+    the page's Wake button); nothing else runs, so a branch named ``<script>`` cannot."""
+    scripts = " ".join(f"'{digest}'" for digest in script_hashes)
+    script_policy = f"script-src {scripts}; connect-src 'self'; " if scripts else ""
+    return {
+        **COMMON_HEADERS,
+        "Content-Security-Policy": (
+            f"default-src 'none'; style-src 'unsafe-inline'; {script_policy}base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'none'"
+        ),
+    }
+
+
+# An HTML answer that runs no script at all (the error page).
+PAGE_HEADERS = page_headers()
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,23 @@
 """The dashboard's HTML: the page listing live environments, and a bare error page.
 
-The page's markup and CSS are the template file ``page.html`` beside this module; this
+The page's markup, CSS and script are the template file ``page.html`` beside this module; this
 module renders the rows and fills the template's placeholders.
 
 Every value taken from a record is escaped (:func:`escape`): branch names are user input.
 Links go through :func:`~chalicelib.handlers.dashboard.views.safe_link`, so only http(s)
 ones render.
+
+A sleeping row gets a Wake button; the template's one inline script sends it (``POST
+/api/environments/{slug}/wake``), and :func:`page_script_hashes` gives the page's
+Content-Security-Policy that script's hash, so it is the only script that can run.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -22,6 +29,7 @@ from chalicelib.domain.settings import Settings
 from chalicelib.handlers.dashboard.views import human_duration, iso_time, preview_url, safe_link
 
 REFRESH_SECONDS = 15
+SLEEPING_TEXT = "sleeping: wakes on the first request"
 # The page itself: standard-library string.Template placeholders ($app, ${body}...), so its
 # CSS keeps its own braces. Every value substituted is already escaped HTML.
 PAGE_TEMPLATE = "page.html"
@@ -68,11 +76,23 @@ def _row(env: Environment, settings: Settings, now: float) -> str:
 
 def _status_cell(env: Environment) -> str:
     badge = f'<span class="badge {escape(env.status.value)}">{escape(env.status.value)}</span>'
+    if env.status is Status.SLEEPING:
+        return badge + _wake_controls(env)
     if env.status is not Status.FAILED:
         return badge
     reason = env.reason or "no reason was recorded; see the deploy logs"
     logs = _link(env.log_url, "logs") if safe_link(env.log_url) else ""
     return f'{badge}<span class="reason">{escape(reason)}</span>{logs}'
+
+
+def _wake_controls(env: Environment) -> str:
+    """What a sleeping row says, and its Wake button (the page's script sends it)."""
+    return (
+        f'<span class="sleep-note">{SLEEPING_TEXT}</span>'
+        f'<button type="button" class="wake" data-wake="{escape(env.slug)}" '
+        f'aria-label="Wake {escape(env.branch)}">Wake</button>'
+        '<span class="wake-note" role="status"></span>'
+    )
 
 
 def _commit_cell(env: Environment) -> str:
@@ -127,6 +147,22 @@ def page_template() -> Template:
     page = resources.files("chalicelib.handlers.dashboard").joinpath(PAGE_TEMPLATE)
     text = page.read_text(encoding="utf-8")
     return Template(text)
+
+
+_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+@cache
+def page_script_hashes() -> tuple[str, ...]:
+    """The CSP hash source (``sha256-<base64>``) of each inline script in ``page.html``:
+    the digest of the exact text between ``<script>`` and ``</script>`` ("Content Security
+    Policy Level 2", hash-source). The scripts hold no template placeholder, so the page
+    serves them exactly as the template has them."""
+    hashes = []
+    for match in _SCRIPT.finditer(page_template().template):
+        digest = hashlib.sha256(match.group(1).encode("utf-8")).digest()
+        hashes.append("sha256-" + base64.b64encode(digest).decode("ascii"))
+    return tuple(hashes)
 
 
 def error_page(status: int, message: str) -> str:
