@@ -106,6 +106,16 @@ data "aws_iam_policy_document" "lambda" {
     resources = ["*"]
   }
 
+  # The reaper reads each awake preview's RequestCount (AWS/ApplicationELB, by load
+  # balancer and target group) to put idle ones to sleep. GetMetricData has no
+  # resource-level permissions (Service Authorization Reference, "Actions, resources, and
+  # condition keys for Amazon CloudWatch": no resource type for GetMetricData).
+  statement {
+    sid       = "ReadRequestCounts"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+
   # --- ECS: task definitions and services ----------------------------------------------------
 
   statement {
@@ -223,6 +233,8 @@ data "aws_iam_policy_document" "lambda" {
     actions = [
       "elasticloadbalancing:DeleteRule",
       "elasticloadbalancing:DeleteTargetGroup",
+      # sleep and wake: a rule forwards to the waker target group (waker.tf), then back
+      "elasticloadbalancing:ModifyRule",
       # a changed health check path or port of an existing environment
       "elasticloadbalancing:ModifyTargetGroup",
       "elasticloadbalancing:ModifyTargetGroupAttributes",

@@ -10,11 +10,14 @@
 # pins (see terraform/chalice/README.md).
 
 locals {
-  # The listener pool, one entry per load balancer (alb.tf), in BRANCHENV_LISTENERS' shape.
+  # The listener pool, one entry per load balancer (alb.tf), in BRANCHENV_LISTENERS' shape:
+  # with the load balancer's waker target group (waker.tf), where a sleeping preview's rule
+  # forwards.
   listeners = [for i, listener in aws_lb_listener.https : {
-    listener_arn = listener.arn
-    dns_name     = aws_lb.previews[i].dns_name
-    zone_id      = aws_lb.previews[i].zone_id
+    listener_arn           = listener.arn
+    dns_name               = aws_lb.previews[i].dns_name
+    zone_id                = aws_lb.previews[i].zone_id
+    waker_target_group_arn = aws_lb_target_group.waker[i].arn
   }]
 
   # Every variable chalicelib/domain/settings.py reads that this installation sets; tests/terraform

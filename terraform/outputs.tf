@@ -49,7 +49,7 @@ output "alb_zone_id" {
 }
 
 output "listeners" {
-  description = "The listener pool (BRANCHENV_LISTENERS): one {listener_arn, dns_name, zone_id} per load balancer; the worker adds one host-header rule per preview to one of them."
+  description = "The listener pool (BRANCHENV_LISTENERS): one {listener_arn, dns_name, zone_id, waker_target_group_arn} per load balancer; the worker adds one host-header rule per preview to one of them, and a sleeping preview's rule forwards to its load balancer's waker target group."
   value       = local.listeners
 }
 

@@ -39,7 +39,7 @@ variable "worker_timeout_seconds" {
 
 variable "api_timeout_seconds" {
   type        = number
-  description = "Timeout of the API function: GitHub gives up on a webhook after 10 seconds."
+  description = "Timeout of the functions that answer an HTTP request while someone waits: the API (GitHub gives up on a webhook after 10 seconds) and the waker (a person opening a sleeping preview; it reads one record and sends one message)."
   default     = 10
 }
 

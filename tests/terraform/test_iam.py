@@ -31,8 +31,9 @@ SERVICE_OF_MODULE = {
 # Services whose IAM prefix is neither their signing name nor their endpoint prefix: the
 # Resource Groups Tagging API's endpoint is "tagging", its IAM prefix "tag" (Service
 # Authorization Reference, "Actions, resources, and condition keys for Amazon Resource
-# Group Tagging API").
-IAM_PREFIX = {"resourcegroupstaggingapi": "tag"}
+# Group Tagging API"). CloudWatch's endpoint prefix is "monitoring", its IAM prefix
+# "cloudwatch" ("Actions, resources, and condition keys for Amazon CloudWatch").
+IAM_PREFIX = {"resourcegroupstaggingapi": "tag", "cloudwatch": "cloudwatch"}
 # Client attributes that are not API calls.
 NOT_OPERATIONS = {"meta", "exceptions", "can_paginate", "close"}
 
@@ -67,6 +68,7 @@ NO_RESOURCE_LEVEL = {
     "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeTargetHealth",
     "tag:GetResources",
+    "cloudwatch:GetMetricData",
 }
 
 # Operations IAM authorises through the actions of their parts, with no action of their
@@ -320,3 +322,49 @@ def test_the_reaper_may_count_the_dead_letters(statements: list[dict[str, Any]])
     dead_letters = "${aws_sqs_queue.work_dead_letters.arn}"
     readers = _statements_granting(statements, "sqs:GetQueueAttributes")
     assert any(dead_letters in s["resources"] for s in readers)
+
+
+# Issue 17 (sleep and wake), granted in terraform/iam.tf for the calls the contract names:
+# the reaper's GetMetricData through the gateway chalicelib/aws/cloudwatch.py, and the
+# ModifyRule that points a sleeping preview's rule at the waker and back
+# (chalicelib/aws/elbv2.py). Until the code makes both calls, this test and
+# test_the_policy_grants_nothing_the_code_does_not_call fail, saying which is missing.
+SLEEP_AND_WAKE_CALLS = {
+    Call("cloudwatch", "cloudwatch:GetMetricData"),
+    Call("elbv2", "elasticloadbalancing:ModifyRule"),
+}
+
+
+def test_the_calls_of_sleep_and_wake_are_made_by_the_code() -> None:
+    called = {call.action for call in code_calls()}
+    assert missing_actions(SLEEP_AND_WAKE_CALLS, called) == []
+
+
+def test_a_cloudwatch_call_is_mapped_to_its_iam_action() -> None:
+    source = (
+        "class Metrics:\n"
+        "    def __init__(self, client):\n"
+        "        self._client = client\n"
+        "    def counts(self):\n"
+        "        self._client.get_paginator('get_metric_data')\n"
+    )
+    assert actions_of("cloudwatch", source) == {Call("cloudwatch", "cloudwatch:GetMetricData")}
+
+
+def test_the_reaper_may_read_request_counts_and_nothing_else_of_cloudwatch(
+    statements: list[dict[str, Any]],
+) -> None:
+    (statement,) = _statements_granting(statements, "cloudwatch:GetMetricData")
+    assert statement["actions"] == ["cloudwatch:GetMetricData"]
+    assert statement["resources"] == ["*"]  # no resource-level permissions
+    assert not [a for a in granted(statements) if a.startswith("cloudwatch:")][1:]
+
+
+def test_a_rule_is_pointed_at_the_waker_only_when_it_is_ours(
+    statements: list[dict[str, Any]],
+) -> None:
+    (modify,) = _statements_granting(statements, "elasticloadbalancing:ModifyRule")
+    (delete,) = _statements_granting(statements, "elasticloadbalancing:DeleteRule")
+    assert modify is delete  # the same rules, tagged branchenv:managed=true
+    assert "${local.preview_rules}" in modify["resources"]
+    assert "aws:ResourceTag/branchenv:managed" in _conditions(modify)

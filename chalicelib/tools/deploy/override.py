@@ -2,7 +2,8 @@
 
 :func:`write_override` writes ``chalice_override.tf.json`` (:data:`OVERRIDE_FILE`) next to
 the generated template, with :func:`chalice_override`'s content: every generated function
-gets the installation's environment, role, timeout and log group; the SQS event source
+gets the installation's environment, role, timeout (short for the two that answer HTTP
+requests, the API and the waker) and log group; the SQS event source
 points at the real work queue, with a maximum concurrency and partial batch responses; with
 ``dashboard_auth = "iam"`` every API method but the GitHub webhook requires AWS_IAM
 (:mod:`chalicelib.tools.deploy.dashboard_auth`); AWS event rules are narrowed to this
@@ -25,6 +26,12 @@ OVERRIDE_FILE = "chalice_override.tf.json"
 # app.py's placeholder: Chalice needs a queue name when it packages the app.
 PLACEHOLDER_QUEUE = "branchenv-work.fifo"
 API_HANDLER = "api_handler"
+# app.py's ``@app.lambda_function(name="waker")``: a load balancer's Lambda target
+# (terraform/waker.tf), answering a person who waits on a sleeping preview's page.
+WAKER_HANDLER = "waker"
+# Functions that answer an HTTP request while someone waits get the API's short timeout;
+# the rest (the worker, event handlers, the reaper) get the worker's.
+REQUEST_HANDLERS = frozenset({API_HANDLER, WAKER_HANDLER})
 
 # Chalice's template pins Terraform < 1.4 and the AWS provider < 5; the override replaces
 # both, as terraform/versions.tf does (5.27 added logging_config). hashicorp/null is gone:
@@ -92,7 +99,7 @@ def chalice_override(template: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _function_override(name: str, function: Mapping[str, Any]) -> dict[str, Any]:
-    timeout = "api_timeout_seconds" if name == API_HANDLER else "worker_timeout_seconds"
+    timeout = "api_timeout_seconds" if name in REQUEST_HANDLERS else "worker_timeout_seconds"
     handler = "api" if name == API_HANDLER else name.replace("_", "-")
     chalice_tags = json.dumps(function.get("tags", {}))
     return {
