@@ -23,7 +23,6 @@ from chalicelib.domain.environments import (
     StoreError,
     retry_concurrent_updates,
 )
-from chalicelib.domain.messages import SignalKind
 from chalicelib.domain.names import EnvironmentNames, names_of
 from chalicelib.domain.settings import Settings
 from chalicelib.engine.converge.kinds import Context
@@ -39,12 +38,17 @@ from chalicelib.engine.converge.model import (
     Observed,
     Plan,
     RetryLater,
-    RouteToService,
     Signal,
     Target,
 )
 from chalicelib.engine.converge.planner import plan, plan_absent
-from chalicelib.engine.converge.progress import Progress, progress_from
+from chalicelib.engine.converge.progress import (
+    Progress,
+    new_spot_interruption,
+    progress_from,
+    with_ready_time,
+    woke,
+)
 from chalicelib.engine.converge.recorded import (
     can_trust,
     holdings_after,
@@ -359,13 +363,13 @@ class Converger:
                 image_uri=target.image_uri,
                 serving_health_check_path=target.health_check_path,
             )
-        if status == Status.READY and env.status != Status.READY and not _woke(the_plan):
-            env = _record_ready_time(env, now)
+        if status == Status.READY and env.status != Status.READY and not woke(the_plan):
+            env = with_ready_time(env, now)
         if status == Status.SLEEPING and env.status != Status.SLEEPING:
             env = replace(env, slept_at=now)
         elif status == Status.READY:
             env = replace(env, slept_at=None)
-        if _new_spot_interruption(signal, env):
+        if new_spot_interruption(signal, env):
             # ECS replaces the task itself; each interrupted task is counted once.
             assert signal is not None
             env = replace(
@@ -435,23 +439,3 @@ class Converger:
 
     def _write(self, env: Environment, releases: Sequence[tuple[str, int]]) -> Environment:
         return self.store.put_releasing(env, releases) if releases else self.store.put(env)
-
-
-def _woke(the_plan: Plan) -> bool:
-    """A plan that routes a woken environment back to its service: ready again, but no
-    push became ready (push-to-ready times count pushes)."""
-    return any(isinstance(step, RouteToService) for step in the_plan.steps)
-
-
-def _new_spot_interruption(signal: Signal | None, env: Environment) -> bool:
-    if signal is None or signal.kind != SignalKind.SPOT_INTERRUPTED:
-        return False
-    return signal.task_arn is None or signal.task_arn != env.last_spot_task
-
-
-def _record_ready_time(env: Environment, now: float) -> Environment:
-    """Keep the last push-to-ready durations (oldest first, the newest last, at most ten)."""
-    if env.triggered_at is None:
-        return replace(env, ready_at=now)
-    seconds = round(now - env.triggered_at, 1)
-    return replace(env, ready_at=now, ready_seconds=(*env.ready_seconds, seconds)[-10:])

@@ -2,7 +2,8 @@
 
 The executor (chalicelib/engine/converge/runners.py) fills a :class:`Progress` as its
 steps run; the converger starts it from the record and the observation
-(:func:`progress_from`) and writes it into the record when the run ends.
+(:func:`progress_from`) and writes it into the record when the run ends, with the few
+facts a finished run adds to it (a push-to-ready time, a Spot interruption counted once).
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from dataclasses import dataclass, field, replace
 
 from chalicelib.aws.ecr import Image
 from chalicelib.domain.environments import Environment
-from chalicelib.engine.converge.model import SPEC_TAG, Observed, Target
+from chalicelib.domain.messages import SignalKind
+from chalicelib.engine.converge.model import (
+    SPEC_TAG,
+    Observed,
+    Plan,
+    RouteToService,
+    Signal,
+    Target,
+)
 from chalicelib.engine.converge.sleep import routed_to_waker
 
 
@@ -71,3 +80,23 @@ def progress_from(env: Environment, observed: Observed, target: Target) -> Progr
         deployment_id=deployment_id,
         routed_to_waker=routed_to_waker(observed, target),
     )
+
+
+def woke(the_plan: Plan) -> bool:
+    """A plan that routes a woken environment back to its service: ready again, but no
+    push became ready (push-to-ready times count pushes)."""
+    return any(isinstance(step, RouteToService) for step in the_plan.steps)
+
+
+def new_spot_interruption(signal: Signal | None, env: Environment) -> bool:
+    if signal is None or signal.kind != SignalKind.SPOT_INTERRUPTED:
+        return False
+    return signal.task_arn is None or signal.task_arn != env.last_spot_task
+
+
+def with_ready_time(env: Environment, now: float) -> Environment:
+    """Keep the last push-to-ready durations (oldest first, the newest last, at most ten)."""
+    if env.triggered_at is None:
+        return replace(env, ready_at=now)
+    seconds = round(now - env.triggered_at, 1)
+    return replace(env, ready_at=now, ready_seconds=(*env.ready_seconds, seconds)[-10:])
