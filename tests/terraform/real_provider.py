@@ -3,9 +3,11 @@
 :func:`provider_source` finds how the provider can be installed: the user's own CLI
 configuration (``TF_CLI_CONFIG_FILE``, which terraform reads by itself, when that file
 exists), else a local
-filesystem mirror (found with ``find / -name 'terraform-provider-aws_*' -path
-'*registry.terraform.io*'``, pointed at by a CLI configuration written here), else nothing,
-and the tests skip saying so. No test here reaches a network but loopback and, where the
+filesystem mirror (looked for first in the folders README names and Terraform's implied
+mirror folders, then, only where none holds it, with ``find / -name
+'terraform-provider-aws_*' -path '*registry.terraform.io*'``, which takes seconds on a full
+disk; pointed at by a CLI configuration written here), else nothing, and the tests skip
+saying so. No test here reaches a network but loopback and, where the
 user's configuration says so, the provider registry.
 
 :class:`MotoServer` runs ``python -m moto.server`` in a child process on a free 127.0.0.1
@@ -63,9 +65,24 @@ REGION = "us-east-1"
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
-def find_mirror() -> Path | None:
+# Where a mirror usually is: README's example, then Terraform's implied local mirror
+# directories on Linux (CLI configuration documentation, "Implied Local Mirror Directories").
+MIRROR_CANDIDATES = (
+    Path("/opt/tf-plugins"),
+    Path.home() / ".terraform.d" / "plugins",
+    Path.home() / ".local" / "share" / "terraform" / "plugins",
+    Path("/usr/local/share/terraform/plugins"),
+    Path("/usr/share/terraform/plugins"),
+)
+
+
+def find_mirror(candidates: Sequence[Path] = MIRROR_CANDIDATES) -> Path | None:
     """Root of a filesystem mirror holding hashicorp/aws (the folder that holds
-    ``registry.terraform.io``), or None."""
+    ``registry.terraform.io``), or None: the first of ``candidates`` that holds the
+    provider binary, else what ``find /`` finds."""
+    for root in candidates:
+        if any((root / "registry.terraform.io" / "hashicorp" / "aws").glob(f"*/*/{MIRROR_NAME}")):
+            return root
     try:
         found = subprocess.run(
             ["find", "/", "-name", MIRROR_NAME, "-path", MIRROR_PATH],
@@ -119,7 +136,8 @@ def free_port() -> int:
 
 
 class MotoServer:
-    """``python -m moto.server`` on 127.0.0.1 in a child process."""
+    """``python -m moto.server`` on 127.0.0.1 in a child process, started at once;
+    :meth:`wait_ready` waits until it answers (the caller does other work meanwhile)."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -131,6 +149,8 @@ class MotoServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    def wait_ready(self) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -182,12 +202,27 @@ class Module:
         path.write_text(json.dumps(values))
         self.var_files.append(path)
 
-    def run(self, *args: str, var_files: bool = False) -> subprocess.CompletedProcess[str]:
+    def command(self, *args: str, var_files: bool = False) -> list[str]:
         command = ["terraform", *args, "-no-color"]
         if var_files:
             command += [f"-var-file={path}" for path in self.var_files]
+        return command
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """``terraform <args>`` in the background (one that reads no state, such as
+        ``validate``, beside a running apply); :func:`finished` collects it."""
+        return subprocess.Popen(
+            self.command(*args),
+            cwd=self.directory,
+            env=self.environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, *args: str, var_files: bool = False) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            command,
+            self.command(*args, var_files=var_files),
             cwd=self.directory,
             env=self.environ,
             capture_output=True,
@@ -214,6 +249,12 @@ class Module:
         read = self.run("output", "-json")
         assert read.returncode == 0, read.stderr
         return {name: value["value"] for name, value in json.loads(read.stdout).items()}
+
+
+def finished(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    """What a command from :meth:`Module.start` printed, once it has ended."""
+    stdout, stderr = process.communicate(timeout=TIMEOUT_SECONDS)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def targets(addresses: Sequence[str], unplayable: Sequence[str]) -> Iterator[str]:

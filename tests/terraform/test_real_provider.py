@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.terraform.real_provider import (
     FAKE_CREDENTIALS,
     Module,
     MotoServer,
+    finished,
     network_in,
     provider_source,
     targets,
@@ -85,6 +87,7 @@ class Applied:
     planned: dict[str, dict[str, Any]]  # address → planned values
     applied: list[str]
     plan_text: str
+    validated: subprocess.CompletedProcess[str]  # terraform validate -json
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -100,7 +103,9 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
         pytest.skip(why)
     server = MotoServer()
     try:
+        # The package is generated while the server starts.
         module = Module(base / "terraform", cli_config, server.url)
+        server.wait_ready()
         module.add_variables("moto.tfvars.json", network_in(server.url))
         module.add_variables("pool.tfvars.json", {"load_balancer_count": LOAD_BALANCERS})
         init = module.run("init", "-backend=false", "-input=false")
@@ -108,6 +113,8 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
         plan = module.run("plan", "-input=false", "-out=moto.tfplan", var_files=True)
         assert plan.returncode == 0, plan.stderr
         planned = module.planned("moto.tfplan")
+        # validate reads no state: it runs while the apply mostly waits on the provider.
+        validating = module.start("validate", "-json")
         apply = module.run(
             "apply",
             "-input=false",
@@ -120,17 +127,22 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
         # A targeted apply records only the outputs of what it targeted; a refresh-only
         # apply records the rest (those of the unplayable REST API stay unknown).
         refresh = module.run(
-            "apply", "-input=false", "-auto-approve", "-refresh-only", var_files=True
+            "apply",
+            "-input=false",
+            "-auto-approve",
+            "-refresh-only",
+            "-parallelism=30",
+            var_files=True,
         )
         assert refresh.returncode == 0, refresh.stderr
-        yield Applied(module, server, planned, module.state(), plan.stdout)
+        validated = finished(validating)
+        yield Applied(module, server, planned, module.state(), plan.stdout, validated)
     finally:
         server.stop()
 
 
 def test_validate_finds_no_error_and_no_warning(applied: Applied) -> None:
-    validated = applied.module.run("validate", "-json")
-    report = json.loads(validated.stdout)
+    report = json.loads(applied.validated.stdout)
     assert report["valid"], report["diagnostics"]
     assert report["warning_count"] == 0, report["diagnostics"]
     assert report["error_count"] == 0
