@@ -123,14 +123,32 @@ _STRICT: weakref.WeakKeyDictionary[ClientFactory, tuple[StrictAws, ManualClock]]
 )
 
 
+# The strict layer's own reads carry no hooks (nothing is ever installed on them), so one
+# factory per endpoint serves every test: a client costs about 10 ms of CPU to make, and
+# moto in-process answers a client whenever a mock is on, whichever test made it.
+_READS: dict[str | None, ClientFactory] = {}
+_READS_LOCK = threading.Lock()
+
+
+def _reads(endpoint_url: str | None) -> ClientFactory:
+    from chalicelib.local.strict import READS_CONFIG
+
+    with _READS_LOCK:
+        if endpoint_url not in _READS:
+            _READS[endpoint_url] = ClientFactory(
+                REGION, endpoint_url, config=READS_CONFIG, session=SESSION
+            )
+        return _READS[endpoint_url]
+
+
 def strict(clients: ClientFactory, endpoint_url: str | None = None, **rules: Any) -> StrictAws:
     """Put the strict-AWS layer on ``clients`` (rules as StrictAws takes them), on a manual
     clock that :func:`strict_clock_of` finds again; its own reads share the run's session
     and go to ``endpoint_url`` (a moto server; None: moto in-process)."""
-    from chalicelib.local.strict import READS_CONFIG, ManualClock, StrictAws
+    from chalicelib.local.strict import ManualClock, StrictAws
 
     clock = ManualClock()
-    reads = ClientFactory(REGION, endpoint_url, config=READS_CONFIG, session=SESSION)
+    reads = _reads(endpoint_url)
     windows = {**TEST_WINDOWS, **rules}
     layer = StrictAws(clock=clock.now, **windows).install(clients, reads=reads)
     _STRICT[clients] = (layer, clock)

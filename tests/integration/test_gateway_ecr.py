@@ -11,8 +11,10 @@ from botocore.stub import Stubber
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.aws.ecr import Image, Images
 from chalicelib.aws.errors import AwsError, NotFound
+from chalicelib.domain.names import BaseNames
+from chalicelib.local.bootstrap import BASE_TAGS
 from chalicelib.tools.infra import BaseInfrastructure
-from tests.conftest import REGION
+from tests.conftest import APP, REGION
 from tests.integration.images import MEDIA_TYPE, push_test_image
 
 SHA_TAG = "sha-0123456789abcdef0123456789abcdef01234567"
@@ -25,8 +27,24 @@ def ecr(clients: ClientFactory) -> Any:
 
 
 @pytest.fixture
-def images(infra: BaseInfrastructure, clients: ClientFactory) -> Images:
-    return Images(clients.client("ecr"), infra.ecr_repository_name)
+def repository(ecr: Any) -> str:
+    """Only the ECR repository of the base infrastructure, made as bootstrap makes it: the
+    tests here need no VPC, load balancer, queue or table (a whole ``infra`` costs about
+    half a CPU-second a test)."""
+    name = BaseNames(APP).ecr_repository
+    tags = {**BASE_TAGS, "branchenv:app": APP}
+    ecr.create_repository(
+        repositoryName=name,
+        imageScanningConfiguration={"scanOnPush": True},
+        imageTagMutability="MUTABLE",
+        tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
+    return name
+
+
+@pytest.fixture
+def images(repository: str, clients: ClientFactory) -> Images:
+    return Images(clients.client("ecr"), repository)
 
 
 def _tags_of_digest(ecr: Any, repository: str, digest: str) -> list[str]:
@@ -35,8 +53,10 @@ def _tags_of_digest(ecr: Any, repository: str, digest: str) -> list[str]:
 
 
 def test_repository_uri_is_the_one_bootstrap_made(
-    images: Images, infra: BaseInfrastructure
+    infra: BaseInfrastructure, clients: ClientFactory
 ) -> None:
+    images = Images(clients.client("ecr"), infra.ecr_repository_name)
+
     assert images.repository_uri() == infra.ecr_repository_url
 
 
@@ -50,9 +70,9 @@ def test_repository_uri_of_a_missing_repository_is_not_found(clients: ClientFact
 
 
 def test_find_images_returns_only_the_tags_present(
-    images: Images, infra: BaseInfrastructure, ecr: Any
+    images: Images, repository: str, ecr: Any
 ) -> None:
-    digest = push_test_image(ecr, infra.ecr_repository_name, SHA_TAG)
+    digest = push_test_image(ecr, repository, SHA_TAG)
 
     found = images.find_images([SHA_TAG, "sha-missing"])
 
@@ -66,33 +86,29 @@ def test_find_images_of_no_tags_is_empty(images: Images) -> None:
 
 
 def test_put_tag_points_a_second_tag_at_the_same_image(
-    images: Images, infra: BaseInfrastructure, ecr: Any
+    images: Images, repository: str, ecr: Any
 ) -> None:
-    digest = push_test_image(ecr, infra.ecr_repository_name, SHA_TAG)
+    digest = push_test_image(ecr, repository, SHA_TAG)
     image = images.find_images([SHA_TAG])[SHA_TAG]
 
     images.put_tag(image, BRANCH_TAG)
 
-    assert _tags_of_digest(ecr, infra.ecr_repository_name, digest) == [BRANCH_TAG, SHA_TAG]
+    assert _tags_of_digest(ecr, repository, digest) == [BRANCH_TAG, SHA_TAG]
 
 
-def test_put_tag_already_there_is_not_an_error(
-    images: Images, infra: BaseInfrastructure, ecr: Any
-) -> None:
-    digest = push_test_image(ecr, infra.ecr_repository_name, SHA_TAG)
+def test_put_tag_already_there_is_not_an_error(images: Images, repository: str, ecr: Any) -> None:
+    digest = push_test_image(ecr, repository, SHA_TAG)
     image = images.find_images([SHA_TAG])[SHA_TAG]
     images.put_tag(image, BRANCH_TAG)
 
     images.put_tag(image, BRANCH_TAG)
 
-    assert _tags_of_digest(ecr, infra.ecr_repository_name, digest) == [BRANCH_TAG, SHA_TAG]
+    assert _tags_of_digest(ecr, repository, digest) == [BRANCH_TAG, SHA_TAG]
 
 
-def test_put_tag_moves_a_tag_from_an_older_image(
-    images: Images, infra: BaseInfrastructure, ecr: Any
-) -> None:
-    push_test_image(ecr, infra.ecr_repository_name, BRANCH_TAG, seed="old")
-    new_digest = push_test_image(ecr, infra.ecr_repository_name, SHA_TAG)
+def test_put_tag_moves_a_tag_from_an_older_image(images: Images, repository: str, ecr: Any) -> None:
+    push_test_image(ecr, repository, BRANCH_TAG, seed="old")
+    new_digest = push_test_image(ecr, repository, SHA_TAG)
 
     images.put_tag(images.find_images([SHA_TAG])[SHA_TAG], BRANCH_TAG)
 
@@ -117,14 +133,14 @@ def test_put_tag_into_a_missing_repository_is_not_found() -> None:
 
 
 def test_remove_tag_keeps_the_image_under_its_other_tags(
-    images: Images, infra: BaseInfrastructure, ecr: Any
+    images: Images, repository: str, ecr: Any
 ) -> None:
-    digest = push_test_image(ecr, infra.ecr_repository_name, SHA_TAG)
+    digest = push_test_image(ecr, repository, SHA_TAG)
     images.put_tag(images.find_images([SHA_TAG])[SHA_TAG], BRANCH_TAG)
 
     images.remove_tag(BRANCH_TAG)
 
-    assert _tags_of_digest(ecr, infra.ecr_repository_name, digest) == [SHA_TAG]
+    assert _tags_of_digest(ecr, repository, digest) == [SHA_TAG]
 
 
 def test_remove_tag_that_is_not_there_is_not_an_error(images: Images) -> None:
@@ -151,10 +167,10 @@ def test_remove_tag_failure_other_than_not_found_is_an_aws_error() -> None:
     assert exc.value.code == "InvalidImageTag"
 
 
-def test_list_tags_filters_by_prefix(images: Images, infra: BaseInfrastructure, ecr: Any) -> None:
-    push_test_image(ecr, infra.ecr_repository_name, SHA_TAG)
-    push_test_image(ecr, infra.ecr_repository_name, BRANCH_TAG)
-    push_test_image(ecr, infra.ecr_repository_name, "branch-feature-b")
+def test_list_tags_filters_by_prefix(images: Images, repository: str, ecr: Any) -> None:
+    push_test_image(ecr, repository, SHA_TAG)
+    push_test_image(ecr, repository, BRANCH_TAG)
+    push_test_image(ecr, repository, "branch-feature-b")
 
     assert images.list_tags("branch-") == [BRANCH_TAG, "branch-feature-b"]
     assert len(images.list_tags()) == 3

@@ -1,10 +1,15 @@
 """A throttling storm: 30% of the HTTP attempts to AWS are answered 400 Throttling before
 they reach it (a seeded random choice). botocore's retries absorb them, anything that
 gets past them is redelivered as SQS would, and the environment still converges: the
-pushed sha is deployed, the reaper finds nothing to fix, and nothing leaks."""
+pushed sha is deployed, the reaper finds nothing to fix, and nothing leaks.
+
+botocore's own retry handler decides every retry and computes its backoff; the factory's
+``sleep`` (chalicelib/aws/clients.py) lets each backoff pass at once instead of in
+``time.sleep``, and records it, so the test sees that throttles were retried with backoff."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from botocore.config import Config
@@ -33,6 +38,18 @@ SEED = 20260601
 STORM_CONFIG = RETRY_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 8}))
 
 
+class Backoffs:
+    """The retry delays botocore asked to wait, from every thread; none is waited."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self._lock = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.delays.append(seconds)
+
+
 def lifecycle(world: World, github: FakeGitHub, branch: str) -> Environment | None:
     """A push, a second push while the first deploys, ready, the delete. Returns the
     record as it was when ready."""
@@ -49,7 +66,8 @@ def lifecycle(world: World, github: FakeGitHub, branch: str) -> Environment | No
 def test_lifecycles_converge_and_leak_nothing_when_30_percent_of_calls_are_throttled(
     settings: Settings, github: FakeGitHub
 ) -> None:
-    clients = ClientFactory(REGION, config=STORM_CONFIG, session=SESSION)
+    backoffs = Backoffs()
+    clients = ClientFactory(REGION, config=STORM_CONFIG, session=SESSION, sleep=backoffs.sleep)
     strict(clients)
     world = World(settings, clients)
     world.push_image(sha_of(1))
@@ -63,6 +81,12 @@ def test_lifecycles_converge_and_leak_nothing_when_30_percent_of_calls_are_throt
     faults.storm(0.0, SEED)
 
     assert faults.throttled >= 0.2 * faults.attempts, (faults.throttled, faults.attempts)
+    # botocore retried the throttled attempts (all but those that used up a call's attempts
+    # or its retry quota), each after an exponential backoff with jitter (at most 20 s).
+    retried = len(backoffs.delays)
+    assert 0.9 * faults.throttled <= retried, (retried, faults.throttled)
+    assert all(0 <= delay <= 20 for delay in backoffs.delays), max(backoffs.delays)
+    assert max(backoffs.delays) > 1, "no second retry of one call: the backoff never grew"
     assert report.errors == [] and report.orphans == []
     for branch, env in zip(BRANCHES, ready, strict=True):
         assert env is not None and env.status == Status.READY and env.deployed_sha == sha_of(2)
