@@ -262,11 +262,13 @@ def test_every_lambda_function_has_both_listeners_in_branchenv_listeners(
         balancer = elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]
         listeners = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])
         (https,) = [x for x in listeners["Listeners"] if x["Port"] == 443]
+        waker = elbv2.describe_target_groups(Names=[name.replace("-previews", "-waker")])
         expected.append(
             {
                 "listener_arn": https["ListenerArn"],
                 "dns_name": balancer["DNSName"],
                 "zone_id": balancer["CanonicalHostedZoneId"],
+                "waker_target_group_arn": waker["TargetGroups"][0]["TargetGroupArn"],
             }
         )
     functions = [a for a in applied.planned if a.startswith(FUNCTIONS)]
