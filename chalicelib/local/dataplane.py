@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from chalicelib.local.alb import LocalLoadBalancer
+from chalicelib.local.alb import LocalLoadBalancer, Waker
 from chalicelib.local.health import HealthChecker, PortReachable
 from chalicelib.local.tasks import (
     DockerLauncher,
@@ -99,10 +99,12 @@ def start_data_plane(
     scale: Callable[[float], float],
     port_reachable: PortReachable,
     repository_of: Callable[[Mapping[str, str]], str],
+    waker: Waker | None = None,
 ) -> Parts:
     """Start the health checks and the load balancer on ``port`` over moto's ``clients``
-    (unhooked: they stand in for AWS itself). ``stops`` stops them, newest last, after
-    stopping every task: append it to a stack's stops, which run newest first."""
+    (unhooked: they stand in for AWS itself); ``waker`` is the waker target groups' Lambda
+    function. ``stops`` stops them, newest last, after stopping every task: append it to a
+    stack's stops, which run newest first."""
     network = TaskNetwork()
     checker = HealthChecker(clients, network, scale=scale, port_reachable=port_reachable)
     tasks = LocalTasks(
@@ -118,6 +120,7 @@ def start_data_plane(
         port=port,
         scale=scale,
         port_reachable=port_reachable,
+        waker=waker,
     )
     try:
         balancer.start()
