@@ -73,12 +73,24 @@ class DataPlane:
     def stop(self, started: Sequence[Task]) -> None:
         self.tasks.stop(list(started))
 
-    def reconcile(self, services: Sequence[Mapping[str, Any]]) -> None:
-        """Stop the tasks of services that are gone (deleted, draining) or scaled to 0."""
-        running = {str(s["serviceArn"]) for s in services if int(s.get("desiredCount", 0)) > 0}
+    def reconcile(
+        self,
+        services: Sequence[Mapping[str, Any]],
+        settled: Callable[[Mapping[str, Any]], bool] = lambda service: False,
+    ) -> None:
+        """Stop the tasks of services that are gone (deleted, draining) or scaled to 0, and
+        start those of a ``settled`` service (its deployment completed) scaled back up from
+        0 with no task: ECS's scheduler starts tasks within the same deployment, no new one
+        (a sleeping preview's wake: "Amazon ECS services", desired count)."""
+        scaled = [s for s in services if int(s.get("desiredCount", 0)) > 0]
+        running = {str(s["serviceArn"]) for s in scaled}
         for service_arn in self.tasks.services() - running:
             log.info("data plane: stopping the tasks of %s", service_arn.rsplit("/", 1)[-1])
             self.tasks.stop(self.tasks.of_service(service_arn))
+        for service in scaled:
+            if not self.tasks.of_service(str(service["serviceArn"])) and settled(service):
+                log.info("data plane: %s scaled up again", service.get("serviceName"))
+                self.start(service)
 
 
 @dataclass

@@ -3,14 +3,19 @@ that forwards to the waker target group to app.py's ``waker`` with the ALB event
 RequestCount per target group is what the reaper's GetMetricData reads, through the app's
 own (strict) clients.
 
-The rule is moved by hand here, as converge's sleep moves it ([waker weight 1,
-environment's target group weight 0]), so this test needs only the contract on main; the
-requests are a link-preview bot's and a HEAD, which get the page and wake nothing.
+The first test moves a rule by hand, as converge's sleep moves it ([waker weight 1, the
+environment's target group weight 0]), and sends a link-preview bot's request and a HEAD,
+which get the page and wake nothing. The second is the issue's "done when": with
+``sleep_after: 1m``, after more than a minute with no request one reaper pass puts the
+preview to sleep at 0 tasks; a request answers the waking page, and the preview serves
+again, ``ready``, within a minute. It waits out that minute on the wall clock (CloudWatch's
+timestamps and the reaper's clock are not compressed by the time factor).
 """
 
 from __future__ import annotations
 
 import http.client
+import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +27,14 @@ from chalicelib.local.demo import fetch_preview
 from chalicelib.local.requestcount import NAMESPACE, dimensions
 from chalicelib.local.stack import LocalStack
 from chalicelib.tools.commands.webhook import fake_sha
-from tests.e2e.conftest import push, slug_of, stack_options, wait_for_environment
+from tests.e2e.conftest import (
+    REPOSITORY,
+    get_json,
+    push,
+    slug_of,
+    stack_options,
+    wait_for_environment,
+)
 
 pytestmark = pytest.mark.e2e
 BRANCH = "feature/nap"
@@ -109,3 +121,51 @@ def test_a_rule_on_the_waker_answers_the_waking_page_and_requests_are_counted(
     assert (head[0], head[2]) == (503, "")
     assert _request_count(stack, balancer_arn, record.target_group_arn) == 2
     assert _request_count(stack, balancer_arn, listener.waker_target_group_arn) == 2
+
+
+def test_an_idle_preview_sleeps_at_zero_tasks_and_the_first_request_wakes_it(
+    stack: LocalStack,
+) -> None:
+    branch, sha = "feature/doze", fake_sha("doze")
+    files = {"repository": REPOSITORY, "path": "branchenv.yml", "ref": sha}
+    get_json(
+        f"{stack.stub_url}/_local/github/files", "PUT", {**files, "content": "sleep_after: 1m\n"}
+    )
+    push(stack, branch, sha)
+    slug = slug_of(stack, branch)
+    shown = wait_for_environment(stack, slug, lambda r: r.get("status") in ("ready", "failed"))
+    assert shown.get("status") == "ready", shown.get("reason")
+    assert fetch_preview(shown["url"])[0] == 200
+    assert slug not in " ".join(stack.reap().get("slept", []))  # within sleep_after: awake
+
+    time.sleep(65)  # more than sleep_after with no request (wall clock)
+    assert any(slug in item for item in stack.reap().get("slept", []))
+
+    asleep = wait_for_environment(stack, slug, lambda r: r.get("status") == "sleeping")
+    assert asleep.get("status") == "sleeping"
+    assert stack.records is not None and stack.data_plane is not None and stack.infra
+    record = stack.records.get(slug)
+    assert record is not None and record.service_name
+    ecs = stack.runtime.clients.client("ecs")
+    [service] = ecs.describe_services(
+        cluster=stack.infra.cluster_name, services=[record.service_name]
+    )["services"]
+    assert service["desiredCount"] == 0
+    deadline = time.monotonic() + 10
+    while stack.data_plane.tasks.of_service(service["serviceArn"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stack.data_plane.tasks.of_service(service["serviceArn"]) == []  # no task runs
+
+    status, headers, body = _request(shown["url"], "GET", "Mozilla/5.0")
+    woken = time.monotonic()
+    assert (status, headers["Retry-After"]) == (503, str(RETRY_AFTER_SECONDS))
+    assert branch in body
+    while fetch_preview(shown["url"])[0] != 200 and time.monotonic() - woken < 60:
+        time.sleep(0.5)
+
+    assert fetch_preview(shown["url"]) == (
+        200,
+        f"preview of {REPOSITORY} branch {branch} at commit {sha}",
+    )
+    awake = wait_for_environment(stack, slug, lambda r: r.get("status") == "ready")
+    assert awake.get("status") == "ready"
