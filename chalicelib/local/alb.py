@@ -14,7 +14,19 @@ describe it:
   same wildcards; a rule with any other condition type is skipped (not played locally);
 - ``fixed-response`` answers its status, content type and body (terraform's 404 text on
   the default rule); ``redirect`` answers its Location; ``forward`` goes to a target of the
-  target group (the weighted one of a ForwardConfig with the highest weight);
+  target group (the weighted one of a ForwardConfig with the highest weight; weight 0
+  never gets a request);
+- a Lambda target group (a sleeping preview's waker) gets the request as the Lambda
+  event, and its answer is the response ("Lambda functions as targets", ELB guide,
+  https://docs.aws.amazon.com/elasticloadbalancing/latest/application/lambda-functions.html):
+  the event has ``httpMethod``, ``path``, ``queryStringParameters`` (not URL-decoded; the
+  last value of a repeated key), ``headers`` (lower-case names, the last of a repeated
+  header), ``body`` (as is for text/*, JSON, JavaScript and XML, else base64 with
+  ``isBase64Encoded``) and ``requestContext.elb.targetGroupArn``; the function's
+  ``statusCode``, ``headers``/``multiValueHeaders`` and ``body`` (base64-decoded if
+  ``isBase64Encoded``) go to the client, and a function that fails or answers without a
+  status is a 502. The function is app.py's ``waker``, called in-process (``waker``);
+  without one, the group has no target: 503;
 - a target group's healthy targets take turns; with registered targets but none healthy,
   the load balancer fails open to all of them ("Health checks for Application Load
   Balancer target groups"); with none registered it answers 503 ("Troubleshoot your
@@ -22,6 +34,8 @@ describe it:
   A target the security groups keep the load balancer from is never connected to: after
   the connection timeout (10 s, on the local clock) the answer is 504, as ALB answers when
   it cannot establish a connection; a refused connection is 502.
+- each request for which a target was chosen counts in the target group's
+  ``RequestCount``, published to moto's CloudWatch (chalicelib/local/requestcount.py).
 
 The listener port is played on the local port: a preview URL carries it
 (``http://<slug>.preview.localhost:8080``; browsers resolve ``*.localhost`` to loopback).
@@ -30,18 +44,21 @@ Never imported by the deployed Lambda.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import itertools
 import logging
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from chalicelib.local.health import HealthChecker, PortReachable
+from chalicelib.local.requestcount import FLUSH_SECONDS, RequestCounter
 from chalicelib.local.tasks import TaskNetwork
 
 log = logging.getLogger(__name__)
@@ -60,6 +77,9 @@ ERROR_PAGES = {
     504: "504 Gateway Time-out",
 }
 Answer = tuple[int, list[tuple[str, str]], bytes]
+Waker = Callable[[dict[str, Any]], dict[str, Any]]  # a Lambda target: event in, response out
+# Bodies the load balancer hands a Lambda function as they are; any other is base64.
+TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
 
 
 @lru_cache(maxsize=1024)
@@ -116,9 +136,10 @@ class Router:
         self._elbv2 = clients.client("elbv2")
         self._listener_arns = listener_arns
 
-    def action(self, host: str, path: str) -> dict[str, Any] | None:
-        """The first action of the first matching rule, or the first listener's default."""
-        default: dict[str, Any] | None = None
+    def route(self, host: str, path: str) -> tuple[str, dict[str, Any]] | None:
+        """The listener and first action of the first matching rule, or the first
+        listener's default."""
+        default: tuple[str, dict[str, Any]] | None = None
         for arn in self._listener_arns():
             rules = sorted(
                 self._elbv2.describe_rules(ListenerArn=arn).get("Rules", []), key=_priority
@@ -126,10 +147,9 @@ class Router:
             for rule in rules:
                 actions = sorted(rule.get("Actions", []), key=lambda a: int(a.get("Order", 1)))
                 if rule.get("IsDefault") or str(rule.get("Priority")) == "default":
-                    default = default or (actions[0] if actions else None)
+                    default = default or ((arn, actions[0]) if actions else None)
                 elif actions and conditions_match(rule.get("Conditions", []), host, path):
-                    first: dict[str, Any] = actions[0]
-                    return first
+                    return arn, actions[0]
         return default
 
 
@@ -146,12 +166,18 @@ class LocalLoadBalancer:
         port: int = 8080,
         scale: Callable[[float], float] = lambda seconds: seconds,
         port_reachable: PortReachable | None = None,
+        waker: Waker | None = None,
+        flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         self._elbv2 = clients.client("elbv2")
         self.router = Router(clients, listener_arns)
         self._checker, self._network = checker, network
         self._scale, self._reachable = scale, port_reachable
         self._turns = itertools.count()
+        self._waker = waker
+        self.requests = RequestCounter(clients, flush_seconds=flush_seconds)
+        self._lambda_groups: dict[str, bool] = {}  # target group ARN -> TargetType lambda
+        self._balancers: dict[str, str] = {}  # listener ARN -> load balancer ARN
         balancer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -193,21 +219,24 @@ class LocalLoadBalancer:
 
     def start(self) -> None:
         self._thread.start()
+        self.requests.start()
 
     def stop(self) -> None:
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join()
         self._server.server_close()
+        self.requests.stop()  # the last counts, before moto goes
 
     # --- routing -----------------------------------------------------------------------------
 
     def answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:
         host = host_name(headers.get("Host", ""))
         path = target.split("?", 1)[0]
-        action = self.router.action(host, path)
-        if action is None:
+        routed = self.router.route(host, path)
+        if routed is None:
             return _error(503)
+        listener, action = routed
         kind = action.get("Type")
         if kind == "fixed-response":
             config = action.get("FixedResponseConfig", {})
@@ -221,12 +250,54 @@ class LocalLoadBalancer:
             return _redirect(action.get("RedirectConfig", {}), host, path, target, self.port)
         if kind == "forward":
             group = _forward_group(action)
+            if group and self._is_lambda(group):
+                if self._waker is None:  # no function registered: no target
+                    return _error(503)
+                self.requests.count(self._balancer_of(listener), group)
+                return self._invoke(self._waker, group, method, target, headers, body)
             if group:
-                return self._forward(group, method, target, headers, body)
+                return self._forward(listener, group, method, target, headers, body)
         return _error(503)
 
+    def _is_lambda(self, group: str) -> bool:
+        if group not in self._lambda_groups:  # a group's TargetType never changes
+            [described] = self._elbv2.describe_target_groups(TargetGroupArns=[group])[
+                "TargetGroups"
+            ]
+            self._lambda_groups[group] = described.get("TargetType") == "lambda"
+        return self._lambda_groups[group]
+
+    def _balancer_of(self, listener: str) -> str:
+        if listener not in self._balancers:
+            [described] = self._elbv2.describe_listeners(ListenerArns=[listener])["Listeners"]
+            self._balancers[listener] = str(described["LoadBalancerArn"])
+        return self._balancers[listener]
+
+    def _invoke(
+        self,
+        waker: Waker,
+        group: str,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> Answer:
+        event = lambda_event(group, method, target, headers, body, port=self.port)
+        try:
+            response = waker(event)
+        except Exception as exc:  # the function failed: ALB answers 502
+            log.warning("load balancer: the Lambda target failed (%s: %s)", type(exc).__name__, exc)
+            return _error(502)
+        return lambda_answer(response)
+
     def _forward(
-        self, group: str, method: str, target: str, headers: dict[str, str], body: bytes
+        self,
+        listener: str,
+        group: str,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
     ) -> Answer:
         candidates = self._checker.healthy(group)
         if not candidates:  # fail open to every registered target, or 503 if there is none
@@ -239,6 +310,7 @@ class LocalLoadBalancer:
         if not candidates:
             return _error(503)
         address, port = sorted(candidates)[next(self._turns) % len(candidates)]
+        self.requests.count(self._balancer_of(listener), group)
         where = self._network.resolve(address, port)
         if where is None or (self._reachable is not None and not self._reachable(group, port)):
             # Nothing answers, or the security groups drop the packets: ALB waits out its
@@ -281,8 +353,52 @@ def _forward_group(action: dict[str, Any]) -> str | None:
     if action.get("TargetGroupArn"):
         return str(action["TargetGroupArn"])
     groups = (action.get("ForwardConfig") or {}).get("TargetGroups", [])
-    weighted = sorted(groups, key=lambda g: -int(g.get("Weight", 1)))
+    weighted = sorted(
+        (g for g in groups if int(g.get("Weight", 1)) > 0), key=lambda g: -int(g.get("Weight", 1))
+    )
     return str(weighted[0]["TargetGroupArn"]) if weighted else None
+
+
+def lambda_event(
+    group: str, method: str, target: str, headers: dict[str, str], body: bytes, *, port: int
+) -> dict[str, Any]:
+    """The event a load balancer sends its Lambda target for one request."""
+    path, _, query = target.partition("?")
+    parameters: dict[str, str] = {}
+    for pair in query.split("&"):
+        if pair:
+            key, _, value = pair.partition("=")
+            parameters[key] = value  # not decoded, as the load balancer sends it
+    sent = {name.lower(): value for name, value in headers.items()}
+    forwarded = sent.get("x-forwarded-for")
+    sent["x-forwarded-for"] = f"{forwarded}, {LOOPBACK}" if forwarded else LOOPBACK
+    sent["x-forwarded-proto"], sent["x-forwarded-port"] = "http", str(port)
+    sent["x-amzn-trace-id"] = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    content_type = sent.get("content-type", "").lower()
+    text = not body or content_type.startswith(TEXT_TYPES)
+    return {
+        "requestContext": {"elb": {"targetGroupArn": group}},
+        "httpMethod": method,
+        "path": path,
+        "queryStringParameters": parameters,
+        "headers": sent,
+        "body": body.decode("utf-8", "replace") if text else base64.b64encode(body).decode(),
+        "isBase64Encoded": not text,
+    }
+
+
+def lambda_answer(response: Any) -> Answer:
+    """What the client gets for a Lambda target's ``response``; malformed: 502."""
+    if not isinstance(response, dict) or not str(response.get("statusCode", "")).isdigit():
+        log.warning("load balancer: the Lambda target's response has no statusCode")
+        return _error(502)
+    headers = [(str(k), str(v)) for k, v in (response.get("headers") or {}).items()]
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers.extend((str(name), str(value)) for value in values)
+    kept = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP | {"content-length"}]
+    body = str(response.get("body") or "")
+    payload = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+    return int(response["statusCode"]), kept, payload
 
 
 def _redirect(config: dict[str, Any], host: str, path: str, target: str, port: int) -> Answer:

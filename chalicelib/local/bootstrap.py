@@ -64,13 +64,6 @@ class _Network:
 
 
 @dataclass(frozen=True)
-class _LoadBalancer:
-    dns_name: str
-    zone_id: str
-    listener_arn: str
-
-
-@dataclass(frozen=True)
 class _Queues:
     queue_url: str
     dead_letter_queue_url: str
@@ -94,8 +87,9 @@ def create_base_infrastructure(
 ) -> BaseInfrastructure:
     """Create every shared resource for installation ``app_name`` and describe them.
 
-    ``load_balancers`` ALBs are made, each with its HTTP listener and 404 default action;
-    every listener is one entry of the pool the worker spreads environments over.
+    ``load_balancers`` ALBs are made, each with its HTTP listener and 404 default action
+    and its waker target group; every listener is one entry of the pool the worker spreads
+    environments over.
     ``container_ports`` (from, to) is what the security groups open from the load
     balancers to the tasks, like Terraform's ``container_port_range``.
     """
@@ -106,9 +100,7 @@ def create_base_infrastructure(
     network = _create_network(clients.client("ec2"), app_name, region, container_ports)
     cluster = _create_cluster(clients.client("ecs"), names.cluster, tags)
     balancer, *more = (
-        _create_load_balancer(
-            clients.client("elbv2"), _load_balancer_name(names, number), network, tags
-        )
+        _create_load_balancer(clients.client("elbv2"), names, number, network, tags)
         for number in range(1, load_balancers + 1)
     )
     hosted_zone_id = _create_hosted_zone(clients.client("route53"), preview_domain)
@@ -139,14 +131,17 @@ def create_base_infrastructure(
         execution_role_arn=roles.execution_role_arn,
         task_role_arn=roles.task_role_arn,
         event_bus_name=names.event_bus,
-        more_listeners=tuple(Listener(b.listener_arn, b.dns_name, b.zone_id) for b in more),
+        more_listeners=tuple(more),
         container_ports=container_ports,
+        waker_target_group_arn=balancer.waker_target_group_arn,
     )
 
 
-def _load_balancer_name(names: BaseNames, number: int) -> str:
-    """The first is Terraform's name; the others get their number after it."""
-    name = names.load_balancer if number == 1 else f"{names.load_balancer}-{number}"
+def _load_balancer_name(names: BaseNames, number: int, kind: str = "previews") -> str:
+    """The first is Terraform's name; the others get their number after it. ``kind``
+    "waker": the name of that load balancer's waker target group (shorter: it fits too)."""
+    base = names.load_balancer if kind == "previews" else f"{names.app}-{kind}"
+    name = base if number == 1 else f"{base}-{number}"
     if len(name) > MAX_LOAD_BALANCER_NAME:
         raise ValueError(
             f"load balancer name {name!r} is longer than {MAX_LOAD_BALANCER_NAME} characters: "
@@ -279,14 +274,15 @@ def _create_cluster(ecs: Any, name: str, tags: dict[str, str]) -> str:
     return name
 
 
-# --- load balancer, listener with a helpful 404 -----------------------------------------
+# --- load balancer, listener with a helpful 404, waker target group ---------------------
 
 
 def _create_load_balancer(
-    elbv2: Any, name: str, network: _Network, tags: dict[str, str]
-) -> _LoadBalancer:
+    elbv2: Any, names: BaseNames, number: int, network: _Network, tags: dict[str, str]
+) -> Listener:
+    """The load balancer ``number``, its listener and its waker, as one entry of the pool."""
     balancer = elbv2.create_load_balancer(
-        Name=name,
+        Name=_load_balancer_name(names, number),
         Subnets=list(network.public_subnet_ids),
         SecurityGroups=[network.alb_security_group_id],
         Scheme="internet-facing",
@@ -310,10 +306,17 @@ def _create_load_balancer(
         ],
         Tags=_key_value(tags),
     )["Listeners"][0]
-    return _LoadBalancer(
-        dns_name=balancer["DNSName"],
-        zone_id=balancer["CanonicalHostedZoneId"],
-        listener_arn=listener["ListenerArn"],
+    # The waker: a Lambda target group, one per load balancer as in terraform/. Nothing is
+    # registered (moto takes any function ARN unchecked; no Lambda runs locally): the local
+    # load balancer calls app.py's waker for a group whose TargetType is lambda (alb.py).
+    waker = elbv2.create_target_group(
+        Name=_load_balancer_name(names, number, "waker"), TargetType="lambda", Tags=_key_value(tags)
+    )["TargetGroups"][0]
+    return Listener(
+        listener["ListenerArn"],
+        balancer["DNSName"],
+        balancer["CanonicalHostedZoneId"],
+        waker["TargetGroupArn"],
     )
 
 

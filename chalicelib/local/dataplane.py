@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from chalicelib.local.alb import LocalLoadBalancer
+from chalicelib.local.alb import LocalLoadBalancer, Waker
 from chalicelib.local.health import HealthChecker, PortReachable
 from chalicelib.local.tasks import (
     DockerLauncher,
@@ -73,12 +73,24 @@ class DataPlane:
     def stop(self, started: Sequence[Task]) -> None:
         self.tasks.stop(list(started))
 
-    def reconcile(self, services: Sequence[Mapping[str, Any]]) -> None:
-        """Stop the tasks of services that are gone (deleted, draining) or scaled to 0."""
-        running = {str(s["serviceArn"]) for s in services if int(s.get("desiredCount", 0)) > 0}
+    def reconcile(
+        self,
+        services: Sequence[Mapping[str, Any]],
+        settled: Callable[[Mapping[str, Any]], bool] = lambda service: False,
+    ) -> None:
+        """Stop the tasks of services that are gone (deleted, draining) or scaled to 0, and
+        start those of a ``settled`` service (its deployment completed) scaled back up from
+        0 with no task: ECS's scheduler starts tasks within the same deployment, no new one
+        (a sleeping preview's wake: "Amazon ECS services", desired count)."""
+        scaled = [s for s in services if int(s.get("desiredCount", 0)) > 0]
+        running = {str(s["serviceArn"]) for s in scaled}
         for service_arn in self.tasks.services() - running:
             log.info("data plane: stopping the tasks of %s", service_arn.rsplit("/", 1)[-1])
             self.tasks.stop(self.tasks.of_service(service_arn))
+        for service in scaled:
+            if not self.tasks.of_service(str(service["serviceArn"])) and settled(service):
+                log.info("data plane: %s scaled up again", service.get("serviceName"))
+                self.start(service)
 
 
 @dataclass
@@ -99,10 +111,12 @@ def start_data_plane(
     scale: Callable[[float], float],
     port_reachable: PortReachable,
     repository_of: Callable[[Mapping[str, str]], str],
+    waker: Waker | None = None,
 ) -> Parts:
     """Start the health checks and the load balancer on ``port`` over moto's ``clients``
-    (unhooked: they stand in for AWS itself). ``stops`` stops them, newest last, after
-    stopping every task: append it to a stack's stops, which run newest first."""
+    (unhooked: they stand in for AWS itself); ``waker`` is the waker target groups' Lambda
+    function. ``stops`` stops them, newest last, after stopping every task: append it to a
+    stack's stops, which run newest first."""
     network = TaskNetwork()
     checker = HealthChecker(clients, network, scale=scale, port_reachable=port_reachable)
     tasks = LocalTasks(
@@ -118,6 +132,7 @@ def start_data_plane(
         port=port,
         scale=scale,
         port_reachable=port_reachable,
+        waker=waker,
     )
     try:
         balancer.start()

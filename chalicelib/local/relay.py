@@ -234,7 +234,7 @@ class EventRelay:
     def _watch_services(self) -> None:
         services = self._managed_services()
         if self._data_plane is not None:
-            self._data_plane.reconcile(services)
+            self._data_plane.reconcile(services, self._settled)
         for service in services:
             deployment = primary_deployment(service)
             if deployment in self._seen_deployments:
@@ -242,6 +242,9 @@ class EventRelay:
             self._seen_deployments.add(deployment)
             self._deploy(service, deployment)
         self._follow_pending({str(s["serviceArn"]) for s in services})
+
+    def _settled(self, service: Mapping[str, Any]) -> bool:
+        return self._completed.get(str(service["serviceArn"])) == primary_deployment(service)
 
     def _deploy(self, service: Mapping[str, Any], deployment: Deployment) -> None:
         self._show(deployment, "IN_PROGRESS")

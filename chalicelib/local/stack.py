@@ -225,6 +225,8 @@ class LocalStack:
             scale=lambda seconds: seconds / self.time.factor,
             port_reachable=self._port_reachable,
             repository_of=self._repository_of,
+            # The waker target groups' Lambda function: app.py's waker, in-process.
+            waker=lambda event: self._handler_or_missing("waker")(event, lambda_context("waker")),
         )
         self.data_plane, self.balancer = parts.data_plane, parts.balancer
         self.alb_url = parts.balancer.url

@@ -52,6 +52,9 @@ class BaseInfrastructure:
     container_ports: tuple[int, int] = field(
         default=DEFAULT_CONTAINER_PORTS, metadata={NOT_AN_OUTPUT: True}
     )
+    # The first load balancer's waker target group (the others' are on more_listeners);
+    # terraform/lambda.tf writes its own into BRANCHENV_LISTENERS, so this is not an output.
+    waker_target_group_arn: str | None = field(default=None, metadata={NOT_AN_OUTPUT: True})
 
     @classmethod
     def output_names(cls) -> tuple[str, ...]:
@@ -60,15 +63,14 @@ class BaseInfrastructure:
 
     def listeners(self) -> tuple[Listener, ...]:
         """The listener pool: the first load balancer's listener, then the others'."""
-        first = Listener(self.listener_arn, self.alb_dns_name, self.alb_zone_id)
+        first = Listener(
+            self.listener_arn, self.alb_dns_name, self.alb_zone_id, self.waker_target_group_arn
+        )
         return (first, *self.more_listeners)
 
     def environment(self) -> dict[str, str]:
         """The Lambda environment variables (read by Settings) for this infrastructure."""
-        listeners = [
-            {"listener_arn": item.listener_arn, "dns_name": item.dns_name, "zone_id": item.zone_id}
-            for item in self.listeners()
-        ]
+        listeners = [_listener_json(item) for item in self.listeners()]
         values = {
             "APP_NAME": self.app_name,
             "QUEUE_URL": self.queue_url,
@@ -90,3 +92,11 @@ class BaseInfrastructure:
         env = {PREFIX + key: value for key, value in values.items()}
         env["AWS_REGION"] = self.region
         return env
+
+
+def _listener_json(item: Listener) -> dict[str, str]:
+    """One entry of BRANCHENV_LISTENERS (chalicelib/domain/settings_env.py reads it)."""
+    entry = {"listener_arn": item.listener_arn, "dns_name": item.dns_name, "zone_id": item.zone_id}
+    if item.waker_target_group_arn is not None:
+        entry["waker_target_group_arn"] = item.waker_target_group_arn
+    return entry

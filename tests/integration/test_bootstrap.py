@@ -110,12 +110,40 @@ def test_n_load_balancers_each_with_a_listener_in_the_pool(clients: ClientFactor
         assert action["FixedResponseConfig"]["MessageBody"] == NOT_FOUND_BODY
 
 
+def test_each_load_balancer_has_its_own_waker_target_group_in_the_listeners(
+    clients: ClientFactory,
+) -> None:
+    infra = create_base_infrastructure(
+        clients, app_name=APP, preview_domain=DOMAIN, region=REGION, load_balancers=2
+    )
+    elbv2 = clients.client("elbv2")
+    environ = {**infra.environment(), "BRANCHENV_WEBHOOK_SECRET": WEBHOOK_SECRET}
+
+    written = json.loads(environ["BRANCHENV_LISTENERS"])
+    pool = Settings.from_environ(environ).listeners
+    wakers = [item.waker_target_group_arn for item in pool]
+    assert [item["waker_target_group_arn"] for item in written] == wakers
+    assert wakers[0] == infra.waker_target_group_arn and len(set(wakers)) == 2
+    groups = elbv2.describe_target_groups(TargetGroupArns=[w for w in wakers if w])
+    assert [g["TargetGroupName"] for g in groups["TargetGroups"]] == [
+        f"{APP}-waker",
+        f"{APP}-waker-2",
+    ]
+    assert {g["TargetType"] for g in groups["TargetGroups"]} == {"lambda"}
+    for waker in wakers:  # base infrastructure: never taken for an environment's
+        [tags] = elbv2.describe_tags(ResourceArns=[waker])["TagDescriptions"]
+        assert {t["Key"]: t["Value"] for t in tags["Tags"]}["branchenv:base"] == "true"
+        # Nothing registered: no Lambda function runs locally (chalicelib/local/bootstrap.py)
+        assert elbv2.describe_target_health(TargetGroupArn=waker)["TargetHealthDescriptions"] == []
+
+
 def test_base_infrastructure_outputs_leave_out_the_local_only_fields() -> None:
     outputs = BaseInfrastructure.output_names()
 
     assert "listener_arn" in outputs
     assert "more_listeners" not in outputs
     assert "container_ports" not in outputs
+    assert "waker_target_group_arn" not in outputs  # terraform writes it in the listeners
 
 
 def test_load_balancer_is_internet_facing_in_the_public_subnets(

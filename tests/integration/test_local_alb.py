@@ -1,27 +1,46 @@
 """The local load balancer routes as the ALB's listener says, to targets its health checks
 pass (ELB guide: "Condition types for listener rules", "Health checks for Application Load
-Balancer target groups", "Troubleshoot your Application Load Balancers").
+Balancer target groups", "Troubleshoot your Application Load Balancers"), to the waker's
+Lambda target group with the ALB event ("Lambda functions as targets"), and counts
+RequestCount in CloudWatch ("CloudWatch metrics for your Application Load Balancer").
 
-Real HTTP on loopback, moto in-process for the listener, rules and target groups, the
-built-in preview app as the target; nothing is patched.
+Real HTTP on loopback, moto in-process for the listener, rules, target groups, records and
+metrics, the built-in preview app as the target; the waker is injected (a recording
+function, or chalicelib.handlers.waker itself over the moto table); nothing is patched.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.local.alb import ERROR_PAGES, LocalLoadBalancer, host_matches, host_name
+from chalicelib.aws.dynamodb import DynamoEnvironmentStore
+from chalicelib.domain.environments import Environment, Status
+from chalicelib.handlers.waker import RETRY_AFTER_SECONDS, WakerDeps, answer
+from chalicelib.local.alb import (
+    ERROR_PAGES,
+    LocalLoadBalancer,
+    host_matches,
+    host_name,
+    lambda_answer,
+)
 from chalicelib.local.bootstrap import NOT_FOUND_BODY
 from chalicelib.local.demo import fetch_preview
 from chalicelib.local.health import HealthChecker, matches
+from chalicelib.local.requestcount import NAMESPACE, RequestCounter, dimensions
 from chalicelib.local.tasks import PreviewApp, TaskNetwork, TaskSpec
 from chalicelib.tools.infra import BaseInfrastructure
-from tests.conftest import REGION
+from tests.conftest import APP, DOMAIN, REGION
+
+Event = dict[str, Any]
 
 
 @pytest.mark.parametrize(
@@ -62,9 +81,45 @@ class Balancer:
     checker: HealthChecker
     lb: LocalLoadBalancer
     reachable: dict[int, bool]
+    events: list[Event] = field(default_factory=list)  # what reached the waker
+    waker: Callable[[Event], Any] | None = None  # what it answers (None: the page below)
 
     def url(self, host: str) -> str:
         return f"http://{host}:{self.lb.port}/"
+
+    def call_waker(self, event: Event) -> Any:
+        self.events.append(event)
+        if self.waker is not None:
+            return self.waker(event)
+        return {
+            "statusCode": 503,
+            "statusDescription": "503 Service Unavailable",
+            "headers": {"Content-Type": "text/html", "Retry-After": "10"},
+            "body": "<h1>waking up</h1>",
+            "isBase64Encoded": False,
+        }
+
+    def weighted_rule(self, priority: int, host: str, weights: list[tuple[str, int]]) -> None:
+        """A rule forwarding by ForwardConfig: (target group, weight) pairs."""
+        groups = [{"TargetGroupArn": group, "Weight": weight} for group, weight in weights]
+        self.clients.client("elbv2").create_rule(
+            ListenerArn=self.infra.listener_arn,
+            Priority=priority,
+            Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": [host]}}],
+            Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}],
+        )
+
+    def request(
+        self, method: str, host: str, target: str, body: bytes = b"", **headers: str
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.lb.port, timeout=10)
+        try:
+            sent = {"Host": f"{host}:{self.lb.port}", **headers}
+            connection.request(method, target, body=body or None, headers=sent)
+            response = connection.getresponse()
+            return response.status, response.headers, response.read()
+        finally:
+            connection.close()
 
     def group(self, name: str, path: str = "/healthz", port: int = 8080) -> str:
         return str(
@@ -120,6 +175,7 @@ def balancer(infra: BaseInfrastructure) -> Iterator[Balancer]:
     checker = HealthChecker(
         moto_side, network, scale=scale, port_reachable=port_reachable, refresh_seconds=0.1
     )
+    made: list[Balancer] = []
     lb = LocalLoadBalancer(
         moto_side,
         checker,
@@ -128,11 +184,14 @@ def balancer(infra: BaseInfrastructure) -> Iterator[Balancer]:
         port=0,
         scale=scale,
         port_reachable=port_reachable,
+        waker=lambda event: made[0].call_waker(event),
+        flush_seconds=3600,  # the tests flush when they read
     )
+    made.append(Balancer(moto_side, infra, network, checker, lb, reachable))
     lb.start()
     checker.start()
     try:
-        yield Balancer(moto_side, infra, network, checker, lb, reachable)
+        yield made[0]
     finally:
         checker.stop()
         lb.stop()
@@ -210,3 +269,243 @@ def test_a_target_that_stops_answering_turns_unhealthy(balancer: Balancer) -> No
     assert _until(lambda: balancer.checker.state(group, "10.0.10.9", 8080) == "unhealthy")
     health = balancer.checker.health(group, "10.0.10.9", 8080)
     assert health is not None and health["Reason"] == "Target.FailedHealthChecks"
+
+
+# --- the waker's Lambda target group ------------------------------------------------------
+
+
+def _waker_group(balancer: Balancer) -> str:
+    group = balancer.infra.waker_target_group_arn
+    assert group is not None
+    return group
+
+
+def _healthy_task(balancer: Balancer, name: str, address: str) -> tuple[str, PreviewApp]:
+    group = balancer.group(name)
+    app = balancer.task(group, address, "awake-sha")
+    assert _until(lambda: balancer.checker.state(group, address, 8080) == "healthy")
+    return group, app
+
+
+def test_a_sleeping_rule_sends_the_alb_event_to_the_waker_and_relays_its_answer(
+    balancer: Balancer,
+) -> None:
+    waker = _waker_group(balancer)
+    env_group, app = _healthy_task(balancer, "be-sleepy", "10.0.10.20")
+    # What converge's sleep leaves: the waker weight 1, the environment's group weight 0.
+    balancer.weighted_rule(50, "sleepy.preview.localhost", [(waker, 1), (env_group, 0)])
+
+    status, headers, body = balancer.request(
+        "POST",
+        "sleepy.preview.localhost",
+        "/cart/items?a=1&a=2&next=%2Fhome&flag",
+        b'{"sku": 7}',
+        **{"Content-Type": "application/json", "X-Custom-Header": "Yes", "User-Agent": "qa"},
+    )
+
+    assert (status, headers["Retry-After"], body) == (503, "10", b"<h1>waking up</h1>")
+    assert headers["Content-Type"] == "text/html"
+    [event] = balancer.events
+    assert event["requestContext"] == {"elb": {"targetGroupArn": waker}}
+    assert (event["httpMethod"], event["path"]) == ("POST", "/cart/items")
+    # Not decoded, the last value of a repeated key (ELB guide, "Lambda functions as targets")
+    assert event["queryStringParameters"] == {"a": "2", "next": "%2Fhome", "flag": ""}
+    assert (event["body"], event["isBase64Encoded"]) == ('{"sku": 7}', False)
+    sent = event["headers"]
+    assert all(name == name.lower() for name in sent)
+    assert sent["host"] == f"sleepy.preview.localhost:{balancer.lb.port}"
+    assert (sent["x-custom-header"], sent["user-agent"]) == ("Yes", "qa")
+    assert (sent["x-forwarded-proto"], sent["x-forwarded-port"]) == ("http", str(balancer.lb.port))
+    assert sent["x-amzn-trace-id"].startswith("Root=1-")
+    assert app.requests == 0  # weight 0 never gets a request
+
+
+def test_a_binary_body_goes_base64_and_a_base64_answer_is_decoded(balancer: Balancer) -> None:
+    balancer.weighted_rule(51, "binary.preview.localhost", [(_waker_group(balancer), 1)])
+    balancer.waker = lambda event: {
+        "statusCode": 200,
+        "headers": {"Content-Type": "image/png", "Content-Length": "999"},
+        "body": base64.b64encode(b"\x89PNG\x00").decode(),
+        "isBase64Encoded": True,
+    }
+
+    status, headers, body = balancer.request(
+        "PUT", "binary.preview.localhost", "/upload", b"\x00\xff", **{"Content-Type": "image/png"}
+    )
+
+    assert (status, body, headers["Content-Length"]) == (200, b"\x89PNG\x00", "5")
+    [event] = balancer.events
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == b"\x00\xff"
+    assert event["queryStringParameters"] == {}
+
+
+def test_a_failing_or_malformed_waker_is_a_502(balancer: Balancer) -> None:
+    balancer.weighted_rule(52, "broken.preview.localhost", [(_waker_group(balancer), 1)])
+
+    def fails(event: Event) -> Any:
+        raise RuntimeError("the function failed")
+
+    balancer.waker = fails
+    assert balancer.request("GET", "broken.preview.localhost", "/")[0] == 502
+    balancer.waker = lambda event: {"body": "no status"}
+    assert balancer.request("GET", "broken.preview.localhost", "/")[0] == 502
+    assert lambda_answer(None)[0] == lambda_answer({"statusCode": "x"})[0] == 502
+
+
+def test_weight_zero_is_never_chosen_and_all_zero_is_a_503(balancer: Balancer) -> None:
+    heavy, heavy_app = _healthy_task(balancer, "be-heavy", "10.0.10.21")
+    light, light_app = _healthy_task(balancer, "be-light", "10.0.10.22")
+    balancer.weighted_rule(53, "weights.preview.localhost", [(light, 0), (heavy, 1)])
+    balancer.weighted_rule(54, "zero.preview.localhost", [(light, 0), (heavy, 0)])
+
+    for _ in range(3):
+        assert balancer.request("GET", "weights.preview.localhost", "/")[0] == 200
+
+    assert balancer.request("GET", "zero.preview.localhost", "/")[0] == 503
+    assert (heavy_app.requests, light_app.requests) == (3, 0)
+
+
+class RecordingQueue:
+    """The work queue as the waker sees it (chalicelib.domain.messages.Queue)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[dict[str, Any], str, str | None]] = []
+
+    def send(self, message: dict[str, Any], *, group_id: str, dedup_id: str | None = None) -> str:
+        self.sent.append((message, group_id, dedup_id))
+        return str(len(self.sent))
+
+
+def test_the_real_waker_answers_a_sleeping_preview_and_asks_for_one_wake(
+    balancer: Balancer,
+) -> None:
+    store = DynamoEnvironmentStore(balancer.clients.client("dynamodb"), balancer.infra.table_name)
+    store.put(
+        Environment(
+            slug="napping",
+            repository="octo-org/shop",
+            branch="napping",
+            status=Status.SLEEPING,
+            asleep=True,
+        )
+    )
+    queue = RecordingQueue()
+    deps = WakerDeps(store, queue, APP, DOMAIN)
+    balancer.waker = lambda event: answer(event, deps)
+    balancer.weighted_rule(55, f"napping.{DOMAIN}", [(_waker_group(balancer), 1)])
+
+    bot = balancer.request("GET", f"napping.{DOMAIN}", "/", **{"User-Agent": "Slackbot 1.0"})
+    person = balancer.request("GET", f"napping.{DOMAIN}", "/", **{"User-Agent": "Mozilla/5.0"})
+
+    for status, headers, body in (bot, person):
+        assert (status, headers["Retry-After"]) == (503, str(RETRY_AFTER_SECONDS))
+        assert b"napping" in body and b"http-equiv" in body  # the page reloads itself
+    assert [(message["cause"], group) for message, group, _ in queue.sent] == [("wake", "napping")]
+
+
+# --- RequestCount in CloudWatch -------------------------------------------------------------
+
+
+def _request_count(clients: ClientFactory, balancer_arn: str, group: str) -> float:
+    """What the reaper asks: MetricStat, both dimensions, Sum, Period 60."""
+    now = datetime.now(UTC)
+    answer = clients.client("cloudwatch").get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "requests",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": NAMESPACE,
+                        "MetricName": "RequestCount",
+                        "Dimensions": dimensions(balancer_arn, group),
+                    },
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+                "ReturnData": True,
+            }
+        ],
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=1),
+    )
+    [result] = answer["MetricDataResults"]
+    return float(sum(result["Values"]))
+
+
+def _balancer_arn(balancer: Balancer) -> str:
+    elbv2 = balancer.clients.client("elbv2")
+    [listener] = elbv2.describe_listeners(ListenerArns=[balancer.infra.listener_arn])["Listeners"]
+    return str(listener["LoadBalancerArn"])
+
+
+def test_request_count_per_target_group_is_readable_by_get_metric_data(
+    balancer: Balancer,
+) -> None:
+    waker = _waker_group(balancer)
+    awake, _ = _healthy_task(balancer, "be-counted", "10.0.10.23")
+    balancer.rule(60, ["awake.preview.localhost"], awake)
+    balancer.weighted_rule(61, "asleep.preview.localhost", [(waker, 1), (awake, 0)])
+    balancer.rule(62, ["nobody-home.preview.localhost"], balancer.group("be-no-target"))
+
+    for _ in range(3):
+        assert balancer.request("GET", "awake.preview.localhost", "/")[0] == 200
+    for _ in range(2):
+        assert balancer.request("GET", "asleep.preview.localhost", "/")[0] == 503
+    assert balancer.request("GET", "nobody-home.preview.localhost", "/")[0] == 503  # no target
+    assert balancer.request("GET", "unknown.preview.localhost", "/")[0] == 404  # default rule
+    arn = _balancer_arn(balancer)
+    assert _request_count(balancer.clients, arn, awake) == 0  # nothing until a flush
+
+    balancer.lb.requests.flush()
+
+    assert _request_count(balancer.clients, arn, awake) == 3
+    assert _request_count(balancer.clients, arn, waker) == 2
+    no_target = balancer.group("be-no-target-2")  # a group never routed to has no data
+    assert _request_count(balancer.clients, arn, no_target) == 0
+    assert balancer.lb.requests.pending() == {}
+
+
+class FlakyCloudWatch:
+    """A CloudWatch whose first PutMetricData fails, then records what it is sent."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.data: list[dict[str, Any]] = []
+
+    def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionError("moto is restarting")
+        self.data.extend(MetricData)
+
+
+class OneClient:
+    def __init__(self, client: object) -> None:
+        self._client = client
+
+    def client(self, name: str) -> object:
+        assert name == "cloudwatch"
+        return self._client
+
+
+def test_counts_survive_a_failed_flush_and_publish_on_the_ticks_and_at_stop() -> None:
+    cloudwatch = FlakyCloudWatch()
+    counter = RequestCounter(OneClient(cloudwatch), flush_seconds=0.05, clock=lambda: 1e9)
+    balancer_arn = "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/demo-previews/50dc"
+    group = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/demo-shop/73e2"
+    counter.count(balancer_arn, group)
+    with pytest.raises(ConnectionError):
+        counter.flush()
+    counter.count(balancer_arn, group)
+    assert counter.pending() == {("app/demo-previews/50dc", "targetgroup/demo-shop/73e2"): 2}
+
+    counter.start()
+    assert _until(lambda: cloudwatch.data != [])
+    counter.count(balancer_arn, group)
+    counter.stop()
+
+    assert [d["Value"] for d in cloudwatch.data] == [2.0, 1.0]
+    assert cloudwatch.data[0]["Dimensions"] == dimensions(balancer_arn, group)
+    assert {d["Unit"] for d in cloudwatch.data} == {"Count"}
+    assert cloudwatch.data[0]["Timestamp"] == datetime.fromtimestamp(1e9, UTC)
