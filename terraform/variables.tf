@@ -315,7 +315,7 @@ variable "load_balancer_count" {
   default     = 1
 
   validation {
-    condition     = var.load_balancer_count >= 1 && var.load_balancer_count <= 20 && floor(var.load_balancer_count) == var.load_balancer_count
-    error_message = "load_balancer_count must be a whole number from 1 to 20."
+    condition     = var.load_balancer_count >= 1 && var.load_balancer_count <= 5 && floor(var.load_balancer_count) == var.load_balancer_count
+    error_message = "load_balancer_count must be a whole number from 1 to 5 (500 previews): every function carries the pool in BRANCHENV_LISTENERS, and Lambda allows 4 KB of environment variables in all."
   }
 }

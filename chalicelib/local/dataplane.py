@@ -88,6 +88,8 @@ class DataPlane:
             log.info("data plane: stopping the tasks of %s", service_arn.rsplit("/", 1)[-1])
             self.tasks.stop(self.tasks.of_service(service_arn))
         for service in scaled:
+            if service.get("status", "ACTIVE") != "ACTIVE":
+                continue  # a deleted service drains: ECS starts nothing for it
             if not self.tasks.of_service(str(service["serviceArn"])) and settled(service):
                 log.info("data plane: %s scaled up again", service.get("serviceName"))
                 self.start(service)

@@ -28,6 +28,7 @@ from chalicelib.tools.infra import BaseInfrastructure
 from tests.conftest import REGION, SESSION, settings_for, strict
 from tests.integration.harness import World, sha_of
 from tests.terraform.base_inventory import base_inventory
+from tests.terraform.hcl import ROOT
 from tests.terraform.real_provider import (
     FAKE_CREDENTIALS,
     Module,
@@ -74,6 +75,7 @@ LOCAL_LEAVES_OUT = {
 APP = "shop"  # terraform/examples/complete/example.tfvars
 # Applied with a pool of two (issue 15): the first is what load_balancer_count = 1 makes.
 LOAD_BALANCERS = 2
+MAX_LOAD_BALANCERS = 5  # terraform/variables.tf, load_balancer_count's validation
 BALANCER_NAMES = (f"{APP}-previews", f"{APP}-previews-2")
 NOT_FOUND = "No preview environment here: push a branch to create one (branchenv)."
 FUNCTIONS = "module.chalice.aws_lambda_function."
@@ -251,6 +253,38 @@ def test_each_load_balancer_has_its_https_listener_with_the_wildcard_certificate
         (action,) = https[0]["DefaultActions"]
         assert action["FixedResponseConfig"]["StatusCode"] == "404"
         assert action["FixedResponseConfig"]["MessageBody"] == NOT_FOUND
+
+
+# Lambda: "the total size of all environment variables doesn't exceed 4 KB" (Lambda quotas,
+# docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); every function carries
+# the whole pool in BRANCHENV_LISTENERS, so the pool's largest size must fit in each one.
+LAMBDA_ENVIRONMENT_BYTES = 4096
+LONGEST_APP_NAME = 23  # settings.APP_NAME_PATTERN
+
+
+def test_the_largest_pool_terraform_accepts_fits_every_functions_environment(
+    applied: Applied,
+) -> None:
+    variables_tf = (ROOT / "terraform" / "variables.tf").read_text()
+    assert f"var.load_balancer_count <= {MAX_LOAD_BALANCERS} " in variables_tf
+    largest = MAX_LOAD_BALANCERS
+    awslambda = applied.client("lambda")
+    for address in (a for a in applied.planned if a.startswith(FUNCTIONS)):
+        name = applied.planned[address]["function_name"]
+        variables = awslambda.get_function_configuration(FunctionName=name)["Environment"][
+            "Variables"
+        ]
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in variables.items())
+        entries = json.loads(variables["BRANCHENV_LISTENERS"])
+        entry = max(len(json.dumps(e, separators=(",", ":")).encode()) + 1 for e in entries)
+        app = APP
+        # Each name made from the app name grows with it: the app name itself, and it
+        # appears in every ARN of the pool's entries and in the other settings.
+        growth = (LONGEST_APP_NAME - len(app)) * sum(
+            value.count(app) + key.count(app) for key, value in variables.items()
+        )
+        projected = size + (largest - len(entries)) * (entry + LONGEST_APP_NAME) + growth
+        assert projected <= LAMBDA_ENVIRONMENT_BYTES, (address, projected)
 
 
 def test_every_lambda_function_has_both_listeners_in_branchenv_listeners(

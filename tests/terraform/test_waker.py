@@ -121,11 +121,11 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, root: dict[str, Any]) -> S
 @needs_terraform
 def test_every_waker_target_group_name_fits_elbs_32_characters(scratch: Scratch) -> None:
     longest_app = "a" + "b" * 21 + "c"  # 23 characters: the most app_name accepts
-    names = scratch.outputs({**REQUIRED, "app_name": longest_app, "load_balancer_count": 20})[
+    names = scratch.outputs({**REQUIRED, "app_name": longest_app, "load_balancer_count": 5})[
         "names"
     ]
     assert names[:2] == [f"{longest_app}-waker", f"{longest_app}-waker-2"]
-    assert len(set(names)) == 20
+    assert len(set(names)) == 5  # the most load_balancer_count accepts
     assert max(len(name) for name in names) <= 32
     assert not [name for name in names if name.startswith("be-")]  # preview groups' prefix
 
