@@ -70,9 +70,11 @@ chromium:
 # installed (providers are never downloaded, so no init/validate here).
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# A variable: a comma written in $(call ...) would split its arguments.
+CHECKOV_REQUIREMENT := 'checkov>=3.2,<4'
 
 $(CHECKOV_STAMP):
-	$(call venv_install,$(CHECKOV_VENV),'checkov>=3.2,<4')
+	$(call venv_install,$(CHECKOV_VENV),$(CHECKOV_REQUIREMENT))
 	touch $(CHECKOV_STAMP)
 
 terraform-checks: $(CHECKOV_STAMP)
