@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -142,11 +143,21 @@ def test_a_deleted_preview_answers_404_and_its_task_is_stopped(stack: LocalStack
 
     assert gone["status"] == "deleted"
     assert fetch_preview(record["url"]) == (404, NOT_FOUND_BODY)
-    assert not [
-        app
-        for app in _launched(stack)
-        if app.spec.environment.get("BRANCH") == "feature/short-lived" and _serving(app)
-    ]
+
+    def still_serving() -> list[object]:
+        return [
+            app
+            for app in _launched(stack)
+            if app.spec.environment.get("BRANCH") == "feature/short-lived" and _serving(app)
+        ]
+
+    # ECS stops a deleted service's tasks after DeleteService answers (the service drains;
+    # "DeleteService", ECS API reference), and the local ECS on its next look at the
+    # services: a few seconds at most, even on a loaded machine.
+    deadline = time.monotonic() + 10
+    while still_serving() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not still_serving()
 
 
 def test_a_port_the_security_groups_do_not_open_is_never_reached(stack: LocalStack) -> None:
