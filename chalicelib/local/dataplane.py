@@ -40,7 +40,6 @@ class DataPlane:
 
     def __init__(self, tasks: LocalTasks, checker: HealthChecker) -> None:
         self.tasks, self.checker = tasks, checker
-        self._at_zero: set[str] = set()  # ACTIVE services last seen scaled to 0 tasks
 
     def start(self, service: Mapping[str, Any]) -> list[Task] | None:
         """The tasks of the service's new deployment, or None if they could not start."""
@@ -88,15 +87,11 @@ class DataPlane:
         for service_arn in self.tasks.services() - running:
             log.info("data plane: stopping the tasks of %s", service_arn.rsplit("/", 1)[-1])
             self.tasks.stop(self.tasks.of_service(service_arn))
-        active = [s for s in services if s.get("status", "ACTIVE") == "ACTIVE"]
-        self._at_zero &= {str(s["serviceArn"]) for s in active}
-        self._at_zero |= {str(s["serviceArn"]) for s in active if s not in scaled}
-        # Only a service seen at 0 is started again: a deleted one drains, and ECS starts
-        # nothing for it.
-        for service in (s for s in scaled if str(s["serviceArn"]) in self._at_zero):
+        for service in scaled:
+            if service.get("status", "ACTIVE") != "ACTIVE":
+                continue  # a deleted service drains: ECS starts nothing for it
             if not self.tasks.of_service(str(service["serviceArn"])) and settled(service):
                 log.info("data plane: %s scaled up again", service.get("serviceName"))
-                self._at_zero.discard(str(service["serviceArn"]))
                 self.start(service)
 
 

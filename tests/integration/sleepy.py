@@ -19,11 +19,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.aws.clients import ClientFactory
-from chalicelib.aws.cloudwatch import Metrics, load_balancer_dimension, target_group_dimension
-from chalicelib.domain.messages import WAKE_CAUSE, ConvergeRequest
+from chalicelib.aws.cloudwatch import load_balancer_dimension, target_group_dimension
+from chalicelib.domain.messages import WAKE_CAUSE, ConvergeRequest, Queue
 from chalicelib.domain.settings import Settings
+from chalicelib.handlers.idle import RequestCounts
 from chalicelib.handlers.reaper import Reaper, ReapReport
 from chalicelib.handlers.waker import answer
+from chalicelib.runtime import Runtime
 from tests.integration.harness import World
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
@@ -46,18 +48,32 @@ def waker_settings(settings: Settings, clients: ClientFactory) -> Settings:
 def sweep(world: World, *, later: float, github: Any = None) -> ReapReport:
     """One reaper sweep ``later`` seconds from now, reading CloudWatch as in Lambda."""
     rt = world.runtime
-    reaper = Reaper(
-        settings=world.settings,
+    return reaper_of(
+        rt, github=github, later=later, queue=rt.queue, metrics=rt.reaper.metrics
+    ).run()
+
+
+def reaper_of(
+    rt: Runtime,
+    *,
+    github: Any,
+    later: float = 0.0,
+    queue: Queue | None = None,
+    metrics: RequestCounts | None = None,
+) -> Reaper:
+    """The runtime's reaper with GitHub's truth as ``github`` says, its clock ``later``
+    seconds ahead; without ``queue`` a wait is reported, without ``metrics`` nothing sleeps."""
+    return Reaper(
+        settings=rt.settings,
         store=rt.store,
         converger=rt.converger,
         repo_configs=rt.converger.repo_configs,
         inventory=rt.reaper.inventory,
         github=github,
         clock=lambda: time.time() + later,
-        queue=rt.queue,
-        metrics=Metrics(world.clients.client("cloudwatch")),
+        queue=queue,
+        metrics=metrics,
     )
-    return reaper.run()
 
 
 def requests_served(world: World, branch: str, count: int, *, at: float) -> None:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.handlers.reaper import Reaper, ReapReport
+from chalicelib.handlers.reaper import ReapReport
 from chalicelib.handlers.waker import RETRY_AFTER_SECONDS
 from chalicelib.local.demo import fetch_preview
 from chalicelib.local.requestcount import NAMESPACE, dimensions
@@ -36,6 +36,7 @@ from tests.e2e.conftest import (
     stack_options,
     wait_for_environment,
 )
+from tests.integration.sleepy import reaper_of
 
 pytestmark = pytest.mark.e2e
 BRANCH = "feature/nap"
@@ -60,19 +61,14 @@ def _request(url: str, method: str, user_agent: str) -> tuple[int, dict[str, str
 
 def reap_later(stack: LocalStack, seconds: float) -> ReapReport:
     """One pass of the stack's own reaper, ``seconds`` from now on its clock."""
-    rt, running = stack.runtime, stack.runtime.reaper
-    reaper = Reaper(
-        settings=rt.settings,
-        store=rt.store,
-        converger=rt.converger,
-        repo_configs=running.repo_configs,
-        inventory=running.inventory,
+    running = stack.runtime.reaper
+    return reaper_of(
+        stack.runtime,
         github=running.github,
-        clock=lambda: time.time() + seconds,
+        later=seconds,
         queue=running.queue,
         metrics=running.metrics,
-    )
-    return reaper.run()
+    ).run()
 
 
 def _request_count(stack: LocalStack, balancer_arn: str, group: str) -> float:

@@ -7,13 +7,12 @@ against moto, with a fake GitHub passed in.
 
 from __future__ import annotations
 
-import time
-
 from chalicelib.domain.environments import Status
 from chalicelib.domain.messages import BranchEvent
-from chalicelib.handlers.reaper import Reaper, ReapReport
+from chalicelib.handlers.reaper import ReapReport
 from chalicelib.local.bootstrap import MAX_RECEIVE_COUNT  # then SQS moves it to the DLQ
 from tests.integration.harness import REPOSITORY, World
+from tests.integration.sleepy import reaper_of
 
 
 class RepositoryMissing(Exception):
@@ -40,17 +39,7 @@ class FakeGitHub:
 
 def reap(world: World, github: FakeGitHub) -> ReapReport:
     """One reaper sweep with GitHub's truth as ``github`` holds it."""
-    rt = world.runtime
-    reaper = Reaper(
-        settings=world.settings,
-        store=rt.store,
-        converger=rt.converger,
-        repo_configs=rt.converger.repo_configs,
-        inventory=rt.reaper.inventory,
-        github=github,
-        clock=time.time,
-    )
-    return reaper.run()
+    return reaper_of(world.runtime, github=github).run()
 
 
 def deliver_until_done(world: World, event: BranchEvent) -> list[Exception]:
