@@ -30,6 +30,7 @@ from moto import mock_aws
 from chalicelib.aws.clients import ClientFactory
 from chalicelib.domain.settings import Listener, Settings
 from chalicelib.tools.infra import BaseInfrastructure
+from tests.moto_state import Once
 
 if TYPE_CHECKING:
     from chalicelib.local.strict import ManualClock, StrictAws
@@ -41,11 +42,26 @@ DOMAIN = "preview.example.com"
 WEBHOOK_SECRET = "test-webhook-secret"
 
 
+# Longest first, so no worker is left with a long module at the end (`make test` runs
+# pytest-xdist with --no-loadscope-reorder, which keeps this order; xdist's own order is
+# by number of tests). The real AWS provider's Terraform module comes first: its apply takes
+# minutes, most of it the provider's own waits, so it runs beside the rest of the suite on
+# one worker. Then the modules that start a local stack or a browser, then the moto-heavy
+# reliability and integration suites; the fast unit tests fill the end.
+_LONGEST_FIRST = ("terraform", "e2e", "browser", "tests/reliability/", "tests/integration/")
+
+
+def _rank(item: pytest.Item) -> int:
+    path = item.nodeid
+    for rank, mark_or_folder in enumerate(_LONGEST_FIRST):
+        if item.get_closest_marker(mark_or_folder) is not None or path.startswith(mark_or_folder):
+            return rank
+    return len(_LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The real AWS provider's Terraform module first: its apply takes about three minutes,
-    most of it the provider's own waits, so with pytest-xdist (`make test`) it runs beside
-    the rest of the suite on one worker instead of after it. Otherwise the order is kept."""
-    items.sort(key=lambda item: item.get_closest_marker("terraform") is None)
+    """Sort the tests longest first (see _LONGEST_FIRST); within a rank the order is kept."""
+    items.sort(key=_rank)
 
 
 def load_event(name: str) -> Any:
@@ -174,12 +190,22 @@ def clients(aws: None) -> ClientFactory:
     return factory
 
 
+_BASE_INFRASTRUCTURE: Once[BaseInfrastructure] = Once()
+
+
 @pytest.fixture
 def infra(clients: ClientFactory) -> BaseInfrastructure:
-    """The base infrastructure (what terraform/ creates), made in moto."""
+    """The base infrastructure (what terraform/ creates), made in moto: through the API by
+    the first test of a process, then put back from a snapshot of moto's state
+    (tests/moto_state.py; tests/integration/test_bootstrap.py builds it through the API)."""
     from chalicelib.local.bootstrap import create_base_infrastructure
 
-    return create_base_infrastructure(clients, app_name=APP, preview_domain=DOMAIN, region=REGION)
+    return _BASE_INFRASTRUCTURE.get(
+        (APP, DOMAIN, REGION),
+        lambda: create_base_infrastructure(
+            clients, app_name=APP, preview_domain=DOMAIN, region=REGION
+        ),
+    )
 
 
 def offline_settings(**changes: Any) -> Settings:
