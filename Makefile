@@ -44,7 +44,7 @@ typecheck: $(STAMP)
 WORKERS := $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 
 pytest: $(STAMP) chromium
-	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Headless Chromium for tests/browser (Debian packages chromium and chromium-driver).
 # Idempotent, quiet and never fatal: where it cannot be installed (no apt-get, not root and
