@@ -201,10 +201,9 @@ def infra(clients: ClientFactory) -> BaseInfrastructure:
     from chalicelib.local.bootstrap import create_base_infrastructure
 
     return _BASE_INFRASTRUCTURE.get(
-        (APP, DOMAIN, REGION),
         lambda: create_base_infrastructure(
             clients, app_name=APP, preview_domain=DOMAIN, region=REGION
-        ),
+        )
     )
 
 

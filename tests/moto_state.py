@@ -34,38 +34,25 @@ _NEW_LOCKS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     threading.Condition: lambda _: (threading.Condition, ()),
 }
 
-# service → account → region → backend, for the BackendDicts that hold something
-_State = list[tuple[BackendDict[Any], dict[str, dict[str, Any]]]]
 
-
-def moto_is_untouched() -> bool:
+def _moto_is_untouched() -> bool:
     """True when the running mock holds no backend yet (nothing has called moto)."""
     return not BackendDict._instances  # type: ignore[misc]
 
 
-def _current() -> _State:
-    return [
-        (services, {account: dict(regions) for account, regions in services.items()})
-        for services in BackendDict._instances  # type: ignore[misc]
-    ]
-
-
-class MotoSnapshot:
-    """Every backend the running mock holds, as bytes, put back by :meth:`restore`."""
+class _MotoSnapshot:
+    """Every backend the running mock holds (service → account → region → backend), as
+    bytes, put back by :meth:`restore` into an untouched mock."""
 
     def __init__(self) -> None:
-        state = _current()
-        self._services = [services for services, _ in state]
+        self._services: list[BackendDict[Any]] = list(BackendDict._instances)  # type: ignore[misc]
         buffer = io.BytesIO()
         pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
         pickler.dispatch_table = _NEW_LOCKS
-        pickler.dump([backends for _, backends in state])
+        pickler.dump([{a: dict(regions) for a, regions in s.items()} for s in self._services])
         self._bytes = buffer.getvalue()
 
     def restore(self) -> None:
-        """Put a fresh copy of the state in the running mock, which must be untouched."""
-        if not moto_is_untouched():
-            raise RuntimeError("moto already holds state: a snapshot would overwrite it")
         copies: list[dict[str, dict[str, Any]]] = pickle.loads(self._bytes)
         for services, accounts in zip(self._services, copies, strict=True):
             for account, regions in accounts.items():
@@ -78,23 +65,20 @@ T = TypeVar("T")
 
 
 class Once(Generic[T]):
-    """What ``build`` makes in an untouched moto, made through the API the first time and
-    restored from a snapshot after that."""
+    """What ``build`` makes in an untouched moto: made through the API the first time, put
+    back from a snapshot after that; built through the API whenever moto is not untouched
+    (a snapshot would overwrite what is there)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._kept: dict[Any, tuple[T, MotoSnapshot]] = {}
+        self._kept: tuple[T, _MotoSnapshot] | None = None
 
-    def get(self, key: Any, build: Callable[[], T]) -> T:
-        with self._lock:
-            kept = self._kept.get(key)
-        if not moto_is_untouched():
+    def get(self, build: Callable[[], T]) -> T:
+        if not _moto_is_untouched():
             return build()
-        if kept is not None:
-            value, snapshot = kept
+        if self._kept is not None:
+            value, snapshot = self._kept
             snapshot.restore()
             return value
         value = build()
-        with self._lock:
-            self._kept[key] = (value, MotoSnapshot())
+        self._kept = (value, _MotoSnapshot())
         return value
